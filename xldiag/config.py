@@ -1,0 +1,51 @@
+"""Where things live: the data folder (a setting) and the project's cache folder.
+
+Data is never part of the project: it is found through `--data-dir`, else the environment
+variable XLDIAG_DATA_DIR. The cache (converted models, embeddings, runs) defaults to
+`<project>/cache` and can be moved with XLDIAG_CACHE_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_DIR_ENV = "XLDIAG_DATA_DIR"
+CACHE_DIR_ENV = "XLDIAG_CACHE_DIR"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class DataDirError(FileNotFoundError):
+    """The data folder is not set or does not exist."""
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """The data folder: the explicit argument, else $XLDIAG_DATA_DIR; checked to exist."""
+    raw = explicit if explicit is not None else os.environ.get(DATA_DIR_ENV)
+    if not raw:
+        raise DataDirError(
+            f"No data folder set: pass --data-dir DIR or set {DATA_DIR_ENV}=DIR "
+            f"(for example {DATA_DIR_ENV}=../shared/data), or download a dataset with "
+            "`python -m xldiag data fetch xquad --data-dir DIR`."
+        )
+    path = Path(raw).expanduser().resolve()
+    if not path.is_dir():
+        source = "--data-dir" if explicit is not None else f"${DATA_DIR_ENV}"
+        raise DataDirError(f"Data folder {path} (from {source}) does not exist.")
+    return path
+
+
+def cache_dir() -> Path:
+    """The cache folder (created on demand)."""
+    path = Path(os.environ.get(CACHE_DIR_ENV) or PROJECT_ROOT / "cache").expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def device(prefer: str | None = None) -> str:
+    """CUDA when present, CPU otherwise; an explicit choice wins."""
+    if prefer:
+        return prefer
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
