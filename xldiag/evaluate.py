@@ -1,0 +1,294 @@
+"""The evaluation pipeline: dataset → pools → cached embeddings → exact gold ranks → metrics → run folder.
+
+Every unique text is embedded once per model and role (the Encoder's disk cache); English texts
+are shared by every language pair and scenario. A run folder holds plain files anyone can open
+with pandas: config.json, summary.csv, per_query.parquet and table.md.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from xldiag import __version__, metrics
+from xldiag.atomic import atomic_path, write_json, write_text
+from xldiag.pools import Pool, build_pool
+from xldiag.ranking import rank_gold
+
+SCENARIOS = ("multi", "multi-1", "mono-same", "mono-cross")
+CONSTRUCTIONS = ("unique", "per-question")
+TIE_RULES = ("optimistic", "pessimistic", "average")
+COMPLETE_KS = (1, 5, 10, 20, 100)
+RUN_FORMAT_VERSION = 1
+PIVOT = "en"
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """What to evaluate: a model on a dataset's language sets, scenarios and pool rules."""
+
+    model: str = "default"
+    dataset: str = "xquad"
+    language_sets: tuple[tuple[str, ...], ...] = (("en", "zh"),)
+    scenarios: tuple[str, ...] = SCENARIOS
+    construction: str = "unique"
+    ties: str = "optimistic"
+    limit: int | None = None
+    data_dir: str | None = None
+    trust_remote_code: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        bad = [s for s in self.scenarios if s not in SCENARIOS]
+        if bad:
+            raise ValueError(f"Unknown scenario(s) {bad}; choose from {list(SCENARIOS)}.")
+        if self.construction not in CONSTRUCTIONS:
+            raise ValueError(f"Unknown pool construction {self.construction!r}; choose from {list(CONSTRUCTIONS)}.")
+        if self.ties not in TIE_RULES:
+            raise ValueError(f"Unknown tie rule {self.ties!r}; choose from {list(TIE_RULES)}.")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be a positive number of questions, got {self.limit}.")
+        for langs in self.language_sets:
+            if len(set(langs)) != len(langs) or len(langs) < 2:
+                raise ValueError(f"A pool needs two or more distinct languages, got {'+'.join(langs)}.")
+
+
+def parse_language_sets(spec: str | Iterable[str], pivot: str = PIVOT) -> tuple[tuple[str, ...], ...]:
+    """`"ar,zh"` → ((en, ar), (en, zh)); an item with `+` is an explicit pool: `de+zh`, `en+de+zh`."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    sets = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        langs = tuple(item.split("+")) if "+" in item else (pivot, item)
+        sets.append(langs)
+    if not sets:
+        raise ValueError("No languages given: pass e.g. --langs ar,zh or --langs de+zh.")
+    return tuple(sets)
+
+
+def evaluate(
+    model: str = "default",
+    dataset: str = "xquad",
+    langs: str | Iterable[str] = "zh",
+    scenarios: Iterable[str] = SCENARIOS,
+    construction: str = "unique",
+    ties: str = "optimistic",
+    limit: int | None = None,
+    out: str | Path | None = None,
+    data_dir: str | None = None,
+    progress: Progress | None = None,
+    encoder=None,
+    trust_remote_code: bool = False,
+) -> pd.DataFrame:
+    """Evaluate `model` on `dataset` and (if `out` is given) write the run folder; returns the summary."""
+    spec = EvalSpec(
+        model=str(model),
+        dataset=str(dataset),
+        language_sets=parse_language_sets(langs),
+        scenarios=tuple(scenarios),
+        construction=construction,
+        ties=ties,
+        limit=limit,
+        data_dir=str(data_dir) if data_dir else None,
+        trust_remote_code=trust_remote_code,
+    )
+    return run_evaluation(spec, out=out, progress=progress, encoder=encoder)
+
+
+def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, encoder=None) -> pd.DataFrame:
+    spec.validate()
+    progress = progress or (lambda message, fraction: None)
+    started = time.time()
+    from xldiag.data import load_dataset
+    from xldiag.embeddings import Encoder
+
+    all_langs = sorted({lang for langs in spec.language_sets for lang in langs})
+    data = load_dataset(spec.dataset, all_langs, data_dir=spec.data_dir, limit=spec.limit)
+    encoder = encoder or Encoder(spec.model, trust_remote_code=spec.trust_remote_code)
+
+    progress("Embedding passages and questions", 0.0)
+    embeddings = _embed_dataset(encoder, data, all_langs, progress)
+
+    summary_rows, query_frames = [], []
+    jobs = [(langs, scenario, q_lang) for langs in spec.language_sets for scenario in spec.scenarios for q_lang in langs]
+    for i, (langs, scenario, query_lang) in enumerate(jobs):
+        progress(f"Ranking {'+'.join(langs)} {scenario} ({query_lang} queries)", 0.8 + 0.2 * i / len(jobs))
+        pool = build_pool(data, scenario, query_lang, list(langs), construction=spec.construction)
+        row, per_query = _evaluate_pool(pool, embeddings, spec, langs)
+        summary_rows.append(row)
+        query_frames.append(per_query)
+    summary = pd.DataFrame(summary_rows)
+    per_query = pd.concat(query_frames, ignore_index=True)
+    if out is not None:
+        write_run(Path(out), spec, summary, per_query, fingerprint=encoder.fingerprint, seconds=time.time() - started)
+    progress("Done", 1.0)
+    return summary
+
+
+def _embed_dataset(encoder, data, langs, progress: Progress) -> dict:
+    """Embed every passage and question of every language once; returns {(role, lang): matrix}."""
+    embeddings = {}
+    tasks = [(role, lang) for lang in langs for role in ("passage", "query")]
+    for i, (role, lang) in enumerate(tasks):
+        texts = data.passages[lang] if role == "passage" else data.questions[lang]
+        progress(f"Embedding {len(texts)} {lang} {role}s", 0.8 * i / len(tasks))
+        embeddings[(role, lang)] = encoder.encode(texts, role)
+    return embeddings
+
+
+def pool_embeddings(pool: Pool, embeddings: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Gather (query, doc) embedding matrices for a pool from the per-language matrices."""
+    queries = embeddings[("query", pool.query_lang)][pool.query_index]
+    docs = np.empty((len(pool.doc_ids), queries.shape[1]), dtype=np.float32)
+    for lang in pool.langs:
+        mask = pool.doc_lang == lang
+        docs[mask] = embeddings[("passage", lang)][pool.doc_passage[mask]]
+    return queries, docs
+
+
+def _evaluate_pool(pool: Pool, embeddings: dict, spec: EvalSpec, langs: tuple[str, ...]):
+    queries, docs = pool_embeddings(pool, embeddings)
+    lang_codes = np.array([pool.langs.index(lang) for lang in pool.doc_lang])
+    result = rank_gold(
+        queries, docs, pool.gold, excluded=pool.excluded,
+        doc_lang_codes=lang_codes, n_langs=len(pool.langs), ties=spec.ties,
+    )
+    gold_langs = _gold_langs(pool)
+    pair = "+".join(langs)
+    row = _summary_row(pool, result, gold_langs, spec, pair)
+    return row, _per_query_frame(pool, result, gold_langs, spec, pair)
+
+
+def _gold_langs(pool: Pool) -> np.ndarray:
+    """Language of each gold slot (Q×G, '' for padding)."""
+    doc_lang = np.asarray(pool.doc_lang).astype(object)
+    gold_langs = np.where(pool.gold >= 0, doc_lang[np.maximum(pool.gold, 0)], "")
+    return gold_langs
+
+
+def _pool_size(pool: Pool) -> float:
+    """|D| for this scenario: the pool minus each query's excluded docs (Multi-1), averaged."""
+    n_excluded = (pool.excluded >= 0).sum(axis=1) if pool.excluded.size else np.zeros(len(pool.query_ids))
+    return float(len(pool.doc_ids) - n_excluded.mean())
+
+
+def _summary_row(pool: Pool, result, gold_langs: np.ndarray, spec: EvalSpec, pair: str) -> dict:
+    ranks = result.ranks
+    max_ranks = metrics.max_rank(ranks)
+    n_docs = _pool_size(pool)
+    n_rel = int((pool.gold >= 0).sum(axis=1).max())
+    row = {
+        "dataset": spec.dataset, "pair": pair, "query_lang": pool.query_lang, "scenario": pool.scenario,
+        "pool": spec.construction, "ties": spec.ties, "model": spec.model,
+        "n_queries": len(pool.query_ids), "n_docs": n_docs, "n_rel": n_rel,
+    }
+    for k in COMPLETE_KS:
+        row[f"complete@{k}"] = metrics.complete_at_k(ranks, k)
+    row["max_r"] = float(np.mean(max_ranks))
+    row["max_r_norm_table"] = metrics.max_r_norm_table(row["max_r"], n_docs, n_rel)
+    row["max_r_norm_per_query"] = metrics.max_r_norm_per_query(max_ranks, n_docs, n_rel)
+    row["ndcg@1"] = metrics.ndcg_at_k(ranks, 1)
+    row["ndcg@10"] = metrics.ndcg_at_k(ranks, 10)
+    row["mrr"] = metrics.mrr(ranks)
+    row["recall@10"] = metrics.recall_at_k(ranks, 10)
+    row.update(_preference_columns(pool, result, gold_langs))
+    n_tied = np.where(pool.gold >= 0, result.n_tied, 0)
+    row["mean_tied"] = float(n_tied.sum(axis=1).mean())
+    return row
+
+
+def _preference_columns(pool: Pool, result, gold_langs: np.ndarray) -> dict:
+    """Language preference, only where a pool mixes languages and keeps both golds (Multi)."""
+    empty = {
+        "english_inclination_rate": np.nan, "own_language_inclination_rate": np.nan,
+        "mean_english_distractors": np.nan, "mean_own_language_distractors": np.nan, "mean_rank_gap": np.nan,
+    }
+    if pool.scenario != "multi" or len(pool.langs) < 2:
+        return empty
+    return metrics.language_preference(
+        result.ranks, result.above_by_lang, gold_langs, pool.langs, pool.query_lang, english=PIVOT,
+    )
+
+
+def _per_query_frame(pool: Pool, result, gold_langs: np.ndarray, spec: EvalSpec, pair: str) -> pd.DataFrame:
+    doc_ids = np.asarray(pool.doc_ids, dtype=object)
+    valid = pool.gold >= 0
+    n = len(pool.query_ids)
+    top_ok = result.top_idx >= 0
+    frame = pd.DataFrame({
+        "dataset": spec.dataset, "pair": pair, "scenario": pool.scenario, "query_lang": pool.query_lang,
+        "pool": spec.construction, "ties": spec.ties,
+        "qid": list(pool.query_ids),
+        "question_index": np.asarray(pool.query_index, dtype=np.int64),
+        "query_text": list(pool.query_texts),
+    })
+    frame["passage_index"] = [int(pool.doc_passage[g[0]]) for g in pool.gold]
+    frame["gold_doc_ids"] = [list(doc_ids[g[v]]) for g, v in zip(pool.gold, valid)]
+    frame["gold_langs"] = [list(gl[v]) for gl, v in zip(gold_langs, valid)]
+    frame["gold_ranks"] = [list(map(float, r[v])) for r, v in zip(result.ranks, valid)]
+    frame["n_tied"] = [list(map(int, t[v])) for t, v in zip(result.n_tied, valid)]
+    frame["max_r"] = metrics.max_rank(result.ranks)
+    frame["pool_langs"] = [list(pool.langs)] * n
+    frame["above_by_lang"] = [[list(map(int, a)) for a in above[v]] for above, v in zip(result.above_by_lang, valid)]
+    frame["top_doc_ids"] = [list(doc_ids[i[ok]]) for i, ok in zip(result.top_idx, top_ok)]
+    frame["top_scores"] = [list(map(float, s[ok])) for s, ok in zip(result.top_scores, top_ok)]
+    return frame
+
+
+def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.DataFrame,
+              fingerprint: str, seconds: float) -> None:
+    """Write the run folder; each file atomically, config.json last (it marks a complete run)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "summary.csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    with atomic_path(out / "per_query.parquet") as tmp:
+        per_query.to_parquet(tmp, index=False)
+    write_text(out / "table.md", paper_table(summary))
+    write_json(out / "config.json", {
+        "kind": "evaluation",
+        "format_version": RUN_FORMAT_VERSION,
+        "xldiag_version": __version__,
+        "model": spec.model,
+        "fingerprint": fingerprint,
+        "dataset": spec.dataset,
+        "language_sets": ["+".join(langs) for langs in spec.language_sets],
+        "scenarios": list(spec.scenarios),
+        "pool": spec.construction,
+        "ties": spec.ties,
+        "limit": spec.limit,
+        "seconds": round(seconds, 2),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+
+
+TABLE_METRICS = (("max_r", "Max@R ↓", "{:.2f}"), ("complete@10", "Complete@10 ↑", "{:.2f}"),
+                 ("max_r_norm_table", "Max@R_norm ↑", "{:.2f}"), ("ndcg@1", "NDCG@1 ↑", "{:.2f}"),
+                 ("mrr", "MRR ↑", "{:.3f}"))
+
+
+def paper_table(summary: pd.DataFrame) -> str:
+    """The paper's Table 1 layout: per scenario, rows = query language × metric, columns = pools."""
+    lines = []
+    for scenario, block in summary.groupby("scenario", sort=False):
+        pairs = list(dict.fromkeys(block["pair"]))
+        lines += [f"### {scenario}", "", "| queries | metric | " + " | ".join(pairs) + " | avg |",
+                  "|---|---|" + "---|" * (len(pairs) + 1)]
+        for side in ("English", "target"):
+            rows = block[(block["query_lang"] == PIVOT) == (side == "English")]
+            if rows.empty:
+                continue
+            for column, label, fmt in TABLE_METRICS:
+                by_pair = rows.groupby("pair", sort=False)[column].mean()
+                cells = [fmt.format(by_pair[p]) if p in by_pair else "–" for p in pairs]
+                lines.append(f"| {side} | {label} | " + " | ".join(cells) + f" | {fmt.format(by_pair.mean())} |")
+        lines.append("")
+    return "\n".join(lines)
