@@ -104,7 +104,7 @@ class ParsedTriples:
     n_rows: int
 
 
-def _check_row(row, line: int) -> str | None:
+def _check_row(row) -> str | None:
     """Why a parsed JSONL row is not a usable triple, or None."""
     if not isinstance(row, dict):
         return f"expected a JSON object, got {type(row).__name__}"
@@ -127,7 +127,7 @@ def parse_triples_jsonl(path: Path) -> ParsedTriples:
     triples, bad, seen, n_rows = [], [], {}, 0
     for line, row, error in iter_jsonl(path):
         n_rows += 1
-        error = error or _check_row(row, line)
+        error = error or _check_row(row)
         if error is None:
             key = (row["lang"], str(row.get("id", f"line{line}")))
             if key in seen:
