@@ -111,27 +111,34 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
     from xldiag.data import load_dataset
     from xldiag.embeddings import Encoder
 
-    all_langs = sorted({lang for langs in spec.language_sets for lang in langs})
-    data = load_dataset(spec.dataset, all_langs, data_dir=spec.data_dir, limit=spec.limit)
     encoder = encoder or Encoder(spec.model, trust_remote_code=spec.trust_remote_code)
 
-    progress("Embedding passages and questions", 0.0)
-    embeddings = _embed_dataset(encoder, data, all_langs, progress)
-
     summary_rows, query_frames = [], []
-    jobs = [(langs, scenario, q_lang) for langs in spec.language_sets for scenario in spec.scenarios for q_lang in langs]
-    for i, (langs, scenario, query_lang) in enumerate(jobs):
-        progress(f"Ranking {'+'.join(langs)} {scenario} ({query_lang} queries)", 0.8 + 0.2 * i / len(jobs))
-        pool = build_pool(data, scenario, query_lang, list(langs), construction=spec.construction)
-        row, per_query = _evaluate_pool(pool, embeddings, spec, langs)
-        summary_rows.append(row)
-        query_frames.append(per_query)
+    n_sets = len(spec.language_sets)
+    for s, langs in enumerate(spec.language_sets):
+        # One dataset per language set: sets like MLQA-R are parallel only pairwise, and the
+        # embedding cache makes re-encoding shared (English) texts free.
+        data = load_dataset(spec.dataset, list(langs), data_dir=spec.data_dir, limit=spec.limit)
+        set_progress = _scaled(progress, s / n_sets, 1 / n_sets)
+        embeddings = _embed_dataset(encoder, data, langs, set_progress)
+        jobs = [(scenario, q_lang) for scenario in spec.scenarios for q_lang in langs]
+        for j, (scenario, query_lang) in enumerate(jobs):
+            set_progress(f"Ranking {'+'.join(langs)} {scenario} ({query_lang} queries)", 0.8 + 0.2 * j / len(jobs))
+            pool = build_pool(data, scenario, query_lang, list(langs), construction=spec.construction)
+            row, per_query = _evaluate_pool(pool, embeddings, spec, langs)
+            summary_rows.append(row)
+            query_frames.append(per_query)
     summary = pd.DataFrame(summary_rows)
     per_query = pd.concat(query_frames, ignore_index=True)
     if out is not None:
         write_run(Path(out), spec, summary, per_query, fingerprint=encoder.fingerprint, seconds=time.time() - started)
     progress("Done", 1.0)
     return summary
+
+
+def _scaled(progress: Progress, start: float, width: float) -> Progress:
+    """A progress callback for one part of the work, mapped onto [start, start + width]."""
+    return lambda message, fraction: progress(message, start + width * fraction)
 
 
 def _embed_dataset(encoder, data, langs, progress: Progress) -> dict:
