@@ -1,0 +1,166 @@
+"""Model families: how each kind of embedding model wants queries and passages presented, and
+which fine-tuning learning rate suits it.
+
+A family is matched from the model name (hub id or folder name). Folders we wrote ourselves
+can name their family in `xldiag_manifest.json` ({"family": ...} or {"base_model": ...}), and
+any folder's own sentence-transformers prompts ("query"/"passage") are used when no family
+matches. Users can override prompts per call (`family_of(name, prompts=...)`) or add families
+(`register_family`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ROLES = ("query", "passage")
+DEFAULT_LR = 2e-5
+MANIFEST_NAME = "xldiag_manifest.json"
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """How a family of models is used: prompts or tasks per role, and a fine-tuning LR."""
+
+    name: str
+    pattern: str = ""  # regex searched in the lower-cased model name; "" never matches
+    query_prompt: str = ""
+    passage_prompt: str = ""
+    lr: float = DEFAULT_LR
+    query_task: str | None = None  # for models whose encode() takes task=... (jina v3)
+    passage_task: str | None = None
+    needs_remote_code: bool = False
+    description: str = ""
+
+    def prompt(self, role: str) -> str:
+        """The text prefix for `role` ("query" or "passage")."""
+        return self.query_prompt if _check_role(role) == "query" else self.passage_prompt
+
+    def task(self, role: str) -> str | None:
+        """The encode(task=...) value for `role`, if the family uses tasks."""
+        return self.query_task if _check_role(role) == "query" else self.passage_task
+
+    def prompts(self) -> dict[str, str]:
+        """{"query": ..., "passage": ...}."""
+        return {role: self.prompt(role) for role in ROLES}
+
+    def encode_kwargs(self, role: str, model_prompts: dict | None = None) -> dict:
+        """Keyword arguments for SentenceTransformer.encode for `role`.
+
+        Task families pass task=...; their model's own prompt of that name is used unless the
+        family carries an explicit prompt (a user override), which then wins.
+        """
+        kwargs = {}
+        task, prompt = self.task(role), self.prompt(role)
+        if task:
+            kwargs["task"] = task
+            if not prompt and model_prompts and task in model_prompts:
+                kwargs["prompt_name"] = task
+        if prompt:
+            kwargs["prompt"] = prompt
+        return kwargs
+
+    def with_prompts(self, prompts: dict[str, str] | None) -> "ModelFamily":
+        """A copy with the given role prompts replacing the family's ({} or None: unchanged)."""
+        if not prompts:
+            return self
+        unknown = set(prompts) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown prompt role(s) {sorted(unknown)}; expected {list(ROLES)}")
+        return dataclasses.replace(
+            self,
+            query_prompt=prompts.get("query", self.query_prompt),
+            passage_prompt=prompts.get("passage", self.passage_prompt),
+        )
+
+
+GENERIC = ModelFamily("generic", description="unknown model: no prompts, default learning rate")
+
+FAMILIES: dict[str, ModelFamily] = {}
+
+
+def register_family(family: ModelFamily) -> ModelFamily:
+    """Add (or replace) a family; later registrations are matched first."""
+    FAMILIES.pop(family.name, None)
+    FAMILIES[family.name] = family
+    return family
+
+
+for _family in (
+    ModelFamily(
+        "multilingual-e5",
+        pattern=r"(^|[/_\-.\s])(multilingual-)?e5([/_\-.\s]|$)",
+        query_prompt="query: ",
+        passage_prompt="passage: ",
+        lr=2e-5,
+        description="intfloat (multilingual-)e5 models; the embedded default is multilingual-e5-small",
+    ),
+    ModelFamily("bge-m3", pattern=r"bge-m3", lr=4e-6, description="BAAI/bge-m3 (dense head), no prompts"),
+    ModelFamily(
+        "gte-multilingual",
+        pattern=r"gte-multilingual",
+        lr=1e-5,
+        needs_remote_code=True,
+        description="Alibaba-NLP/gte-multilingual-base, no prompts",
+    ),
+    ModelFamily(
+        "jina-embeddings-v3",
+        pattern=r"jina-embeddings-v3",
+        query_task="retrieval.query",
+        passage_task="retrieval.passage",
+        lr=3e-5,
+        needs_remote_code=True,
+        description="jinaai/jina-embeddings-v3: LoRA task adapters retrieval.query / retrieval.passage",
+    ),
+):
+    register_family(_family)
+
+
+def family_of(name_or_path: str | Path, prompts: dict[str, str] | None = None) -> ModelFamily:
+    """The family of a model name or folder ("default" is multilingual-e5), with user prompt
+    overrides applied."""
+    return _find_family(str(name_or_path), depth=0).with_prompts(prompts)
+
+
+def _find_family(name: str, depth: int) -> ModelFamily:
+    if name == "default":
+        return FAMILIES["multilingual-e5"]
+    path = Path(name).expanduser()
+    manifest = _read_json(path / MANIFEST_NAME) if path.is_dir() else {}
+    if manifest.get("family") in FAMILIES:
+        return FAMILIES[manifest["family"]]
+    if manifest.get("base_model") and depth < 5:  # a checkpoint: its base model's family
+        return _find_family(str(manifest["base_model"]), depth + 1)
+    lowered = name.lower()
+    for family in reversed(list(FAMILIES.values())):
+        if family.pattern and re.search(family.pattern, lowered):
+            return family
+    if path.is_dir():
+        return _family_from_folder_prompts(path)
+    return GENERIC
+
+
+def _family_from_folder_prompts(path: Path) -> ModelFamily:
+    """A generic family using the folder's own sentence-transformers query/passage prompts."""
+    prompts = _read_json(path / "config_sentence_transformers.json").get("prompts") or {}
+    return dataclasses.replace(
+        GENERIC,
+        query_prompt=prompts.get("query", ""),
+        passage_prompt=prompts.get("passage", prompts.get("document", "")),
+    )
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    return role
