@@ -1,0 +1,231 @@
+"""rank_gold: hand-worked examples, a brute-force full-sort reference, chunking invariance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from xldiag import ranking
+from xldiag.ranking import rank_gold
+
+
+def one_dim(scores):
+    """Query [1] and docs [s]: every score is exactly s."""
+    return np.ones((1, 1), np.float32), np.asarray(scores, np.float32)[:, None]
+
+
+# --- hand-worked ----------------------------------------------------------------------------
+
+# doc:    0     1      2     3     4     5
+# score:  0.5   0.875  0.5   0.75  0.5   0.25
+# lang:   en    de     en    de    de    en      (codes 0 = en, 1 = de)
+SCORES = [0.5, 0.875, 0.5, 0.75, 0.5, 0.25]
+LANGS = [0, 1, 0, 1, 1, 0]
+
+
+@pytest.mark.parametrize("ties, expected", [("optimistic", [3, 2]), ("pessimistic", [5, 2]), ("average", [4, 2])])
+def test_hand_worked_tie_rules(ties, expected):
+    # Gold 0 (0.5): above = docs 1, 3 -> 2; tied = docs 2, 4 -> 2.
+    #   optimistic 1 + 2 = 3, pessimistic 1 + 2 + 2 = 5, average 1 + 2 + 2/2 = 4.
+    # Gold 3 (0.75): above = doc 1 -> rank 2 under every rule, no ties.
+    q, d = one_dim(SCORES)
+    r = rank_gold(q, d, [[0, 3]], doc_lang_codes=LANGS, n_langs=2, ties=ties, top_k=4)
+    assert r.ranks.tolist() == [expected]
+    assert r.n_tied.tolist() == [[2, 0]]
+    assert r.n_above.tolist() == [[2, 1]]
+    # Unrelated docs above: gold 0 has doc 1 (de) above (doc 3 is gold, not counted); gold 3 has doc 1.
+    assert r.above_by_lang.tolist() == [[[0, 1], [0, 1]]]
+    assert r.gold_scores.tolist() == [[0.5, 0.75]]
+    # Top 4: 0.875 (1), 0.75 (3), then the 0.5 tie in doc order (0, 2).
+    assert r.top_idx.tolist() == [[1, 3, 0, 2]]
+    assert r.top_scores.tolist() == [[0.875, 0.75, 0.5, 0.5]]
+
+
+def test_hand_worked_exclusion_and_related():
+    q, d = one_dim(SCORES)
+    # Excluding doc 1 removes it everywhere: gold 0 has 1 above (doc 3), 2 tied -> 2 / 4 / 3.
+    for ties, expected in [("optimistic", [2, 1]), ("pessimistic", [4, 1]), ("average", [3, 1])]:
+        r = rank_gold(q, d, [[0, 3]], excluded=[[1]], doc_lang_codes=LANGS, ties=ties, top_k=3)
+        assert r.ranks.tolist() == [expected]
+        assert r.above_by_lang.tolist() == [[[0, 0], [0, 0]]]
+        assert r.top_idx.tolist() == [[3, 0, 2]]  # doc 1 never appears
+    # `related` docs still count for the rank but are not "unrelated" distractors.
+    r = rank_gold(q, d, [[0, 3]], related=[[1, -1]], doc_lang_codes=LANGS)
+    assert r.ranks.tolist() == [[3, 2]]
+    assert r.above_by_lang.tolist() == [[[0, 0], [0, 0]]]
+
+
+def test_hand_worked_gold_gold_tie_takes_consecutive_places():
+    # scores [0.5, 0.5, 0.5, 0.25], gold = docs 0 and 1, doc 2 ties with both.
+    # Tie group of 3 at places 1..3. Optimistic: golds first -> 1, 2. Pessimistic: golds last
+    # -> 2, 3. Average: 1 + 0 + 2/2 = 2 for both. n_tied = 2 for both (the other gold + doc 2).
+    q, d = one_dim([0.5, 0.5, 0.5, 0.25])
+    expected = {"optimistic": [1, 2], "pessimistic": [2, 3], "average": [2, 2]}
+    for ties, ranks in expected.items():
+        r = rank_gold(q, d, [[0, 1]], ties=ties)
+        assert r.ranks.tolist() == [ranks]
+        assert r.n_tied.tolist() == [[2, 2]]
+
+
+def test_padding_and_no_languages():
+    q, d = one_dim(SCORES)
+    r = rank_gold(q, d, [[3, -1]], top_k=10)
+    assert r.ranks[0, 0] == 2 and np.isnan(r.ranks[0, 1]) and np.isnan(r.gold_scores[0, 1])
+    assert r.n_tied[0, 1] == 0 and r.above_by_lang.shape == (1, 2, 0)
+    # Pool of 6 docs, top 10: four padding slots.
+    assert r.top_idx[0, 6:].tolist() == [-1] * 4 and np.isnan(r.top_scores[0, 6:]).all()
+
+
+# --- brute-force reference ------------------------------------------------------------------
+
+
+def reference(q, d, gold, excluded, related, codes, n_langs, ties, top_k):
+    """Full sort of every query's pool (float64; the test data make every score exact)."""
+    scores = q.astype(np.float64) @ d.astype(np.float64).T
+    n_q, n_g = gold.shape
+    ranks = np.full((n_q, n_g), np.nan)
+    tied = np.zeros((n_q, n_g), int)
+    by_lang = np.zeros((n_q, n_g, n_langs), int)
+    top = np.full((n_q, top_k), -1)
+    for i in range(n_q):
+        keep = np.setdiff1d(np.arange(len(d)), excluded[i])
+        golds = [g for g in gold[i] if g >= 0]
+        # Full sort: score descending; among equal scores golds first (optimistic) or last
+        # (pessimistic), golds in column order, other docs by index.
+        tie_key = {g: j for j, g in enumerate(golds)}
+        first = 0 if ties == "optimistic" else 1
+        key = lambda j: (-scores[i, j], (first if j in tie_key else 1 - first), tie_key.get(j, 0), j)
+        order = sorted(keep, key=key)
+        top_order = sorted(keep, key=lambda j: (-scores[i, j], j))[:top_k]
+        top[i, : len(top_order)] = top_order
+        unrelated = np.setdiff1d(keep, np.concatenate([gold[i], related[i]]))
+        for col, g in enumerate(gold[i]):
+            if g < 0:
+                continue
+            s = scores[i, g]
+            tied[i, col] = int((scores[i, keep] == s).sum()) - 1
+            above = int((scores[i, keep] > s).sum())
+            ranks[i, col] = 1 + above + tied[i, col] / 2 if ties == "average" else 1 + order.index(g)
+            for j in unrelated[scores[i, unrelated] > s]:
+                by_lang[i, col, codes[j]] += 1
+    return ranks, tied, by_lang, top
+
+
+def dyadic_problem(seed, n_q=23, n_d=301, dim=8):
+    """Embeddings in {-2..2}/4: every dot product is exact in float32, and ties are frequent."""
+    rng = np.random.default_rng(seed)
+    q = rng.integers(-2, 3, (n_q, dim)).astype(np.float32) / 4
+    d = rng.integers(-2, 3, (n_d, dim)).astype(np.float32) / 4
+    picks = [rng.choice(n_d, 9, replace=False) for _ in range(n_q)]
+    gold = np.array([p[:3] for p in picks])
+    gold[::4, 2] = -1  # padding
+    excluded = np.array([p[3:6] for p in picks])
+    excluded[1::3, 1:] = -1
+    related = np.array([p[6:9] for p in picks])
+    related[::2, 0] = gold[::2, 0]  # a related doc that is gold: must be ignored as related
+    codes = rng.integers(0, 3, n_d)
+    return q, d, gold, excluded, related, codes
+
+
+@pytest.mark.parametrize("ties", ranking.TIES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_equals_full_sort_reference(ties, seed):
+    q, d, gold, excluded, related, codes = dyadic_problem(seed)
+    want = reference(q, d, gold, excluded, related, codes, 3, ties, top_k=7)
+    r = rank_gold(q, d, gold, excluded, codes, 3, ties=ties, chunk_size=64, top_k=7, related=related,
+                  query_chunk_size=5)
+    np.testing.assert_array_equal(r.ranks, want[0])
+    np.testing.assert_array_equal(r.n_tied, want[1])
+    np.testing.assert_array_equal(r.above_by_lang, want[2])
+    np.testing.assert_array_equal(r.top_idx, want[3])
+    assert (r.n_tied > 0).mean() > 0.5  # the data really have ties
+
+
+@pytest.mark.parametrize("chunk_size, query_chunk_size", [(1, 23), (3, 1), (7, 4), (100, 256), (301, 23), (4096, 2)])
+def test_chunking_gives_identical_results(chunk_size, query_chunk_size):
+    q, d, gold, excluded, related, codes = dyadic_problem(2)
+    base = rank_gold(q, d, gold, excluded, codes, 3, ties="pessimistic", chunk_size=50, top_k=12, related=related)
+    r = rank_gold(q, d, gold, excluded, codes, 3, ties="pessimistic", chunk_size=chunk_size, top_k=12,
+                  related=related, query_chunk_size=query_chunk_size)
+    for field in ("ranks", "n_tied", "above_by_lang", "top_idx", "top_scores", "n_above"):
+        np.testing.assert_array_equal(getattr(r, field), getattr(base, field), err_msg=field)
+
+
+def test_duplicate_float_embeddings_tie_exactly_across_chunks():
+    # Random float embeddings; docs 5 and 7 are copied to far-apart positions (other chunks,
+    # other offsets inside a chunk). Their copies must score exactly like them.
+    rng = np.random.default_rng(3)
+    d = rng.standard_normal((2000, 64)).astype(np.float32)
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    d[[333, 1999, 1024]] = d[5]
+    d[[77, 1500]] = d[7]
+    q = rng.standard_normal((30, 64)).astype(np.float32)
+    gold = np.tile([5, 7], (30, 1))
+    results = [rank_gold(q, d, gold, chunk_size=c, top_k=5) for c in (64, 333, 2000)]
+    for r in results:
+        assert r.n_tied.tolist() == [[3, 2]] * 30
+        np.testing.assert_array_equal(r.ranks, results[0].ranks)
+        np.testing.assert_array_equal(r.top_idx, results[0].top_idx)
+    pessimistic = rank_gold(q, d, gold, ties="pessimistic", chunk_size=64)
+    np.testing.assert_array_equal(pessimistic.ranks - results[0].ranks, [[3, 2]] * 30)
+
+
+def test_recounts_when_gold_scores_disagree_with_streamed_scores(monkeypatch):
+    # Simulate a backend whose separate gold matmul differs in the last bit.
+    q, d, gold, excluded, related, codes = dyadic_problem(4)
+    want = rank_gold(q, d, gold, excluded, codes, 3, chunk_size=64)
+    real = ranking._gold_scores
+    monkeypatch.setattr(ranking, "_gold_scores", lambda *a: np.nextafter(real(*a), np.float32(9)))
+    passes = []
+    stream = ranking._stream
+    monkeypatch.setattr(ranking, "_stream", lambda *a: passes.append(1) or stream(*a))
+    got = rank_gold(q, d, gold, excluded, codes, 3, chunk_size=64)
+    assert len(passes) == 2  # the first pass saw other gold scores, so it was recounted
+    np.testing.assert_array_equal(got.ranks, want.ranks)
+    np.testing.assert_array_equal(got.gold_scores, want.gold_scores)
+
+
+def test_torch_inputs_and_float64_inputs():
+    q, d, gold, excluded, related, codes = dyadic_problem(5)
+    want = rank_gold(q, d, gold, excluded)
+    r = rank_gold(torch.from_numpy(q), torch.from_numpy(d), torch.from_numpy(gold), excluded)
+    np.testing.assert_array_equal(r.ranks, want.ranks)
+    r = rank_gold(q.astype(np.float64), d.astype(np.float64), gold, excluded)
+    np.testing.assert_array_equal(r.ranks, want.ranks)
+
+
+def test_torch_matmul_path_gives_the_same_ranks(monkeypatch):
+    # The CUDA path scores with torch; run that code path with torch on the CPU.
+    q, d, gold, excluded, related, codes = dyadic_problem(6)
+    want = rank_gold(q, d, gold, excluded, codes, 3, chunk_size=64, related=related)
+    scorer = ranking._Scorer
+    monkeypatch.setattr(ranking, "_Scorer", lambda queries, dev: scorer(queries, "cpu", use_torch=True))
+    got = rank_gold(q, d, gold, excluded, codes, 3, chunk_size=64, related=related)
+    for field in ("ranks", "n_tied", "above_by_lang", "top_idx", "top_scores"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(ties="best"), "Unknown tie rule"),
+        (dict(gold=[[0, 0]]), "repeats"),
+        (dict(gold=[[6]]), "outside"),
+        (dict(gold=[[0], [1]]), "shape"),
+        (dict(excluded=[[0]]), "also excluded"),
+        (dict(doc_lang_codes=[0, 1]), "one code per doc"),
+        (dict(doc_lang_codes=[0, 0, 0, 0, 0, 3], n_langs=2), r"\[0, 2\)"),
+        (dict(chunk_size=0), "chunk_size"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    q, d = one_dim(SCORES)
+    args = dict(gold=[[0, 3]]) | kwargs
+    with pytest.raises(ValueError, match=message):
+        rank_gold(q, d, **args)
+
+
+def test_dimension_mismatch():
+    with pytest.raises(ValueError, match="Embedding sizes differ"):
+        rank_gold(np.ones((1, 2), np.float32), np.ones((3, 4), np.float32), [[0]])
