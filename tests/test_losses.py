@@ -1,0 +1,145 @@
+"""√JSD and InfoNCE against hand-computed cases; gradients reach the encoder; pre- vs post-norm."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from xldiag.losses import LOSS_MODES, NEEDED_INPUTS, alignment_loss, info_nce, jsd, sqrt_jsd_loss
+from xldiag.losses.jsd import DEFAULT_EPS
+
+from test_train import make_triples, tiny_model  # noqa: F401  (tiny_model is a fixture)
+
+
+def _kl(p, q):
+    return sum(a * math.log(a / b) for a, b in zip(p, q) if a > 0)
+
+
+def test_jsd_hand_computed():
+    # softmax([0, 0]) = (1/2, 1/2); softmax([ln 3, 0]) = (3/4, 1/4); M = (5/8, 3/8)
+    p, q, m = (0.5, 0.5), (0.75, 0.25), (0.625, 0.375)
+    expected = 0.5 * _kl(p, m) + 0.5 * _kl(q, m)
+    assert expected == pytest.approx(0.033822, abs=1e-6)
+    got = jsd(torch.tensor([[0.0, 0.0]]), torch.tensor([[math.log(3.0), 0.0]]))
+    assert got.shape == (1,)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+    loss = sqrt_jsd_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([[math.log(3.0), 0.0]]))
+    assert loss.item() == pytest.approx(math.sqrt(expected + DEFAULT_EPS), rel=1e-5)
+
+
+def test_jsd_matches_scipy_and_is_averaged_per_row():
+    from scipy.spatial.distance import jensenshannon
+    from scipy.special import softmax
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 7, generator=gen), torch.randn(5, 7, generator=gen)
+    rows = [jensenshannon(softmax(x), softmax(y)) ** 2 for x, y in zip(a.double().numpy(), b.double().numpy())]
+    assert jsd(a, b).tolist() == pytest.approx(rows, rel=1e-4)
+    # the root is taken per pair, then averaged (a mean of Jensen-Shannon distances)
+    expected = sum(math.sqrt(r + 1e-8) for r in rows) / len(rows)
+    assert sqrt_jsd_loss(a, b, eps=1e-8).item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_jsd_properties_and_finite_gradient_at_zero():
+    z = torch.randn(3, 16)
+    assert torch.allclose(jsd(z, z), torch.zeros(3), atol=1e-7)
+    a, b = torch.randn(3, 16), torch.randn(3, 16)
+    assert torch.allclose(jsd(a, b), jsd(b, a), atol=1e-6)  # symmetric
+    far = jsd(torch.tensor([[60.0, -60.0]]), torch.tensor([[-60.0, 60.0]]))
+    assert far.item() == pytest.approx(math.log(2.0), rel=1e-4)  # bounded by ln 2, stable for large z
+    # ε inside the root: at JSD = 0 the loss is √ε and the gradient is finite (not NaN/inf)
+    x = z.clone().requires_grad_(True)
+    loss = sqrt_jsd_loss(x, z.clone())
+    loss.backward()
+    assert loss.item() == pytest.approx(math.sqrt(DEFAULT_EPS), rel=1e-3)
+    assert torch.isfinite(x.grad).all()
+
+
+def test_softmax_of_unit_vectors_is_nearly_uniform():
+    """Why the JSD takes z before the L2 normalisation: after it, every P(z) ≈ uniform."""
+    gen = torch.Generator().manual_seed(1)
+    d = 384  # multilingual-e5-small
+    a, b = torch.randn(64, d, generator=gen), torch.randn(64, d, generator=gen)
+    pre = jsd(a, b).mean().item()
+    post = jsd(torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)).mean().item()
+    assert pre > 0.15  # unrelated raw vectors: a good share of the maximum, ln 2 ≈ 0.69
+    assert post < 1e-3  # unit vectors: ≈ |Δz|²/(8d), indistinguishable from uniform
+    assert pre / post > 200
+    uniform = torch.softmax(torch.nn.functional.normalize(a, dim=-1), dim=-1)
+    assert (uniform.max(dim=-1).values * d).max().item() < 1.3  # no entry above 1.3/d
+
+
+def test_info_nce_hand_computed():
+    anchors = torch.tensor([[1.0, 0.0], [0.0, 2.0]])  # norms do not matter (cosine)
+    positives = torch.tensor([[3.0, 0.0], [1.0, 1.0]])
+    c = 1 / math.sqrt(2)
+    # cosine matrix [[1, c], [0, c]]; τ = 1
+    l1 = -math.log(math.exp(1) / (math.exp(1) + math.exp(c)))
+    l2 = -math.log(math.exp(c) / (math.exp(0) + math.exp(c)))
+    assert info_nce(anchors, positives, temperature=1.0).item() == pytest.approx((l1 + l2) / 2, rel=1e-6)
+    # τ = 0.05 scales the similarities by 20
+    l1 = -math.log(math.exp(20) / (math.exp(20) + math.exp(20 * c)))
+    l2 = -math.log(math.exp(20 * c) / (math.exp(0) + math.exp(20 * c)))
+    assert info_nce(anchors, positives).item() == pytest.approx((l1 + l2) / 2, rel=1e-5)
+    with pytest.raises(ValueError):
+        info_nce(anchors, positives[:1])
+
+
+def test_alignment_loss_ablations():
+    gen = torch.Generator().manual_seed(2)
+    q, pe, pt = (torch.randn(4, 8, generator=gen) for _ in range(3))
+    j, n, n_psg = sqrt_jsd_loss(pe, pt), info_nce(pt, q), info_nce(pt, pe)
+    out = {mode: alignment_loss(mode, q, pe, pt, lambda_jsd=0.5, lambda_nce=2.0) for mode in LOSS_MODES}
+    assert out["full"]["loss"].item() == pytest.approx(0.5 * j.item() + 2.0 * n.item(), rel=1e-6)
+    assert out["no-jsd"]["jsd"] is None and out["no-jsd"]["loss"].item() == pytest.approx(2.0 * n.item(), rel=1e-6)
+    assert out["no-nce"]["nce"] is None and out["no-nce"]["loss"].item() == pytest.approx(0.5 * j.item(), rel=1e-6)
+    assert out["nce-psg"]["jsd"] is None
+    assert out["nce-psg"]["loss"].item() == pytest.approx(0.5 * n_psg.item() + 2.0 * n.item(), rel=1e-6)
+    # a mode only reads the inputs it declares
+    assert alignment_loss("no-nce", None, pe, pt)["loss"] is not None
+    assert alignment_loss("no-jsd", q, None, pt)["loss"] is not None
+    assert set(NEEDED_INPUTS) == set(LOSS_MODES)
+    with pytest.raises(ValueError, match="Unknown loss"):
+        alignment_loss("bogus", q, pe, pt)
+
+
+@pytest.mark.parametrize("mode", LOSS_MODES)
+def test_gradients_reach_the_encoder(tiny_model, mode):
+    from sentence_transformers import SentenceTransformer
+
+    from xldiag.train import TrainConfig, _make_embedder, batch_features, compute_losses
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    model.train()
+    batch = make_triples(6)
+    needs = NEEDED_INPUTS[mode]
+    out = _make_embedder(model)(batch_features(model, batch, needs, "query: ", "passage: ", "cpu"))
+    losses = compute_losses(TrainConfig(loss=mode), out, needs, len(batch))
+    losses["loss"].backward()
+    hf = model.transformers_model
+    layer0 = hf.encoder.layer[0].attention.self.query.weight
+    assert layer0.grad is not None and layer0.grad.abs().sum() > 0
+    word = hf.get_input_embeddings().weight
+    assert word.grad is not None and word.grad.abs().sum() > 0
+
+
+def test_tiny_model_pre_norm_vs_post_norm(tiny_model):
+    """On an actual encoder: the pooled vector's softmax separates documents, the unit vector's does not."""
+    from sentence_transformers import SentenceTransformer
+
+    from xldiag.train import _make_embedder, batch_features, split_embeddings
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    model.eval()
+    batch = make_triples(8)
+    needs = ("passage_en", "passage_tgt")
+    with torch.no_grad():
+        out = _make_embedder(model)(batch_features(model, batch, needs, "", "passage: ", "cpu"))
+        _, pre_en, pre_tgt = split_embeddings(out, needs, len(batch), "pre-norm")
+        _, post_en, post_tgt = split_embeddings(out, needs, len(batch), "post-norm")
+    assert pre_en.norm(dim=-1).mean() > 2.0  # the pooled vector is not normalised
+    assert torch.allclose(post_en.norm(dim=-1), torch.ones(len(batch)), atol=1e-5)
+    # for small differences JSD ∝ |Δz|², so normalising divides it by about |z|²
+    assert jsd(pre_en, pre_tgt).mean() > 5 * jsd(post_en, post_tgt).mean()

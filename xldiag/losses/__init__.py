@@ -1,0 +1,77 @@
+"""Training losses for cross-lingual alignment (the seed paper, §4 and Appendix C).
+
+    L = λ_jsd · L_JSD(p_en, p_tgt) + λ_nce · L_NCE(p_tgt, q_en)        (λ = 1 in the paper)
+
+- `jsd.sqrt_jsd_loss` — √(JSD + ε) between the softmax-over-dimensions of the English and the
+  target-language passage embeddings (taken before the final L2 normalisation by default);
+- `infonce.info_nce` — InfoNCE between each target-language passage and its English query, the
+  other queries of the batch being the negatives.
+
+Ablations (`LOSS_MODES`, `--loss`):
+- `full`    — L_JSD + L_NCE (the paper's method);
+- `no-jsd`  — L_NCE alone;
+- `no-nce`  — L_JSD alone;
+- `nce-psg` — InfoNCE(p_tgt, p_en) in place of L_JSD (the paper's comparison), plus L_NCE;
+  λ_jsd weighs the passage InfoNCE term here.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from xldiag.losses.infonce import DEFAULT_TEMPERATURE, info_nce
+from xldiag.losses.jsd import DEFAULT_EPS, jsd, sqrt_jsd_loss
+
+LOSS_MODES = ("full", "no-jsd", "no-nce", "nce-psg")
+
+# Which embeddings each mode needs: "query" (q_en), "passage_en", "passage_tgt".
+NEEDED_INPUTS = {
+    "full": ("query", "passage_en", "passage_tgt"),
+    "no-jsd": ("query", "passage_tgt"),
+    "no-nce": ("passage_en", "passage_tgt"),
+    "nce-psg": ("query", "passage_en", "passage_tgt"),
+}
+
+
+def check_mode(mode: str) -> str:
+    if mode not in LOSS_MODES:
+        raise ValueError(f"Unknown loss {mode!r}; choose from {', '.join(LOSS_MODES)}.")
+    return mode
+
+
+def alignment_loss(
+    mode: str,
+    query: Tensor | None,
+    passage_en: Tensor | None,
+    passage_tgt: Tensor | None,
+    *,
+    temperature: float = DEFAULT_TEMPERATURE,
+    jsd_eps: float = DEFAULT_EPS,
+    lambda_jsd: float = 1.0,
+    lambda_nce: float = 1.0,
+) -> dict[str, Tensor | None]:
+    """The batch loss for one ablation; returns {"loss", "jsd", "nce", "nce_psg"} (None where unused).
+
+    `passage_en` / `passage_tgt` are the vectors the JSD is computed on (pre- or post-normalisation,
+    the caller decides); InfoNCE normalises its inputs itself, so either works for it.
+    """
+    check_mode(mode)
+    out: dict[str, Tensor | None] = {"loss": None, "jsd": None, "nce": None, "nce_psg": None}
+    terms = []
+    if mode in ("full", "no-nce"):
+        out["jsd"] = sqrt_jsd_loss(passage_en, passage_tgt, eps=jsd_eps)
+        terms.append(lambda_jsd * out["jsd"])
+    if mode == "nce-psg":
+        out["nce_psg"] = info_nce(passage_tgt, passage_en, temperature=temperature)
+        terms.append(lambda_jsd * out["nce_psg"])
+    if mode in ("full", "no-jsd", "nce-psg"):
+        out["nce"] = info_nce(passage_tgt, query, temperature=temperature)
+        terms.append(lambda_nce * out["nce"])
+    out["loss"] = terms[0] if len(terms) == 1 else terms[0] + terms[1]
+    return out
+
+
+__all__ = [
+    "DEFAULT_EPS", "DEFAULT_TEMPERATURE", "LOSS_MODES", "NEEDED_INPUTS",
+    "alignment_loss", "check_mode", "info_nce", "jsd", "sqrt_jsd_loss",
+]
