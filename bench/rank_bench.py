@@ -126,7 +126,7 @@ def main() -> None:
         return worker(args)
 
     print(f"pool {args.docs:,} docs x {args.dim} (float32, {args.docs * args.dim * 4 / 2**20:,.0f} MB), "
-          f"{args.queries} queries x 2 golds, chunk_size {args.chunk_size}, torch threads default")
+          f"{args.queries} queries x 2 golds, chunk_size {args.chunk_size}")
     results, ranks = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for method in args.methods.split(","):
