@@ -164,10 +164,11 @@ def pool_embeddings(pool: Pool, embeddings: dict) -> tuple[np.ndarray, np.ndarra
 
 def _evaluate_pool(pool: Pool, embeddings: dict, spec: EvalSpec, langs: tuple[str, ...]):
     queries, docs = pool_embeddings(pool, embeddings)
-    lang_codes = np.array([pool.langs.index(lang) for lang in pool.doc_lang])
+    lang_codes = pool.doc_lang_codes
     result = rank_gold(
         queries, docs, pool.gold, excluded=pool.excluded,
         doc_lang_codes=lang_codes, n_langs=len(pool.langs), ties=spec.ties,
+        related=pool.duplicates,  # a gold's own copies (per-question pools) are not distractors
     )
     gold_langs = _gold_langs(pool)
     pair = "+".join(langs)
