@@ -1,0 +1,115 @@
+"""Compare: any two evaluations (base vs tuned): the Base/Ours table, per-query Max@R (log-log), paired
+significance tests on Max@R and NDCG@1, and the most improved / degraded queries, each linking to its
+view in Queries. Deep link: ?a=ID&b=ID."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from pages import _shared as shared
+from xldiag import results, viz
+
+fr = shared.frame()
+ss = st.session_state
+st.title("Compare")
+st.caption("Two evaluations of the same dataset, query by query: did fine-tuning help, and where?")
+
+ids, labels = shared.eval_options()
+if len(ids) < 2:
+    st.info("Comparing needs two finished evaluations (e.g. a fine-tuning run's eval/base and eval/tuned, "
+            "or two models evaluated on Overview).")
+    st.page_link(shared.PAGES["finetune"], label="Launch a fine-tuning run", icon=":material/model_training:")
+    st.stop()
+
+# defaults: deep link, else the newest training run's base/tuned, else the two newest evaluations
+link = (st.query_params.get("a"), st.query_params.get("b"))
+if link[0] and link[1] and ss.get("_cmp_link") != link:
+    ss["_cmp_link"] = link
+    for key, ident in zip(("cmp_a", "cmp_b"), link):
+        if ident in ids:
+            ss[key] = ident
+        else:
+            st.warning(f"Linked evaluation {ident!r} not found (or not finished).")
+if ss.get("cmp_a") not in ids or ss.get("cmp_b") not in ids:
+    runs_pairs = [(i, i[: -len("/base")] + "/tuned") for i in ids if i.startswith("runs:") and i.endswith("/eval/base")]
+    runs_pairs = [p for p in runs_pairs if p[1] in ids]
+    a0, b0 = runs_pairs[0] if runs_pairs else (ids[1], ids[0])
+    ss["cmp_a"], ss["cmp_b"] = a0, b0
+
+c1, c2 = st.columns(2)
+a_id = c1.selectbox("Base", ids, key="cmp_a", format_func=lambda i: labels.get(i, i))
+b_id = c2.selectbox("Tuned (ours)", ids, key="cmp_b", format_func=lambda i: labels.get(i, i))
+if a_id == b_id:
+    st.info("Pick two different evaluations.")
+    st.stop()
+try:
+    run_a = shared.load_eval(shared.path_of(a_id))
+    run_b = shared.load_eval(shared.path_of(b_id))
+except Exception as err:  # noqa: BLE001
+    shared.show_error(err, "Loading")
+    st.stop()
+if run_a.config.get("dataset") != run_b.config.get("dataset"):
+    st.warning(f"The two evaluations use different datasets ({run_a.config.get('dataset')} vs "
+               f"{run_b.config.get('dataset')}): there are no shared queries to pair.")
+    st.stop()
+
+st.subheader("Base / Ours")
+table = results.compare_table(run_a.summary, run_b.summary)
+if table.empty:
+    st.warning("The two evaluations share no (pair, scenario, query language).")
+    st.stop()
+table["metric"] = table["metric"].map(lambda m: viz.METRIC_LABELS.get(m, m))
+st.dataframe(table, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(table)),
+             column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("Base", "Ours", "change")})
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _paired(a: str, b: str, stamp: tuple) -> pd.DataFrame:
+    return results.paired_queries(shared.per_query(a), shared.per_query(b))
+
+
+paired_all = _paired(str(run_a.path), str(run_b.path), (shared._stamp(run_a.path), shared._stamp(run_b.path)))
+pairs = list(dict.fromkeys(paired_all["pair"]))
+scens = [s for s in shared.SCENARIOS if s in set(paired_all["scenario"])]
+f1, f2, f3 = st.columns(3)
+pair = f1.selectbox("Pair", pairs, index=pairs.index(fr.pair) if fr.pair in pairs else 0, key="cmp_pair")
+scen = f2.selectbox("Scenario", scens, index=scens.index("multi") if "multi" in scens else 0, key="cmp_scen",
+                    format_func=lambda s: results.SCENARIO_LABELS.get(s, s))
+method = f3.radio("Paired test", ["wilcoxon", "permutation"], horizontal=True, key="cmp_test",
+                  format_func=lambda m: {"wilcoxon": "Wilcoxon signed-rank", "permutation": "paired permutation"}[m])
+paired = paired_all[(paired_all["pair"] == pair) & (paired_all["scenario"] == scen)]
+
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(viz.max_r_scatter(paired, labels=("base", "tuned")), key="cmp_scatter")
+with right:
+    st.markdown("**Paired significance tests** (two-sided, per query)")
+    rows = []
+    for qlang, sub in [("all", paired), *paired.groupby("query_lang", sort=False)]:
+        for metric, col, log in (("Max@R (log2)", "max_r", True), ("NDCG@1", "ndcg@1", False)):
+            res = results.paired_test(sub[f"{col}_base"], sub[f"{col}_tuned"], method=method, log=log,
+                                      **({"n_resamples": 4999} if method == "permutation" else {}))
+            rows.append({"queries": qlang, "metric": metric, "n": res["n"], "changed": res["n_nonzero"],
+                         "mean Δ": res["mean_diff"], "p-value": res["p_value"]})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"mean Δ": st.column_config.NumberColumn(format="%.3f"),
+                                "p-value": st.column_config.NumberColumn(format="%.2g")})
+    st.caption("Δ = tuned − base: negative is better for Max@R, positive for NDCG@1. Max@R is compared on a "
+               "log2 scale (ranks are heavy-tailed).")
+
+st.subheader("Most improved and most degraded queries")
+n_show = st.slider("How many", 3, 30, 8, key="cmp_n")
+cols = st.columns(2)
+for col, direction in zip(cols, ("improved", "degraded")):
+    with col:
+        top = results.most_changed(paired, n=n_show, direction=direction)
+        st.markdown(f"**Most {direction}** ({len(top)})")
+        if top.empty:
+            st.caption("none")
+        for r in top.itertuples():
+            st.page_link(shared.PAGES["queries"],
+                         label=f"{r.qid} ({r.query_lang}) Max@R {r.max_r_base:g} → {r.max_r_tuned:g}: "
+                               f"{str(r.query_text)[:60]}",
+                         query_params={"eval": b_id, "pair": r.pair, "scenario": r.scenario,
+                                       "query_lang": r.query_lang, "qid": r.qid})

@@ -1,0 +1,247 @@
+"""Every dashboard page under streamlit.testing.v1.AppTest: runs without exception, key widgets
+change state, and missing or bad input gets a clear message instead of a traceback.
+
+Evaluations are the small hand-made run folders of test_results.make_eval (the real schemas);
+Alignment and Embedding map embed the real XQuAD texts (first 4 questions) with the embedded
+default model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+from test_results import make_eval
+
+from xldiag import results
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 180
+
+
+def make_run(root: Path, name: str = "tiny", state: str = "finished") -> Path:
+    """A training run folder in the runs.py layout (status, metrics, config, eval/base, eval/tuned)."""
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({
+        "kind": "training", "format_version": 1, "created": "2025-03-01T00:00:00+00:00",
+        "config": {"model": "default", "data": "mlqa-r", "langs": ["zh"], "loss": "full"}}))
+    (run / "status.json").write_text(json.dumps({
+        "state": state, "phase": "done", "error": None, "pid": None, "step": 3, "total_steps": 3, "loss": 1.5}))
+    with open(run / "metrics.jsonl", "w") as f:
+        for step, loss in enumerate([3.0, 2.0, 1.5], start=1):
+            f.write(json.dumps({"step": step, "epoch": step / 3, "loss": loss, "jsd": loss / 30, "nce": loss - loss / 30,
+                                "nce_psg": None, "lr": 1e-5 * step, "grad_norm": 1.0, "examples_per_s": 10.0,
+                                "elapsed": float(step)}) + "\n")
+    make_eval(run / "eval" / "base", model="default", created="2025-03-01T00:00:01")
+    make_eval(run / "eval" / "tuned", model=str(run / "final"), model_shift=-3, created="2025-03-01T00:00:02")
+    return run
+
+
+@pytest.fixture(autouse=True)
+def router_always(monkeypatch):
+    """AppTest resets Streamlit's "pages/ folder = v1 multipage app" flag before every run, so a
+    rerun would execute the page file alone (the app reroutes, but a button click is spent on that
+    first pass). Run the main script, as the real server does once st.navigation has been called."""
+    from streamlit.runtime.scriptrunner import script_runner
+
+    def run_main(main_script_path):
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
+        source = Path(main_script_path).read_text(encoding="utf-8")
+        exec(compile(source, main_script_path, "exec"), {"__name__": "__main__", "__file__": main_script_path})
+
+    monkeypatch.setattr(script_runner, "_mpa_v1", run_main)
+
+
+@pytest.fixture()
+def workspace(tmp_path, monkeypatch, data_dir):
+    evals, runs = tmp_path / "evals", tmp_path / "runs"
+    make_eval(evals / "default-xquad-zh", model="default", created="2025-04-01T00:00:00")
+    make_run(runs)
+    monkeypatch.setenv(results.EVALS_DIR_ENV, str(evals))
+    monkeypatch.setenv(results.RUNS_DIR_ENV, str(runs))
+    monkeypatch.setenv("XLDIAG_DATA_DIR", str(data_dir))
+    st.cache_data.clear()
+    return tmp_path
+
+
+def app(page: str | None = None, **params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.query_params.update(params)
+        at.run()
+    return at
+
+
+def ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_overview_loads_newest_evaluation_and_widgets_work(workspace):
+    at = app()
+    ok(at)
+    assert at.title[0].value == "Overview"
+    assert at.sidebar.selectbox(key="sb_eval").value == "evals:default-xquad-zh"
+    assert at.sidebar.selectbox(key="sb_pair").value == "en+zh"
+    assert len(at.get("plotly_chart")) >= 2
+    table = at.dataframe[0].value
+    assert {"queries", "metric", "zh", "avg"} <= set(table.columns)
+    at.selectbox(key="ov_metric").set_value("max_r").run()
+    ok(at)
+    at.multiselect(key="ov_extra").set_value(["runs:tiny/eval/tuned"]).run()
+    ok(at)
+    assert any("tiny" in m.value for m in at.markdown)
+    # a setting without evaluation: a clear message and the way to run one
+    at.sidebar.selectbox(key="sb_ties").set_value("pessimistic").run()
+    ok(at)
+    assert any("No evaluation" in i.value for i in at.info)
+
+
+def test_overview_run_evaluation_validates_input(workspace):
+    at = app()
+    at.multiselect(key="ov_langs").set_value([])
+    form_button = [b for b in at.get("button") if getattr(b, "label", "") == "Run evaluation"]
+    assert form_button, "the form's submit button"
+    form_button[0].click().run()
+    ok(at)
+    assert any("at least one" in w.value for w in at.warning)
+
+
+def test_queries_filters_and_deep_link(workspace):
+    at = app("pages/2_queries.py")
+    ok(at)
+    assert at.title[0].value == "Queries"
+    assert at.dataframe[0].value is not None
+    at.number_input(key="q_min_maxr").set_value(1.0).run()
+    ok(at)
+    assert len(at.dataframe[0].value) == 8  # multi: 4 questions × 2 query languages
+    at.selectbox(key="q_scenario").set_value("mono-cross").run()
+    assert len(at.dataframe[0].value) == 8
+    at.selectbox(key="q_tied").set_value("tied").run()
+    assert len(at.dataframe[0].value) == 0
+    # deep link to one query: both reference ranks appear
+    at = app("pages/2_queries.py", eval="evals:default-xquad-zh", qid="q1", scenario="multi", query_lang="en")
+    ok(at)
+    ranks = {m.label: m.value for m in at.metric}
+    assert ranks == {"en reference rank": "1", "zh reference rank": "5"}
+    assert any("beats the zh reference" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_language_preference(workspace):
+    at = app("pages/3_language_preference.py")
+    ok(at)
+    assert at.title[0].value == "Language preference"
+    assert len(at.get("plotly_chart")) == 2
+    text = " ".join(m.value for m in at.markdown)
+    assert "zh queries" in text and "own language" in text
+    chosen = at.multiselect(key="pref_evals")
+    chosen.set_value(chosen.value[:1]).run()
+    ok(at)
+
+
+def test_compare_page(workspace):
+    at = app("pages/7_compare.py")
+    ok(at)
+    assert at.title[0].value == "Compare"
+    assert at.selectbox(key="cmp_a").value == "runs:tiny/eval/base"
+    assert at.selectbox(key="cmp_b").value == "runs:tiny/eval/tuned"
+    assert len(at.get("plotly_chart")) == 1
+    tests = at.dataframe[1].value
+    assert set(tests["metric"]) == {"Max@R (log2)", "NDCG@1"}
+    links = at.get("page_link")
+    assert len(links) >= 1  # q3 improved in the tuned evaluation
+    at.radio(key="cmp_test").set_value("permutation").run()
+    ok(at)
+    at.selectbox(key="cmp_scen").set_value("mono-cross").run()
+    ok(at)
+
+
+def test_fine_tune_shows_run_and_validates_form(workspace):
+    at = app("pages/6_fine_tune.py")
+    ok(at)
+    assert at.title[0].value == "Fine-tune"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["State"] == "finished" and metrics["Step"] == "3/3"
+    assert len(at.get("plotly_chart")) == 1
+    assert any(len(df.value) and "Ours" in df.value.columns for df in at.dataframe)
+    assert at.get("page_link")
+    at.multiselect(key="ft_langs").set_value([])
+    [b for b in at.get("button") if getattr(b, "label", "") == "Launch"][0].click().run()
+    ok(at)
+    assert any("at least one" in w.value for w in at.warning)
+
+
+def test_alignment_and_map_on_real_texts(workspace):
+    at = app("pages/4_alignment.py")
+    ok(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == "Alignment"
+    assert len(at.get("plotly_chart")) == 2
+    at.radio(key="al_space").set_value("unit").run()
+    ok(at)
+    at.radio(key="al_kind").set_value("query").run()
+    ok(at)
+    assert len(at.get("plotly_chart")) == 2
+    at.switch_page("pages/5_embedding_map.py").run()
+    ok(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == "Embedding map"
+    at.radio(key="map_method").set_value("pca").run()
+    sel = at.selectbox(key="map_query")
+    sel.set_value(sel.options[1]).run()
+    ok(at)
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):
+    evals = Path(results.evals_dir())
+    # an evaluation from an older format
+    make_eval(evals / "old", model="old-model", format_version=None, created="2030-01-01")
+    at = app()
+    at.sidebar.selectbox(key="sb_model").set_value("old-model").run()
+    ok(at)
+    assert at.sidebar.selectbox(key="sb_eval").value == "evals:old"
+    assert any("older xldiag" in e.value for e in at.error)
+    # an evaluation still running (progress file of a live process)
+    results._write_progress(evals / "pending", state="running", fraction=0.4, message="Embedding", pid=os.getpid(),
+                            model="default", dataset="xquad", language_sets=["en+zh"], pool="unique", ties="average",
+                            started="2030-01-02")
+    st.cache_data.clear()
+    at = app()
+    at.sidebar.selectbox(key="sb_model").set_value("default")
+    at.sidebar.selectbox(key="sb_ties").set_value("average").run()
+    ok(at)
+    assert any("still running" in i.value for i in at.info)
+    # an unknown model: a clear message on the pages that load it
+    make_eval(evals / "ghost", model="no-such-org/no-such-model", created="2030-01-03")
+    st.cache_data.clear()
+    at = app()
+    at.sidebar.selectbox(key="sb_model").set_value("no-such-org/no-such-model").run()
+    at.switch_page("pages/4_alignment.py").run()
+    ok(at)
+    assert any("could not be loaded" in e.value or "What to do" in e.value for e in at.error)
+    # no data folder
+    monkeypatch.delenv("XLDIAG_DATA_DIR")
+    at = app("pages/5_embedding_map.py")
+    ok(at)
+    assert any("XLDIAG_DATA_DIR" in e.value for e in at.error)
+
+
+def test_no_evaluations_at_all(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.EVALS_DIR_ENV, str(tmp_path / "none"))
+    monkeypatch.setenv(results.RUNS_DIR_ENV, str(tmp_path / "none-runs"))
+    st.cache_data.clear()
+    for page in (None, "pages/2_queries.py", "pages/3_language_preference.py", "pages/7_compare.py",
+                 "pages/6_fine_tune.py"):
+        at = app(page)
+        ok(at)
+        assert at.info, page

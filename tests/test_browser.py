@@ -1,0 +1,215 @@
+"""The dashboard in a real browser: `streamlit run app.py` on 127.0.0.1 against a small prepared
+evaluation (XQuAD en+zh, first 30 questions, the embedded default model) and a tiny real
+fine-tuning run; Chromium (Debian's, driven by Playwright) visits every page, waits for the script
+to finish, checks there is no exception element and that the heading and charts are there, clicks a
+row in Queries and checks both reference ranks, and saves a screenshot of each page under
+cache/screenshots/.
+
+Needs /usr/bin/chromium (or `chromium` on PATH) and the playwright Python package; skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "cache" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+PAGES = [  # (url path, heading, charts expected)
+    ("", "Overview", 1),
+    ("queries", "Queries", 0),
+    ("language_preference", "Language preference", 2),
+    ("alignment", "Alignment", 2),
+    ("embedding_map", "Embedding map", 1),
+    ("fine_tune", "Fine-tune", 1),
+    ("compare", "Compare", 1),
+]
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("XLDIAG_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_workspace(root: Path, data_dir: Path, train: bool = True) -> dict:
+    """A small evaluation (+ a tiny real fine-tuning run with its base/tuned evaluation) under root."""
+    from xldiag.evaluate import evaluate
+
+    evals, runs = root / "evals", root / "runs"
+    evaluate(model="default", dataset="xquad", langs="zh", limit=30, out=evals / "default-xquad-zh-30",
+             data_dir=str(data_dir))
+    if train:
+        from xldiag.train import TrainConfig, train as run_training
+
+        run_training(TrainConfig(model="default", data="mlqa-r", langs=["zh"], limit=16, batch_size=16,
+                                 max_seq_length=64, eval_limit=30, eval_scenarios=["multi", "mono-cross"],
+                                 freeze_embeddings=True,
+                                 data_dir=str(data_dir), save_every=1000, out=str(runs / "tiny-zh")))
+    return {"XLDIAG_EVALS_DIR": str(evals), "XLDIAG_RUNS_DIR": str(runs), "XLDIAG_DATA_DIR": str(data_dir)}
+
+
+class Server:
+    def __init__(self, env: dict, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full = {**os.environ, **env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                "TOKENIZERS_PARALLELISM": "false"}
+        self.log = open(Path(env["XLDIAG_EVALS_DIR"]).parent / "streamlit.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+             "--server.port", str(self.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
+            cwd=ROOT, env=full, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+            if self.proc.poll() is not None:
+                break
+        self.stop()
+        raise RuntimeError(f"streamlit did not start; see {self.log.name}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def wait_idle(page, timeout: float = 120_000) -> None:
+    """Wait until Streamlit has rendered and its script is no longer running."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_function(
+        """() => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            if (!app) return false;
+            const s = app.getAttribute('data-test-script-state');
+            return s === 'notRunning' && !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
+                && !document.querySelector('[data-testid="stSkeleton"]');
+        }""", timeout=timeout, polling=100)
+
+
+def screenshot(page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so grow the viewport to fit it."""
+    height = page.evaluate("""() => {
+        const main = document.querySelector('[data-testid="stMain"]') || document.body;
+        return Math.max(main.scrollHeight, document.body.scrollHeight);
+    }""")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": int(min(max(height + 40, 800), 6000))})
+    page.wait_for_timeout(400)  # let Plotly re-layout to the new size
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+
+
+def open_browser(playwright):
+    exe = chromium_path()
+    return playwright.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory, data_dir):
+    if chromium_path() is None:
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    reuse = os.environ.get("XLDIAG_DASHBOARD_WORKSPACE")  # a folder prepare_workspace filled before
+    if reuse and (Path(reuse) / "evals").is_dir():
+        root = Path(reuse)
+        env = {"XLDIAG_EVALS_DIR": str(root / "evals"), "XLDIAG_RUNS_DIR": str(root / "runs"),
+               "XLDIAG_DATA_DIR": str(data_dir)}
+    else:
+        env = prepare_workspace(tmp_path_factory.mktemp("dashboard"), data_dir)
+    server = Server(env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_page(dashboard):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = open_browser(p)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        yield page
+        browser.close()
+
+
+def _check_page(page, heading: str, charts: int) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]').first.inner_text()
+    page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=10_000)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= charts
+
+
+def test_every_page_renders(dashboard, browser_page):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser_page
+    for path, heading, charts in PAGES:
+        page.goto(f"{dashboard.url}/{path}")
+        wait_idle(page)
+        if charts:
+            page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)
+        _check_page(page, heading, charts)
+        name = path or "overview"
+        screenshot(page, SHOTS / f"{name}.png")
+
+
+def test_queries_row_click_shows_both_reference_ranks(dashboard, browser_page):
+    page = browser_page
+    page.goto(f"{dashboard.url}/queries")
+    wait_idle(page)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for(timeout=20_000)
+    box = grid.bounding_box()
+    # the selection checkbox column sits at the left edge of the first data row (glide-data-grid canvas)
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    page.get_by_text("en reference rank").first.wait_for(timeout=20_000)
+    wait_idle(page)
+    metrics = page.locator('[data-testid="stMetric"]')
+    texts = [metrics.nth(i).inner_text() for i in range(metrics.count())]
+    assert any(t.startswith("en reference rank") for t in texts), texts
+    assert any(t.startswith("zh reference rank") for t in texts), texts
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1  # the top-k figure
+    screenshot(page, SHOTS / "queries-selected.png")
+
+
+def test_compare_links_to_queries(dashboard, browser_page):
+    page = browser_page
+    page.goto(f"{dashboard.url}/compare")
+    wait_idle(page)
+    links = page.locator('[data-testid="stPageLink"] a')
+    if links.count() == 0:
+        pytest.skip("the tiny run changed no query")
+    links.first.click()
+    wait_idle(page)
+    page.get_by_role("heading", name="Queries", exact=True).first.wait_for(timeout=10_000)
+    page.get_by_text("reference rank").first.wait_for(timeout=20_000)
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -1,0 +1,223 @@
+"""Figure builders (xldiag.viz) and alignment maths (xldiag.alignment), on small known inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from test_results import make_per_query, make_summary
+
+from xldiag import alignment, results, viz
+
+
+@pytest.fixture(scope="module")
+def pq():
+    return make_per_query()
+
+
+@pytest.fixture(scope="module")
+def summary(pq):
+    s = make_summary(pq)
+    # a second target language with known values, to check grouping by language
+    de = s.copy()
+    de["pair"] = "en+de"
+    de["query_lang"] = de["query_lang"].replace({"zh": "de"})
+    de["max_r"] = de["max_r"] * 2
+    return pd.concat([s, de], ignore_index=True)
+
+
+def _traces(fig, name):
+    return [t for t in fig.data if t.name == name]
+
+
+def test_per_language_figure(summary):
+    fig = viz.per_language_figure(summary)
+    assert isinstance(fig, go.Figure)
+    en = _traces(fig, "English queries")
+    tgt = _traces(fig, "Target-language queries")
+    assert len(en) == 2 and len(tgt) == 2  # Max@R and Complete@10 subplots
+    assert list(en[0].x) == ["zh", "de"]
+    # English queries, multi, zh: Max@R = mean(2,5,2,9) = 4.5; de doubled
+    assert list(en[0].y) == pytest.approx([4.5, 9.0])
+    # Complete@10 for target-language queries (max ranks 2,4,2,7 → all ≤ 10)
+    assert list(tgt[1].y) == pytest.approx([100.0, 100.0])
+    assert fig.layout.yaxis.rangemode == "tozero"
+    by_model = viz.per_language_figure(summary.assign(model_label="m1"), model_col="model_label")
+    assert _traces(by_model, "m1 · English queries")
+    empty = viz.per_language_figure(summary, scenario="multi-1")
+    assert len(empty.data) == 0 and empty.layout.annotations
+
+
+def test_multi_vs_cross_figure(summary):
+    fig = viz.multi_vs_cross_figure(summary, metric="max_r")
+    multi = _traces(fig, "Multi")
+    cross = _traces(fig, "Mono-Cross")
+    assert len(multi) == 2 and len(cross) == 2  # English / target-language queries
+    assert list(multi[0].x) == ["zh", "de"]
+    assert multi[0].y[0] == pytest.approx(4.5)
+    assert cross[0].y[0] == pytest.approx(np.mean([1, 2, 1, 3]))  # en → zh Mono-Cross
+    assert cross[1].y[0] == pytest.approx(np.mean([1, 1, 2, 4]))  # zh → en
+    assert fig.layout.annotations[0].text == "English queries"
+
+
+def test_topk_figure(pq):
+    detail = results.query_detail(pq, "q1", "multi", "en")
+    fig = viz.topk_figure(detail["top"], detail["refs"])
+    langs = {t.name for t in fig.data}
+    assert langs == {"en"}  # top-3: en ref, then 2 English distractors
+    bar = fig.data[0]
+    assert list(bar.x) == pytest.approx([0.9, 0.8, 0.7])
+    assert bar.y[0] == "1. en:p1 ★"
+    assert list(bar.marker.line.width) == [3, 0, 0]
+    assert "zh reference zh:p1 at rank 5" in fig.layout.title.text
+
+
+def test_rank_distribution_figure(pq):
+    fig = viz.rank_distribution_figure(pq)
+    assert [t.name for t in fig.data] == ["en queries", "zh queries"]
+    assert list(fig.data[0].x) == pytest.approx(np.log10([2, 5, 2, 9]))
+
+
+def test_preference_heatmap(pq):
+    pref = results.language_preference(pq)
+    fig = viz.preference_heatmap(pref, pair="en+zh")
+    hm = fig.data[0]
+    assert isinstance(hm, go.Heatmap)
+    assert list(hm.x) == ["en distractors", "zh distractors"]
+    assert list(hm.y) == ["en queries → en reference", "en queries → zh reference",
+                          "zh queries → en reference", "zh queries → zh reference"]
+    z = np.asarray(hm.z)
+    assert z[1, 0] == pytest.approx(2.5) and z[1, 1] == 0
+    assert z[2, 1] == pytest.approx(1.0) and z[2, 0] == 0
+    assert hm.text[1][0] == "2.50"
+
+
+def test_inclination_figure(summary):
+    rates = results.inclination_rates({"base": summary, "tuned": summary.assign(
+        english_inclination_rate=summary["english_inclination_rate"] / 2)})
+    fig = viz.inclination_figure(rates)
+    base_t = _traces(fig, "base · target queries")
+    tuned_t = _traces(fig, "tuned · target queries")
+    assert len(base_t) == 2 and len(tuned_t) == 2
+    assert list(base_t[0].x) == ["zh", "de"]
+    assert base_t[0].y[0] == pytest.approx(0.25) and tuned_t[0].y[0] == pytest.approx(0.125)
+    assert base_t[1].y[0] == pytest.approx(0.75)
+
+
+def test_softmax_and_jsd_maths():
+    e = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    p = alignment.softmax_dims(e)
+    assert p.sum(axis=1) == pytest.approx([1.0, 1.0])
+    assert p[0] == pytest.approx([0.25] * 4)
+    assert p[1, 0] == pytest.approx(np.e / (np.e + 3))
+    assert alignment.softmax_dims(e, temperature=0.5)[1, 0] == pytest.approx(np.e**2 / (np.e**2 + 3))
+    # JSD: identical → 0; disjoint → ln 2; symmetric
+    assert alignment.jsd(p[:1], p[:1])[0] == pytest.approx(0.0, abs=1e-15)
+    assert alignment.jsd([[1.0, 0.0]], [[0.0, 1.0]])[0] == pytest.approx(np.log(2))
+    assert alignment.jsd(p[:1], p[1:])[0] == pytest.approx(alignment.jsd(p[1:], p[:1])[0])
+    from scipy.spatial.distance import jensenshannon
+
+    assert alignment.jsd(p[:1], p[1:])[0] == pytest.approx(jensenshannon(p[0], p[1]) ** 2)
+    assert alignment.cosine([[1.0, 0.0]], [[1.0, 1.0]])[0] == pytest.approx(1 / np.sqrt(2))
+    with pytest.raises(ValueError):
+        alignment.pair_stats(np.ones((2, 3)), np.ones((3, 3)))
+
+
+def test_alignment_frame_and_figures():
+    rng = np.random.default_rng(0)
+    en = rng.normal(size=(5, 8))
+    zh = en + rng.normal(scale=0.1, size=en.shape)
+    far = rng.normal(size=en.shape)
+    frame = alignment.alignment_frame({"base": {"en": en, "zh": far}, "tuned": {"en": en, "zh": zh}})
+    assert list(frame.columns) == ["model", "lang", "index", "cosine", "jsd"]
+    assert len(frame) == 10
+    means = frame.groupby("model")[["cosine", "jsd"]].mean()
+    assert means.loc["tuned", "cosine"] > means.loc["base", "cosine"]
+    assert means.loc["tuned", "jsd"] < means.loc["base", "jsd"]
+    fig = viz.cos_jsd_scatter(frame)
+    assert [t.name for t in fig.data] == ["en–zh", "en–zh"]
+    assert list(fig.data[1].x) == pytest.approx(frame[frame.model == "tuned"]["cosine"].tolist())
+    assert fig.layout.annotations[0].text == "base"
+
+    stats_row = frame[(frame.model == "tuned") & (frame["index"] == 0)].iloc[0]
+    panel = {"title": "tuned", "p_en": alignment.softmax_dims(en[0])[0], "p_tgt": alignment.softmax_dims(zh[0])[0],
+             "lang": "zh", "cosine": stats_row["cosine"], "jsd": stats_row["jsd"]}
+    fig = viz.softmax_overlay_figure([panel, {**panel, "title": "base"}])
+    assert [t.name for t in fig.data] == ["en", "zh", "en", "zh"]
+    assert len(fig.data[0].y) == 8 and sum(fig.data[0].y) == pytest.approx(1.0)
+    assert f"cos {stats_row['cosine']:.3f}" in fig.layout.annotations[0].text
+    ordered = viz.softmax_overlay_figure([panel], sort_by_english=True)
+    assert list(ordered.data[0].y) == sorted(panel["p_en"], reverse=True)
+    assert sorted(ordered.data[1].y) == pytest.approx(sorted(panel["p_tgt"]))
+
+
+def test_projection_is_joint():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(6, 5))
+    b = a + 5.0
+    proj = alignment.project({"base": a, "tuned": b}, method="pca")
+    assert proj.method == "pca"
+    assert proj.coords["base"].shape == (6, 2) and proj.coords["tuned"].shape == (6, 2)
+    # one fit: the shift between the two sets shows up along the first component
+    gap = proj.coords["tuned"][:, 0].mean() - proj.coords["base"][:, 0].mean()
+    assert abs(gap) > 5
+    assert proj.transform(a[:1]) == pytest.approx(proj.coords["base"][:1])
+    small = alignment.project({"x": a[:3]}, method="umap")
+    assert small.method == "pca"  # too few points for UMAP
+
+
+def test_embedding_map_figure():
+    points = pd.DataFrame({
+        "model": ["base"] * 4 + ["tuned"] * 4,
+        "x": [0.0, 1, 2, 3, 0, 1, 2, 3], "y": [0.0, 1, 0, 1, 0, 0, 0, 0],
+        "lang": ["en", "zh", "en", "zh"] * 2, "doc_id": ["en:p0", "zh:p0", "en:p1", "zh:p1"] * 2,
+        "passage": [0, 0, 1, 1] * 2, "text": ["a", "b", "c", "d"] * 2,
+    })
+    highlight = {"base": {"query": (0.5, 0.5, "q0"), "refs": ["en:p0", "zh:p0"]}}
+    fig = viz.embedding_map_figure(points, highlight)
+    names = [t.name for t in fig.data]
+    assert names.count("parallel") == 2 and names.count("en") == 2 and names.count("zh") == 2
+    lines = fig.data[0]
+    assert list(lines.x) == [0.0, 1.0, None, 2.0, 3.0, None]
+    refs = _traces(fig, "references")[0]
+    assert list(refs.text) == ["en:p0", "zh:p0"]
+    star = _traces(fig, "query")[0]
+    assert star.marker.symbol == "star" and list(star.x) == [0.5]
+    assert [a.text for a in fig.layout.annotations] == ["base", "tuned"]
+
+
+def test_training_curves_figure():
+    metrics = pd.DataFrame({"step": [1, 2, 3], "epoch": [0, 0, 0], "loss": [3.0, 2.0, 1.5], "jsd": [0.1, 0.05, 0.02],
+                            "nce": [2.9, 1.95, 1.48], "lr": [1e-5, 2e-5, 3e-5], "grad_norm": [1, 1, 1]})
+    fig = viz.training_curves_figure(metrics)
+    assert len(fig.data) == 4
+    assert list(fig.data[0].y) == [3.0, 2.0, 1.5] and list(fig.data[3].y) == [1e-5, 2e-5, 3e-5]
+    assert fig.layout.yaxis4.range[0] == 0 and fig.layout.yaxis4.range[1] == pytest.approx(3.45e-5)
+    assert "step 3" in fig.layout.title.text
+    smooth = viz.training_curves_figure(metrics, smooth=2)
+    assert len(smooth.data) == 7  # 4 raw + 3 smoothed (not lr)
+    assert list(smooth.data[1].y) == pytest.approx([3.0, 2.5, 1.75])
+    assert len(viz.training_curves_figure(pd.DataFrame()).data) == 0
+
+
+def test_max_r_scatter():
+    base = make_per_query(0)
+    tuned = make_per_query(-3)  # q3: zh reference 3 ranks higher (better) for every multi query
+    paired = results.paired_queries(base, tuned)
+    fig = viz.max_r_scatter(paired)
+    assert fig.data[0].name == "no change"
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    multi_en = _traces(fig, "Multi · en queries")[0]
+    # identical points are merged and sized by their count: (2, 2) twice, (5, 5), (9, 6)
+    assert list(multi_en.x) == [2.0, 5.0, 9.0] and list(multi_en.y) == [2.0, 5.0, 6.0]
+    assert [int(n) for n in multi_en.customdata[:, 0]] == [2, 1, 1]
+    assert multi_en.customdata[0, 1] == "q0, q2"
+    assert multi_en.marker.size[0] > multi_en.marker.size[1]
+    assert "1" in fig.layout.title.text and "improved" in fig.layout.title.text
+
+
+def test_lang_colors_are_stable():
+    assert viz.lang_color("en") == viz.PALETTE[0]
+    assert viz.lang_color("xx") == viz.lang_color("xx")
+    assert viz.lang_color("en") != viz.lang_color("zh")

@@ -1,0 +1,189 @@
+"""How two languages' embedding spaces line up: softmax-over-dimensions distributions, per-pair
+cosine and Jensen–Shannon divergence, and 2-D projections fitted jointly on several models.
+
+An embedding e ∈ R^d is read as a distribution over its d dimensions, p = softmax(e / T). Two
+parallel texts are aligned when their distributions match: JSD(p_en, p_tgt) → 0. The training
+loss (√JSD + InfoNCE) uses the same reading, so these numbers are comparable with its JSD curve.
+JSD here uses natural logarithms (0 ≤ JSD ≤ ln 2), like torch's KL divergence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_TEMPERATURE = 1.0
+
+
+def softmax_dims(emb: np.ndarray, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
+    """Row-wise softmax over the embedding dimensions (numerically stable, float64)."""
+    x = np.atleast_2d(np.asarray(emb, dtype=np.float64)) / float(temperature)
+    x = x - x.max(axis=1, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=1, keepdims=True)
+    return x
+
+
+def jsd(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Row-wise Jensen–Shannon divergence (natural log) between distributions p and q."""
+    p = np.atleast_2d(np.asarray(p, dtype=np.float64))
+    q = np.atleast_2d(np.asarray(q, dtype=np.float64))
+    m = 0.5 * (p + q)
+
+    def kl(a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(a > 0, a * (np.log(a) - np.log(b)), 0.0)
+        return terms.sum(axis=1)
+
+    return np.maximum(0.5 * kl(p, m) + 0.5 * kl(q, m), 0.0)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity."""
+    a = np.atleast_2d(np.asarray(a, dtype=np.float64))
+    b = np.atleast_2d(np.asarray(b, dtype=np.float64))
+    na = np.linalg.norm(a, axis=1)
+    nb = np.linalg.norm(b, axis=1)
+    return (a * b).sum(axis=1) / np.maximum(na * nb, 1e-12)
+
+
+def pair_stats(en: np.ndarray, tgt: np.ndarray, temperature: float = DEFAULT_TEMPERATURE) -> pd.DataFrame:
+    """Cosine and JSD for each parallel pair (row i of `en` with row i of `tgt`)."""
+    en = np.atleast_2d(en)
+    tgt = np.atleast_2d(tgt)
+    if en.shape != tgt.shape:
+        raise ValueError(f"Parallel embeddings must have the same shape, got {en.shape} and {tgt.shape}.")
+    return pd.DataFrame({
+        "index": np.arange(len(en)),
+        "cosine": cosine(en, tgt),
+        "jsd": jsd(softmax_dims(en, temperature), softmax_dims(tgt, temperature)),
+    })
+
+
+def alignment_frame(embeddings: dict[str, dict[str, np.ndarray]], pivot: str = "en",
+                    temperature: float = DEFAULT_TEMPERATURE) -> pd.DataFrame:
+    """Cosine/JSD over all parallel pairs for several models and languages.
+
+    `embeddings[model][lang]` is an n×d matrix, row i parallel across languages. Returns rows
+    (model, lang, index, cosine, jsd) for every non-pivot language paired with the pivot."""
+    frames = []
+    for model, by_lang in embeddings.items():
+        for lang, mat in by_lang.items():
+            if lang == pivot:
+                continue
+            stats = pair_stats(by_lang[pivot], mat, temperature)
+            stats.insert(0, "lang", lang)
+            stats.insert(0, "model", model)
+            frames.append(stats)
+    if not frames:
+        return pd.DataFrame(columns=["model", "lang", "index", "cosine", "jsd"])
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass
+class Projection:
+    """A 2-D projection fitted once on the rows of several matrices; can place new points."""
+
+    method: str
+    model: object
+    coords: dict[str, np.ndarray]
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(x, dtype=np.float32))
+        return np.asarray(self.model.transform(x), dtype=np.float64)
+
+
+def project(matrices: dict[str, np.ndarray], method: str = "umap", seed: int = 0,
+            n_neighbors: int = 15, min_dist: float = 0.1) -> Projection:
+    """Fit one 2-D projection (UMAP or PCA) on all matrices stacked; return each one's coordinates.
+
+    Fitting jointly puts base and tuned embeddings in the same map, so their layouts compare.
+    UMAP falls back to PCA when there are too few points for a neighbourhood graph."""
+    names = list(matrices)
+    mats = [np.atleast_2d(np.asarray(matrices[k], dtype=np.float32)) for k in names]
+    stacked = np.concatenate(mats, axis=0)
+    n = stacked.shape[0]
+    method = method.lower()
+    if method == "umap" and n >= 8:
+        import umap
+
+        model = umap.UMAP(n_components=2, n_neighbors=max(2, min(n_neighbors, n - 1)), min_dist=min_dist,
+                          metric="cosine", random_state=seed, init="spectral" if n > 20 else "random",
+                          transform_seed=seed)
+        out = model.fit_transform(stacked)
+    else:
+        from sklearn.decomposition import PCA
+
+        method = "pca"
+        model = PCA(n_components=2, random_state=seed)
+        out = model.fit_transform(stacked)
+    coords, start = {}, 0
+    for name, mat in zip(names, mats):
+        coords[name] = np.asarray(out[start:start + len(mat)], dtype=np.float64)
+        start += len(mat)
+    return Projection(method=method, model=model, coords=coords)
+
+
+# --------------------------------------------------------------------------------------------
+# Vectors before the final L2 normalisation (what the √JSD loss sees by default)
+
+
+def _body_modules(st_model) -> list:
+    children = list(st_model.children())
+    if children and type(children[-1]).__name__ == "Normalize":
+        return children[:-1]
+    return children
+
+
+def encode_pre_norm(st_model, texts: list[str], encode_kwargs: dict | None = None, batch_size: int = 32,
+                    progress=None) -> np.ndarray:
+    """The pooled sentence vectors *before* a trailing Normalize module (float32, n × d).
+
+    `encode_kwargs` are the family's prompt/task arguments (ModelFamily.encode_kwargs). The
+    modules are shared with `st_model` (no copy of the weights)."""
+    from sentence_transformers import SentenceTransformer
+
+    body = SentenceTransformer(modules=_body_modules(st_model), device=str(st_model.device))
+    texts = list(texts)
+    out = []
+    for start in range(0, len(texts), batch_size * 4):
+        part = texts[start:start + batch_size * 4]
+        vecs = body.encode(part, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=False,
+                           show_progress_bar=False, **(encode_kwargs or {}))
+        out.append(np.asarray(vecs, dtype=np.float32))
+        if progress:
+            progress(min(len(texts), start + len(part)), len(texts))
+    if not out:
+        return np.zeros((0, st_model.get_sentence_embedding_dimension()), np.float32)
+    return np.concatenate(out, axis=0)
+
+
+def vectors(encoder, texts: list[str], role: str = "passage", pre_norm: bool = True, progress=None) -> np.ndarray:
+    """Embeddings for the alignment views, cached on disk.
+
+    `pre_norm=False`: the Encoder's unit vectors (its own cache). `pre_norm=True`: vectors before
+    the final normalisation, cached as one .npy per (model fingerprint, role, list of texts) under
+    `<encoder cache>/../../alignment/`."""
+    texts = list(texts)
+    if not pre_norm:
+        return encoder.encode(texts, role, progress=progress) if progress else encoder.encode(texts, role)
+    import hashlib
+
+    from xldiag import config
+
+    digest = hashlib.sha1("\x1e".join(texts).encode("utf-8")).hexdigest()[:20]
+    folder = config.cache_dir() / "alignment" / encoder.fingerprint
+    path = folder / f"{role}-prenorm-{digest}.npy"
+    if path.exists():
+        return np.load(path)
+    model = encoder.model
+    kwargs = encoder.family.encode_kwargs(role, getattr(model, "prompts", None))
+    out = encode_pre_norm(model, texts, kwargs, batch_size=getattr(encoder, "batch_size", 32), progress=progress)
+    from xldiag.atomic import atomic_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, out)
+    return out
