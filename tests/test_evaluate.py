@@ -1,0 +1,145 @@
+"""The evaluation pipeline end to end: real default model, real XQuAD, checked against brute force
+(full sort of the score matrix) and an independent IR library (ir_measures)."""
+
+from __future__ import annotations
+
+import json
+
+import ir_measures
+import numpy as np
+import pandas as pd
+import pytest
+
+from xldiag.cli import main as cli_main
+from xldiag.data import load_dataset
+from xldiag.embeddings import Encoder
+from xldiag.evaluate import evaluate, parse_language_sets
+from xldiag.pools import build_pool
+
+LIMIT = 40  # the first 40 questions of XQuAD and the passages they use
+
+
+@pytest.fixture(scope="module")
+def encoder(default_model_dir, tmp_path_factory):
+    return Encoder("default", cache_root=tmp_path_factory.mktemp("emb"), show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def run_dir(encoder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    evaluate(model="default", dataset="xquad", langs="zh,de", limit=LIMIT, out=out, encoder=encoder)
+    return out
+
+
+def test_run_folder_has_every_file_and_column(run_dir):
+    summary = pd.read_csv(run_dir / "summary.csv")
+    per_query = pd.read_parquet(run_dir / "per_query.parquet")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert len(summary) == 2 * 4 * 2  # pairs × scenarios × query languages
+    for column in ["dataset", "pair", "query_lang", "scenario", "pool", "ties", "complete@10", "max_r",
+                   "max_r_norm_table", "max_r_norm_per_query", "ndcg@1", "mrr",
+                   "english_inclination_rate", "own_language_inclination_rate"]:
+        assert column in summary.columns, column
+    assert set(summary["pair"]) == {"en+zh", "en+de"}
+    assert config["pool"] == "unique" and config["ties"] == "optimistic" and config["limit"] == LIMIT
+    assert len(per_query) == 16 * LIMIT
+    table = (run_dir / "table.md").read_text()
+    assert "### multi" in table and "| English | Max@R ↓ |" in table and "en+zh" in table
+
+
+def test_summary_agrees_with_per_query_rows(run_dir):
+    summary = pd.read_csv(run_dir / "summary.csv")
+    per_query = pd.read_parquet(run_dir / "per_query.parquet")
+    for _, row in summary.iterrows():
+        rows = per_query[(per_query.pair == row.pair) & (per_query.scenario == row.scenario)
+                         & (per_query.query_lang == row.query_lang)]
+        assert len(rows) == row.n_queries == LIMIT
+        assert rows.max_r.mean() == pytest.approx(row.max_r)
+        complete10 = 100 * np.mean([max(r) <= 10 for r in rows.gold_ranks])
+        assert complete10 == pytest.approx(row["complete@10"])
+
+
+def _brute_force_ranks(encoder, scenario, query_lang, langs):
+    """Ranks of every gold by fully sorting each query's scores (no shortcuts)."""
+    data = load_dataset("xquad", langs, limit=LIMIT)
+    pool = build_pool(data, scenario, query_lang, langs)
+    model = encoder.model
+    queries = model.encode(pool.query_texts, prompt_name="query", normalize_embeddings=True)
+    docs = model.encode(pool.doc_texts, prompt_name="passage", normalize_embeddings=True)
+    scores = queries @ docs.T
+    ranks = []
+    for q in range(len(pool.query_ids)):
+        keep = np.setdiff1d(np.arange(len(pool.doc_ids)), pool.excluded[q][pool.excluded[q] >= 0])
+        order = keep[np.argsort(-scores[q, keep], kind="stable")]
+        position = {int(d): i + 1 for i, d in enumerate(order)}
+        ranks.append([position[int(g)] for g in pool.gold[q] if g >= 0])
+    return pool, scores, ranks
+
+
+@pytest.mark.parametrize("scenario,query_lang", [("multi", "zh"), ("multi", "en"), ("multi-1", "zh"),
+                                                  ("mono-cross", "en")])
+def test_gold_ranks_equal_a_full_sort(run_dir, encoder, scenario, query_lang):
+    per_query = pd.read_parquet(run_dir / "per_query.parquet")
+    rows = per_query[(per_query.pair == "en+zh") & (per_query.scenario == scenario)
+                     & (per_query.query_lang == query_lang)]
+    _, _, expected = _brute_force_ranks(encoder, scenario, query_lang, ["en", "zh"])
+    got = [list(map(int, r)) for r in rows.gold_ranks]
+    assert got == expected
+
+
+def test_ndcg_and_mrr_equal_ir_measures(run_dir, encoder):
+    pool, scores, _ = _brute_force_ranks(encoder, "multi", "zh", ["en", "zh"])
+    qrels = [ir_measures.Qrel(q, pool.doc_ids[g], 1) for q, gold in zip(pool.query_ids, pool.gold) for g in gold]
+    run = [ir_measures.ScoredDoc(q, d, float(s)) for q, row in zip(pool.query_ids, scores)
+           for d, s in zip(pool.doc_ids, row)]
+    expected = ir_measures.calc_aggregate([ir_measures.nDCG @ 10, ir_measures.nDCG @ 1, ir_measures.RR], qrels, run)
+    row = pd.read_csv(run_dir / "summary.csv").query("pair == 'en+zh' and scenario == 'multi' and query_lang == 'zh'")
+    assert row["ndcg@10"].item() == pytest.approx(100 * expected[ir_measures.nDCG @ 10], abs=1e-9)
+    assert row["ndcg@1"].item() == pytest.approx(100 * expected[ir_measures.nDCG @ 1], abs=1e-9)
+    assert row["mrr"].item() == pytest.approx(expected[ir_measures.RR], abs=1e-9)
+
+
+def test_repeated_run_reuses_the_embedding_cache(run_dir, encoder, tmp_path):
+    again = Encoder("default", cache_root=encoder.cache_root, show_progress=False)
+    summary = evaluate(model="default", dataset="xquad", langs="zh,de", limit=LIMIT, out=tmp_path, encoder=again)
+    assert again.encoded_count == 0 and again._model is None  # nothing encoded, model never loaded
+    pd.testing.assert_frame_equal(summary, pd.read_csv(run_dir / "summary.csv"), check_dtype=False)
+
+
+def test_per_question_pool_reports_ties_and_orders_tie_rules(encoder, tmp_path):
+    results = {}
+    for ties in ("optimistic", "average", "pessimistic"):
+        results[ties] = evaluate(model="default", dataset="xquad", langs="zh", scenarios=["multi"],
+                                 construction="per-question", ties=ties, limit=LIMIT, encoder=encoder)
+    opt, avg, pes = (results[t].set_index("query_lang") for t in ("optimistic", "average", "pessimistic"))
+    assert (opt.n_docs == 2 * LIMIT).all()  # one document per question and language
+    assert (opt.mean_tied > 0).all()  # passages repeat across questions, so scores tie
+    assert (opt.max_r < avg.max_r).all() and (avg.max_r < pes.max_r).all()
+
+
+def test_parse_language_sets():
+    assert parse_language_sets("ar,zh") == (("en", "ar"), ("en", "zh"))
+    assert parse_language_sets("de+zh,en+de+zh") == (("de", "zh"), ("en", "de", "zh"))
+    with pytest.raises(ValueError, match="No languages"):
+        parse_language_sets(" , ")
+
+
+def test_cli_eval_writes_the_run_folder(default_model_dir, tmp_path, capsys):
+    out = tmp_path / "cli-run"
+    code = cli_main(["eval", "--model", "default", "--dataset", "xquad", "--langs", "de",
+                     "--scenarios", "multi,mono-cross", "--limit", "10", "--out", str(out)])
+    assert code == 0
+    assert "### multi" in capsys.readouterr().out
+    assert len(pd.read_csv(out / "summary.csv")) == 4
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--scenarios", "multi,bogus"], "Unknown scenario"),
+    (["--langs", "xx"], "xx"),
+    (["--limit", "0"], "positive"),
+])
+def test_cli_eval_rejects_bad_input_with_a_clear_message(tmp_path, capsys, argv, message):
+    base = ["eval", "--dataset", "xquad", "--langs", "de", "--out", str(tmp_path / "bad")]
+    assert cli_main(base + argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
