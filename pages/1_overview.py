@@ -100,7 +100,7 @@ def _watch_evaluations() -> None:
 
 evals_now = shared.list_evals()
 if st.session_state.get("ov_watch") or (not evals_now.empty and (evals_now["state"] == "running").any()):
-    st.fragment(run_every=1.0)(_watch_evaluations)()
+    shared.fragment(run_every=1.0, where="Evaluation progress")(_watch_evaluations)()
 
 # ---------------------------------------------------------------------------------------------
 # Results of the sidebar's evaluation

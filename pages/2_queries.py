@@ -31,10 +31,11 @@ if link[0] and ss.get("_q_link") != link:
         ss["q_scenario"] = link[1]
     ss["q_min_maxr"] = 1.0
 
-scenarios = [s for s in shared.SCENARIOS if s in set(table_all["scenario"])]
+present = set(table_all["scenario"].unique().tolist())
+scenarios = [s for s in shared.SCENARIOS if s in present]
 if ss.get("q_scenario") not in scenarios:
     ss["q_scenario"] = "multi" if "multi" in scenarios else scenarios[0]
-qlangs = list(dict.fromkeys(table_all["query_lang"]))
+qlangs = table_all["query_lang"].unique().tolist()
 n_rel = int(run.summary[run.summary["scenario"] == ss["q_scenario"]]["n_rel"].max() or 1)
 
 c1, c2, c3, c4, c5 = st.columns([1.2, 1.2, 1, 1, 1.6])
@@ -61,88 +62,97 @@ st.markdown(f"**{len(view)}** of {n_scen} queries match (Max@R ≥ {min_maxr:g})
 
 rank_cols = [c for c in view.columns if c.startswith("rank_")]
 shown = view[["qid", "query_lang", "query_text", "max_r", *rank_cols, "tied", "top1_lang"]].reset_index(drop=True)
-ss["_q_rows"] = list(zip(view["pair"], view["scenario"], view["query_lang"], view["qid"]))
+ss["_q_rows"] = view[["pair", "scenario", "query_lang", "qid"]].to_numpy(dtype=object)
 
 
 def _on_select() -> None:
     state = ss.get("queries_table")
     rows = state.selection.rows if state is not None else []
-    keys = ss.get("_q_rows", [])
-    if rows and rows[0] < len(keys):
-        ss["q_current"] = keys[rows[0]]
+    keys = ss.get("_q_rows")
+    if rows and keys is not None and rows[0] < len(keys):
+        ss["q_current"] = tuple(keys[rows[0]])
 
 
-st.dataframe(
-    shown, key="queries_table", on_select=_on_select, selection_mode="single-row", hide_index=True,
-    width="stretch", height=300,
-    column_config={
-        "qid": st.column_config.TextColumn("id", width="small"),
-        "query_lang": st.column_config.TextColumn("lang", width="small"),
-        "query_text": st.column_config.TextColumn("question", width="large"),
-        "max_r": st.column_config.NumberColumn("Max@R", format="%g"),
-        **{c: st.column_config.NumberColumn(f"{c[5:]} ref rank", format="%g") for c in rank_cols},
-        "top1_lang": st.column_config.TextColumn("top-1 lang", width="small"),
-    },
-)
+@shared.fragment()
+def query_browser() -> None:
+    """The table and the selected query's detail: selecting a row reruns only this fragment."""
+    st.dataframe(
+        shown, key="queries_table", on_select=_on_select, selection_mode="single-row", hide_index=True,
+        width="stretch", height=300,
+        column_config={
+            "qid": st.column_config.TextColumn("id", width="small"),
+            "query_lang": st.column_config.TextColumn("lang", width="small"),
+            "query_text": st.column_config.TextColumn("question", width="large"),
+            "max_r": st.column_config.NumberColumn("Max@R", format="%g"),
+            **{c: st.column_config.NumberColumn(f"{c[5:]} ref rank", format="%g") for c in rank_cols},
+            "top1_lang": st.column_config.TextColumn("top-1 lang", width="small"),
+        },
+    )
 
-current = ss.get("q_current")
-if not current or current[0] != fr.pair:
-    st.info("Select a query in the table to see its references and ranked list.")
-    st.stop()
+    current = ss.get("q_current")
+    if not current or current[0] != fr.pair:
+        st.info("Select a query in the table to see its references and ranked list.")
+        return
 
-pair, scen, qlang, qid = current
-try:
-    detail = results.query_detail(shared.per_query(run.path), qid, scen, qlang, pair=pair)
-except KeyError as err:
-    st.warning(str(err.args[0]))
-    st.stop()
-
-row = detail["row"]
-refs = detail["refs"]
-top = detail["top"]
-cfg = run.config
-ds = None
-if shared.data_dir_or_none() is None:
-    st.caption("Passage texts need the data folder (sidebar → Data folder); ranks and ids are shown without it.")
-else:
+    pair, scen, qlang, qid = current
     try:
-        ds = shared.dataset(cfg.get("dataset", fr.dataset), run.langs, cfg.get("limit"))
-    except Exception as err:  # noqa: BLE001 - texts are a bonus: ranks still show
-        shared.show_error(err, "Passage texts")
+        detail = results.query_detail(shared.per_query(run.path), qid, scen, qlang, pair=pair,
+                                      index=shared.query_index(run.path))
+    except KeyError as err:
+        st.warning(str(err.args[0]))
+        return
 
-st.divider()
-st.subheader(f"{qid} · {results.SCENARIO_LABELS.get(scen, scen)} · {qlang} query · Max@R {row['max_r']:g}")
-qcols = st.columns(len(fr.pair_langs))
-questions = dict(detail["questions"])
-if ds is not None:
-    for lang in fr.pair_langs:
-        if lang not in questions and lang in ds.questions:
-            questions[lang] = ds.questions[lang][int(row["question_index"])]
-for col, lang in zip(qcols, fr.pair_langs):
-    col.markdown(f"{shared.badge(lang)} {'**(asked)** ' if lang == qlang else ''}{questions.get(lang, '—')}")
+    row = detail["row"]
+    refs = detail["refs"]
+    top = detail["top"]
+    cfg = run.config
+    ds = None
+    if shared.data_dir_or_none() is None:
+        st.caption("Passage texts need the data folder (sidebar → Data folder); ranks and ids are shown without it.")
+    else:
+        try:
+            ds = shared.dataset(cfg.get("dataset", fr.dataset), run.langs, cfg.get("limit"))
+        except Exception as err:  # noqa: BLE001 - texts are a bonus: ranks still show
+            shared.show_error(err, "Passage texts")
 
-rcols = st.columns(max(1, len(refs)))
-for col, ref in zip(rcols, refs.itertuples()):
-    above = {c[6:]: getattr(ref, c) for c in refs.columns if c.startswith("above_")}
-    above_txt = ", ".join(f"{n} {lang}" for lang, n in above.items())
-    tie_txt = f" ({ref.n_tied} tied)" if ref.n_tied else ""
-    with col.container(border=True):
-        st.markdown(f"**{ref.lang} reference** `{ref.doc_id}`")
-        st.metric(f"{ref.lang} reference rank", f"{ref.rank:g}", help="rank of this reference in the pool")
-        st.caption(f"unrelated documents above it: {above_txt or '0'}{tie_txt}")
-        if ds is not None:
-            with st.expander("passage"):
-                st.write(shared.doc_text(ds, ref.doc_id))
+    st.divider()
+    st.subheader(f"{qid} · {results.SCENARIO_LABELS.get(scen, scen)} · {qlang} query · Max@R {row['max_r']:g}")
+    qcols = st.columns(len(fr.pair_langs))
+    questions = dict(detail["questions"])
+    if ds is not None:
+        for lang in fr.pair_langs:
+            if lang not in questions and lang in ds.questions:
+                questions[lang] = ds.questions[lang][int(row["question_index"])]
+    for col, lang in zip(qcols, fr.pair_langs):
+        col.markdown(f"{shared.badge(lang)} {'**(asked)** ' if lang == qlang else ''}{questions.get(lang, '—')}")
 
-st.markdown(f"**Top {len(top)}** — ★ references; distractors that beat a reference are marked.")
-lines = []
-for t in top.itertuples():
-    badge = shared.badge(t.lang)
-    mark = " ★ **reference**" if t.is_reference else (f" :gray-badge[⚠ beats the {t.beats}]" if t.beats else "")
-    text = shared.doc_text(ds, t.doc_id)[:140] if ds is not None else ""
-    lines.append(f"{t.rank}. {badge} `{t.score:.4f}` `{t.doc_id}`{mark} {text}")
-missing = refs[~refs["doc_id"].isin(top["doc_id"])]
-for r in missing.itertuples():
-    lines.append(f"… {r.rank:g}. {shared.badge(r.lang)} `{r.doc_id}` ★ **reference** (outside the top {len(top)})")
-st.markdown("\n".join(lines))
-st.plotly_chart(viz.topk_figure(top, refs, title=f"Top {len(top)} for {qid}"), key="q_topk")
+    rcols = st.columns(max(1, len(refs)))
+    ref_rows = refs.to_dict("records")
+    for col, ref in zip(rcols, ref_rows):
+        above_txt = ", ".join(f"{n} {k[6:]}" for k, n in ref.items() if k.startswith("above_"))
+        tie_txt = f" ({ref['n_tied']} tied)" if ref["n_tied"] else ""
+        with col.container(border=True):
+            st.markdown(f"**{ref['lang']} reference** `{ref['doc_id']}`")
+            st.metric(f"{ref['lang']} reference rank", f"{ref['rank']:g}", help="rank of this reference in the pool")
+            st.caption(f"unrelated documents above it: {above_txt or '0'}{tie_txt}")
+            if ds is not None:
+                with st.expander("passage"):
+                    st.write(shared.doc_text(ds, ref["doc_id"]))
+
+    st.markdown(f"**Top {len(top)}** — ★ references; distractors that beat a reference are marked.")
+    lines = []
+    for t in top.to_dict("records"):
+        mark = " ★ **reference**" if t["is_reference"] else (
+            f" :gray-badge[⚠ beats the {t['beats']}]" if t["beats"] else "")
+        text = shared.doc_text(ds, t["doc_id"])[:140] if ds is not None else ""
+        lines.append(f"{t['rank']}. {shared.badge(t['lang'])} `{t['score']:.4f}` `{t['doc_id']}`{mark} {text}")
+    shown_ids = set(top["doc_id"].tolist())
+    for r in ref_rows:
+        if r["doc_id"] not in shown_ids:
+            lines.append(f"… {r['rank']:g}. {shared.badge(r['lang'])} `{r['doc_id']}` ★ **reference** "
+                         f"(outside the top {len(top)})")
+    st.markdown("\n".join(lines))
+    st.plotly_chart(viz.topk_figure(top, refs, title=f"Top {len(top)} for {qid}"), key="q_topk")
+
+
+query_browser()

@@ -32,8 +32,10 @@ cands = pq[(pq["pair"] == fr.pair) & (pq["scenario"] == "multi")]
 if cands.empty:
     cands = pq[pq["pair"] == fr.pair]
 cands = cands.sort_values("max_r", ascending=False)
-keys = [f"{q}|{ql}|{s}" for q, ql, s in zip(cands["qid"], cands["query_lang"], cands["scenario"])]
-by_key = dict(zip(keys, zip(cands["query_text"], cands["max_r"], cands["gold_langs"], cands["passage_index"])))
+keys = [f"{q}|{ql}|{s}" for q, ql, s in zip(cands["qid"].tolist(), cands["query_lang"].tolist(),
+                                              cands["scenario"].tolist())]
+by_key = dict(zip(keys, zip(cands["query_text"].tolist(), cands["max_r"].tolist(), cands["gold_langs"].tolist(),
+                            cands["passage_index"].tolist())))
 current = st.session_state.get("q_current")
 if current and current[0] == fr.pair:
     k = f"{current[3]}|{current[2]}|{current[1]}"

@@ -127,7 +127,7 @@ def _live() -> None:
         st.rerun(scope="app")
 
 
-st.fragment(run_every=2.0 if active0 else None)(_live)()
+shared.fragment(run_every=2.0 if active0 else None, where="Live run")(_live)()
 
 # ---------------------------------------------------------------------------------------------
 # After the run: its evaluation, and the way to Compare

@@ -2,8 +2,9 @@
 
 Pages import this module (it is not a page). Everything heavy is cached: models with
 `st.cache_resource`, loaded evaluations and derived tables with `st.cache_resource` keyed by the
-folder's modification time (they are read-only and large: no copy per rerun), small listings
-with `st.cache_data` and a short TTL so new evaluations and runs show up.
+folder's modification time (they are read-only and large: no copy per rerun), the listings of
+evaluations and runs with a 3-second TTL so new ones show up. Cached objects are shared by all
+sessions and never mutated.
 """
 
 from __future__ import annotations
@@ -73,6 +74,24 @@ def explain(err: BaseException) -> tuple[str, str]:
     return f"{type(err).__name__}: {text}", "Check the inputs in the sidebar; the server log has the details."
 
 
+def fragment(run_every: float | None = None, where: str = ""):
+    """`st.fragment` whose errors become a clear message: Streamlit shows an exception raised in a
+    fragment itself (the app-level handler never sees it), so catch it inside."""
+    import functools
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def safe(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001 - never a traceback in the UI
+                show_error(err, where or fn.__name__.replace("_", " ").strip())
+
+        return st.fragment(safe, run_every=run_every)
+
+    return decorate
+
+
 def show_error(err: BaseException, where: str = "") -> None:
     message, forward = explain(err)
     log.warning("%s: %s", where or "page", err, exc_info=err)
@@ -83,8 +102,9 @@ def show_error(err: BaseException, where: str = "") -> None:
 # Listings and loaders
 
 
-@st.cache_data(ttl=3, show_spinner=False)
+@st.cache_resource(ttl=3, show_spinner=False)
 def list_evals() -> pd.DataFrame:
+    """All evaluations (read-only: shared by every session, no copy per rerun)."""
     return results.list_evaluations()
 
 
@@ -93,7 +113,7 @@ def refresh_listings() -> None:
     list_runs.clear()
 
 
-@st.cache_data(ttl=3, show_spinner=False)
+@st.cache_resource(ttl=3, show_spinner=False)
 def list_runs() -> pd.DataFrame:
     try:
         from xldiag import runs
@@ -134,6 +154,15 @@ def _query_table(path: str, stamp: float) -> pd.DataFrame:
 
 def query_table(path: str | Path) -> pd.DataFrame:
     return _query_table(str(path), _stamp(path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _query_index(path: str, stamp: float) -> dict:
+    return results.query_index(_per_query(path, stamp))
+
+
+def query_index(path: str | Path) -> dict:
+    return _query_index(str(path), _stamp(path))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -435,6 +464,11 @@ def require_eval(fr: Frame | None = None) -> results.EvalRun:
         st.info(f"This evaluation is still running ({100 * float(prog.get('fraction') or 0):.0f} %: "
                 f"{prog.get('message', '')}). Its results appear here when it finishes.")
         st.page_link(PAGES["overview"], label="Watch it on Overview", icon=":material/hourglass_top:")
+        st.stop()
+    if fr.eval_state == "failed":
+        st.error(f"This evaluation did not finish: {fr.eval_error}\n\n**What to do:** check the model and "
+                 "data folder in the sidebar, then run it again on the Overview page.", icon=":material/error:")
+        st.page_link(PAGES["overview"], label="Go to Overview → Run evaluation", icon=":material/play_arrow:")
         st.stop()
     try:
         return load_eval(fr.eval_path)

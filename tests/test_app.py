@@ -67,8 +67,19 @@ def workspace(tmp_path, monkeypatch, data_dir):
     monkeypatch.setenv(results.EVALS_DIR_ENV, str(evals))
     monkeypatch.setenv(results.RUNS_DIR_ENV, str(runs))
     monkeypatch.setenv("XLDIAG_DATA_DIR", str(data_dir))
-    st.cache_data.clear()
+    clear_listings()
     return tmp_path
+
+
+def clear_listings() -> None:
+    """Forget the cached listings of evaluations and runs (they live for 3 s across sessions)."""
+    import sys
+
+    sys.path.insert(0, str(Path(APP).parent))
+    from pages import _shared
+
+    _shared.refresh_listings()
+    st.cache_data.clear()
 
 
 def app(page: str | None = None, **params) -> AppTest:
@@ -215,7 +226,7 @@ def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):
     results._write_progress(evals / "pending", state="running", fraction=0.4, message="Embedding", pid=os.getpid(),
                             model="default", dataset="xquad", language_sets=["en+zh"], pool="unique", ties="average",
                             started="2030-01-02")
-    st.cache_data.clear()
+    clear_listings()
     at = app()
     at.sidebar.selectbox(key="sb_model").set_value("default")
     at.sidebar.selectbox(key="sb_ties").set_value("average").run()
@@ -223,7 +234,7 @@ def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):
     assert any("still running" in i.value for i in at.info)
     # an unknown model: a clear message on the pages that load it
     make_eval(evals / "ghost", model="no-such-org/no-such-model", created="2030-01-03")
-    st.cache_data.clear()
+    clear_listings()
     at = app()
     at.sidebar.selectbox(key="sb_model").set_value("no-such-org/no-such-model").run()
     at.switch_page("pages/4_alignment.py").run()
@@ -239,7 +250,7 @@ def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):
 def test_no_evaluations_at_all(tmp_path, monkeypatch):
     monkeypatch.setenv(results.EVALS_DIR_ENV, str(tmp_path / "none"))
     monkeypatch.setenv(results.RUNS_DIR_ENV, str(tmp_path / "none-runs"))
-    st.cache_data.clear()
+    clear_listings()
     for page in (None, "pages/2_queries.py", "pages/3_language_preference.py", "pages/7_compare.py",
                  "pages/6_fine_tune.py"):
         at = app(page)

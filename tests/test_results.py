@@ -220,6 +220,13 @@ def test_query_table_and_detail():
     assert list(top["beats"]) == ["", "zh reference", "zh reference"]
     with pytest.raises(KeyError):
         results.query_detail(pq, "nope", "multi", "en")
+    index = results.query_index(pq)
+    fast = results.query_detail(pq, "q1", "multi", "en", pair="en+zh", index=index)
+    assert fast["questions"] == detail["questions"]
+    pd.testing.assert_frame_equal(fast["refs"], detail["refs"])
+    pd.testing.assert_frame_equal(fast["top"], detail["top"])
+    with pytest.raises(KeyError):
+        results.query_detail(pq, "nope", "multi", "en", pair="en+zh", index=index)
 
 
 def test_language_preference_shows_what_the_data_says():

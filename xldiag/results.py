@@ -554,39 +554,58 @@ def query_table(per_query: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def query_detail(per_query: pd.DataFrame, qid: str, scenario: str, query_lang: str, pair: str | None = None) -> dict:
-    """Everything the Queries page shows for one query: the row, its references and the top-k list."""
+def query_index(per_query: pd.DataFrame) -> dict:
+    """{(pair, scenario, query_lang, qid): row position} and {(pair, qid): [positions]} for fast lookups."""
+    keys = per_query[["pair", "scenario", "query_lang", "qid"]].to_numpy(dtype=object).tolist()
+    exact, by_qid = {}, {}
+    for pos, (pair, scen, q_lang, qid) in enumerate(keys):
+        exact.setdefault((pair, scen, q_lang, qid), pos)
+        by_qid.setdefault((pair, qid), []).append(pos)
+    return {"exact": exact, "by_qid": by_qid}
+
+
+def query_detail(per_query: pd.DataFrame, qid: str, scenario: str, query_lang: str, pair: str | None = None,
+                 index: dict | None = None) -> dict:
+    """Everything the Queries page shows for one query: the row, its references and the top-k list.
+
+    `index` (query_index of the same frame) makes the lookup O(1) on large evaluations."""
     pq = per_query
-    mask = (pq["qid"] == qid) & (pq["scenario"] == scenario) & (pq["query_lang"] == query_lang)
-    if pair:
-        mask &= pq["pair"] == pair
-    rows = pq[mask]
-    if rows.empty:
-        raise KeyError(f"No query {qid!r} ({scenario}, {query_lang} queries) in this evaluation.")
-    row = rows.iloc[0]
-    pool_langs = list(row["pool_langs"])
-    refs = pd.DataFrame({
-        "doc_id": list(row["gold_doc_ids"]), "lang": list(row["gold_langs"]),
-        "rank": [float(r) for r in row["gold_ranks"]], "n_tied": [int(t) for t in row["n_tied"]],
-    })
+    if index is not None and pair:
+        pos = index["exact"].get((pair, scenario, query_lang, qid))
+        if pos is None:
+            raise KeyError(f"No query {qid!r} ({scenario}, {query_lang} queries) in this evaluation.")
+        row = pq.iloc[pos]
+    else:
+        mask = (pq["qid"] == qid) & (pq["scenario"] == scenario) & (pq["query_lang"] == query_lang)
+        if pair:
+            mask &= pq["pair"] == pair
+        rows = pq[mask]
+        if rows.empty:
+            raise KeyError(f"No query {qid!r} ({scenario}, {query_lang} queries) in this evaluation.")
+        row = rows.iloc[0]
+    pool_langs = [str(x) for x in row["pool_langs"]]
+    ref_ids = [str(x) for x in row["gold_doc_ids"]]
+    ref_langs = [str(x) for x in row["gold_langs"]]
+    ref_ranks = [float(r) for r in row["gold_ranks"]]
+    refs = {"doc_id": ref_ids, "lang": ref_langs, "rank": ref_ranks, "n_tied": [int(t) for t in row["n_tied"]]}
     for j, lang in enumerate(pool_langs):
         refs[f"above_{lang}"] = [int(a[j]) for a in row["above_by_lang"]]
-    gold = set(refs["doc_id"])
-    top = pd.DataFrame({"rank": np.arange(1, len(row["top_doc_ids"]) + 1), "doc_id": list(row["top_doc_ids"]),
-                        "score": [float(s) for s in row["top_scores"]]})
-    top["lang"] = top["doc_id"].str.split(":", n=1).str[0]
-    top["is_reference"] = top["doc_id"].isin(gold)
-    beats = []
-    for _, t in top.iterrows():
-        if t["is_reference"]:
-            beats.append("")
-            continue
-        beaten = [f"{r.lang} reference" for r in refs.itertuples() if t["rank"] < r.rank]
-        beats.append(", ".join(beaten))
-    top["beats"] = beats
+    refs = pd.DataFrame(refs)
+    gold = set(ref_ids)
+    top_ids = [str(x) for x in row["top_doc_ids"]]
+    top_ranks = list(range(1, len(top_ids) + 1))
+    is_ref = [d in gold for d in top_ids]
+    beats = ["" if ref else ", ".join(f"{lang} reference" for lang, r in zip(ref_langs, ref_ranks) if rank < r)
+             for rank, ref in zip(top_ranks, is_ref)]
+    top = pd.DataFrame({"rank": np.asarray(top_ranks, dtype=np.int64), "doc_id": top_ids,
+                        "score": [float(x) for x in row["top_scores"]],
+                        "lang": [d.split(":", 1)[0] for d in top_ids], "is_reference": is_ref, "beats": beats})
     # the same question asked in the other languages of the pair (same qid, other query_lang rows)
-    others = pq[(pq["qid"] == qid) & (pq["pair"] == row["pair"])]
-    questions = dict(zip(others["query_lang"], others["query_text"]))
+    if index is not None:
+        others = pq.iloc[index["by_qid"].get((row["pair"], qid), [])]
+    else:
+        others = pq[(pq["qid"] == qid) & (pq["pair"] == row["pair"])]
+    questions = dict(zip(others["query_lang"].tolist(), others["query_text"].tolist()))
     return {"row": row, "refs": refs, "top": top, "questions": questions, "pool_langs": pool_langs}
 
 

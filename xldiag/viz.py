@@ -23,7 +23,7 @@ METRIC_LABELS = {"max_r": "Max@R (↓)", "complete@10": "Complete@10 % (↑)", "
                  "complete@100": "Complete@100 % (↑)", "max_r_norm_table": "Max@R_norm (↑)",
                  "max_r_norm_per_query": "Max@R_norm per query (↑)", "ndcg@1": "NDCG@1 % (↑)",
                  "ndcg@10": "NDCG@10 % (↑)", "mrr": "MRR (↑)", "recall@10": "Recall@10 % (↑)"}
-LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.15))
+LAYOUT = dict(margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.15))
 
 
 def lang_color(lang: str) -> str:
@@ -129,27 +129,34 @@ def topk_figure(top: pd.DataFrame, refs: pd.DataFrame | None = None, title: str 
     markers at their rank."""
     if top.empty:
         return _empty(title, "No ranked documents stored for this query.")
-    fig = go.Figure()
-    labels = [f"{r}. {d}" + (" ★" if ref else "") for r, d, ref in zip(top["rank"], top["doc_id"], top["is_reference"])]
-    top = top.assign(label=labels)
-    for lang, sub in top.groupby("lang", sort=False):
-        fig.add_trace(go.Bar(
-            y=sub["label"], x=sub["score"], orientation="h", name=lang, marker_color=lang_color(lang),
-            marker_line_color=["black" if r else "rgba(0,0,0,0)" for r in sub["is_reference"]],
-            marker_line_width=[3 if r else 0 for r in sub["is_reference"]],
-            text=[f"{s:.3f}" for s in sub["score"]], textposition="inside",
+    # Built as plain dicts and validated once: this figure is redrawn on every query selection.
+    ranks = top["rank"].tolist()
+    doc_ids = top["doc_id"].tolist()
+    is_ref = [bool(r) for r in top["is_reference"].tolist()]
+    scores = [float(x) for x in top["score"].tolist()]
+    langs = top["lang"].tolist()
+    labels = [f"{r}. {d}" + (" ★" if ref else "") for r, d, ref in zip(ranks, doc_ids, is_ref)]
+    traces = []
+    for lang in dict.fromkeys(langs):
+        idx = [i for i, l_ in enumerate(langs) if l_ == lang]
+        traces.append(dict(
+            type="bar", orientation="h", name=lang, y=[labels[i] for i in idx], x=[scores[i] for i in idx],
+            marker=dict(color=lang_color(lang), line=dict(color=["black" if is_ref[i] else "rgba(0,0,0,0)" for i in idx],
+                                                          width=[3 if is_ref[i] else 0 for i in idx])),
+            text=[f"{scores[i]:.3f}" for i in idx], textposition="inside",
             hovertemplate="%{y}<br>score %{x:.4f}<extra>" + lang + "</extra>",
         ))
-    lo = float(top["score"].min())
-    hi = float(top["score"].max())
+    lo, hi = min(scores), max(scores)
     pad = max(1e-3, (hi - lo) * 0.5)
-    fig.update_xaxes(range=[lo - pad, hi + pad * 0.2], title_text="cosine score")
-    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(labels)))
-    missing = refs[~refs["doc_id"].isin(top["doc_id"])] if refs is not None else pd.DataFrame()
+    missing = refs[~refs["doc_id"].isin(doc_ids)] if refs is not None else pd.DataFrame()
     note = "; ".join(f"{r.lang} reference {r.doc_id} at rank {r.rank:g}" for r in missing.itertuples())
-    fig.update_layout(title=title + (f" — outside the list: {note}" if note else ""), barmode="overlay",
-                      height=max(260, 32 * len(top) + 120), **LAYOUT)
-    return fig
+    layout = dict(
+        title=dict(text=title + (f" — outside the list: {note}" if note else "")), barmode="overlay",
+        height=max(260, 32 * len(labels) + 120),
+        xaxis=dict(range=[lo - pad, hi + pad * 0.2], title=dict(text="cosine score")),
+        yaxis=dict(categoryorder="array", categoryarray=list(reversed(labels))), **LAYOUT,
+    )
+    return go.Figure(data=traces, layout=layout)
 
 
 def rank_distribution_figure(per_query: pd.DataFrame, scenario: str = "multi") -> go.Figure:
@@ -263,7 +270,7 @@ def cos_jsd_scatter(frame: pd.DataFrame) -> go.Figure:
     fig = make_subplots(rows=1, cols=len(models), shared_yaxes=True, shared_xaxes=True, subplot_titles=models)
     for ci, model in enumerate(models, start=1):
         for lang, sub in frame[frame["model"] == model].groupby("lang", sort=False):
-            fig.add_trace(go.Scattergl(
+            fig.add_trace(go.Scatter(
                 x=sub["cosine"], y=sub["jsd"], mode="markers", name=f"en–{lang}", legendgroup=lang,
                 showlegend=ci == 1, marker=dict(color=lang_color(lang), size=6, opacity=0.7),
                 customdata=sub["index"], hovertemplate="pair %{customdata}<br>cos %{x:.3f}<br>JSD %{y:.2e}"
@@ -300,11 +307,11 @@ def embedding_map_figure(points: pd.DataFrame, highlight: dict | None = None, ti
                     continue
                 xs += list(grp["x"]) + [None]
                 ys += list(grp["y"]) + [None]
-            fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.35)", width=1),
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.35)", width=1),
                                        name="parallel", legendgroup="parallel", showlegend=ci == 1,
                                        hoverinfo="skip"), row=1, col=ci)
         for lang, grp in sub.groupby("lang", sort=False):
-            fig.add_trace(go.Scattergl(
+            fig.add_trace(go.Scatter(
                 x=grp["x"], y=grp["y"], mode="markers", name=lang, legendgroup=lang, showlegend=ci == 1,
                 marker=dict(color=lang_color(lang), size=6, opacity=0.75),
                 customdata=np.stack([grp["doc_id"], grp.get("text", grp["doc_id"]).astype(str).str[:80]], axis=1),
