@@ -184,6 +184,15 @@ def main(argv: list[str] | None = None) -> int:
             select_row(page, 0, 120_000)  # first selection (warms the detail path)
             for r in range(args.repeat * 2):
                 selections.append(select_row(page, 1 + r % 5, 60_000))
+            shots = ws / "screenshots"
+            shots.mkdir(exist_ok=True)
+            for title, _ in PAGES:
+                nav(page, title, 120_000)
+                height = page.evaluate("""() => document.querySelector('[data-testid="stMain"]').scrollHeight""")
+                page.set_viewport_size({"width": 1500, "height": int(min(max(height + 40, 800), 6000))})
+                page.wait_for_timeout(400)
+                page.screenshot(path=str(shots / f"{title.lower().replace(' ', '_')}.png"), full_page=True)
+                page.set_viewport_size({"width": 1500, "height": 1000})
             browser.close()
     finally:
         proc.terminate()

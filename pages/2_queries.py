@@ -147,11 +147,9 @@ def query_browser() -> None:
         text = shared.doc_text(ds, t["doc_id"])[:140] if ds is not None else ""
         lines.append(f"{t['rank']}. {shared.badge(t['lang'])} `{t['score']:.4f}` `{t['doc_id']}`{mark} {text}")
     shown_ids = set(top["doc_id"].tolist())
-    for r in ref_rows:
-        if r["doc_id"] not in shown_ids:
-            lines.append(f"… {r['rank']:g}. {shared.badge(r['lang'])} `{r['doc_id']}` ★ **reference** "
-                         f"(outside the top {len(top)})")
-    st.markdown("\n".join(lines))
+    outside = [f"… rank **{r['rank']:g}**: {shared.badge(r['lang'])} `{r['doc_id']}` ★ **reference** "
+               f"(outside the top {len(top)})" for r in ref_rows if r["doc_id"] not in shown_ids]
+    st.markdown("\n".join(lines) + ("\n\n" + "  \n".join(outside) if outside else ""))
     st.plotly_chart(viz.topk_figure(top, refs, title=f"Top {len(top)} for {qid}"), key="q_topk")
 
 

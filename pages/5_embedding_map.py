@@ -42,6 +42,8 @@ if current and current[0] == fr.pair:
     if k in by_key and st.session_state.get("_map_from_queries") != k:
         st.session_state["_map_from_queries"] = k
         st.session_state["map_query"] = k
+if st.session_state.get("map_query") not in ["—", *keys]:
+    st.session_state["map_query"] = keys[0] if keys else "—"  # the worst query, until one is chosen
 query_key = c3.selectbox("Highlight a query (worst Max@R first)", ["—", *keys], key="map_query",
                          format_func=lambda k: k if k == "—" else
                          f"{k.split('|')[0]} ({k.split('|')[1]}, Max@R {by_key[k][1]:g}): {by_key[k][0][:60]}")
@@ -60,6 +62,13 @@ if compare != "—":
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _projection(model_items: tuple, langs: tuple, dataset_key: tuple, method: str, _docs: dict):
     return alignment.project(_docs, method=method)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _query_xy(proj_key: tuple, model: str, text: str, _proj) -> tuple[float, float]:
+    """Where a query lands in a fitted projection (UMAP's transform is slow: once per query)."""
+    xy = _proj.transform(shared.encode(model, [text], "query"))[0]
+    return float(xy[0]), float(xy[1])
 
 
 try:
@@ -90,10 +99,10 @@ if query_key != "—":
     qid, qlang, scen = query_key.split("|")
     text, max_r, gold_langs, passage = by_key[query_key]
     refs = [f"{lang}:p{int(passage)}" for lang in gold_langs]
+    proj_key = (tuple(models.items()), tuple(langs), (cfg.get("dataset"), tuple(run.langs), cfg.get("limit")), method)
     for label, model in models.items():
-        q = shared.encode(model, [text], "query")
-        xy = proj.transform(q)[0]
-        highlight[label] = {"query": (float(xy[0]), float(xy[1]), f"{qid} ({qlang})"), "refs": refs}
+        x, y = _query_xy(proj_key, model, text, proj)
+        highlight[label] = {"query": (x, y, f"{qid} ({qlang})"), "refs": refs}
     st.caption(f"★ {qid} ({qlang} query, Max@R {max_r:g}); ringed: its references {', '.join(refs)}.")
 
 st.plotly_chart(viz.embedding_map_figure(points, highlight, title=f"{proj.method.upper()} of the {fr.pair} pool "

@@ -4,6 +4,8 @@ view in Queries. Deep link: ?a=ID&b=ID."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -31,10 +33,35 @@ if link[0] and link[1] and ss.get("_cmp_link") != link:
             ss[key] = ident
         else:
             st.warning(f"Linked evaluation {ident!r} not found (or not finished).")
+def _limit(value) -> int:
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
+def _sidebar_pair() -> tuple[str, str] | None:
+    """The sidebar's evaluation and the same evaluation of its base/tuned partner, as (base, tuned)."""
+    evals = shared.list_evals()
+    if fr.eval_id not in ids or evals.empty:
+        return None
+    me = evals.set_index("id").loc[fr.eval_id]
+    partner = shared.partner_model(me["model"])
+    if not partner:
+        return None
+    same = evals[(evals["state"] == "complete") & (evals["model"] == partner) & (evals["dataset"] == me["dataset"])
+                 & (evals["pool"] == me["pool"]) & (evals["ties"] == me["ties"])
+                 & evals["language_sets"].map(lambda s: list(s) == list(me["language_sets"]))
+                 & (evals["limit"].map(_limit) == _limit(me["limit"]))]
+    if same.empty:
+        return None
+    other = same.iloc[0]["id"]
+    is_tuned = shared.partner_model(partner) == me["model"] and Path(str(me["model"])).name == "final"
+    return (other, fr.eval_id) if is_tuned else (fr.eval_id, other)
+
+
 if ss.get("cmp_a") not in ids or ss.get("cmp_b") not in ids:
+    guess = _sidebar_pair()
     runs_pairs = [(i, i[: -len("/base")] + "/tuned") for i in ids if i.startswith("runs:") and i.endswith("/eval/base")]
     runs_pairs = [p for p in runs_pairs if p[1] in ids]
-    a0, b0 = runs_pairs[0] if runs_pairs else (ids[1], ids[0])
+    a0, b0 = guess or (runs_pairs[0] if runs_pairs else (ids[1], ids[0]))
     ss["cmp_a"], ss["cmp_b"] = a0, b0
 
 c1, c2 = st.columns(2)

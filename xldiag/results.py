@@ -357,7 +357,11 @@ def model_label(model: str) -> str:
 def eval_label(row) -> str:
     """A one-line description of a list_evaluations row."""
     langs = ",".join(s.split("+", 1)[-1] if s.startswith(PIVOT + "+") else s for s in row["language_sets"]) or "?"
-    limit = f"first {row['limit']}" if row.get("limit") else "all"
+    raw = row.get("limit")
+    try:
+        limit = f"first {int(raw)}" if raw is not None and not pd.isna(raw) and int(raw) > 0 else "all"
+    except (TypeError, ValueError):
+        limit = "all"
     state = "" if row["state"] == "complete" else f" [{row['state']}]"
     return f"{row['name']} — {model_label(row['model'])}, {row['dataset']} {langs}, {limit}{state}"
 
