@@ -228,28 +228,38 @@ def _preference_columns(pool: Pool, result, gold_langs: np.ndarray) -> dict:
 
 
 def _per_query_frame(pool: Pool, result, gold_langs: np.ndarray, spec: EvalSpec, pair: str) -> pd.DataFrame:
+    """One row per query; list columns hold one entry per gold (padding dropped)."""
     doc_ids = np.asarray(pool.doc_ids, dtype=object)
     valid = pool.gold >= 0
     n = len(pool.query_ids)
     top_ok = result.top_idx >= 0
-    frame = pd.DataFrame({
-        "dataset": spec.dataset, "pair": pair, "scenario": pool.scenario, "query_lang": pool.query_lang,
-        "pool": spec.construction, "ties": spec.ties,
+    gold_ids = doc_ids[np.maximum(pool.gold, 0)]
+    top_ids = doc_ids[np.maximum(result.top_idx, 0)]
+    columns = {
+        "dataset": [spec.dataset] * n, "pair": [pair] * n, "scenario": [pool.scenario] * n,
+        "query_lang": [pool.query_lang] * n, "pool": [spec.construction] * n, "ties": [spec.ties] * n,
         "qid": list(pool.query_ids),
         "question_index": np.asarray(pool.query_index, dtype=np.int64),
+        "passage_index": pool.doc_passage[pool.gold[:, 0]].astype(np.int64),
         "query_text": list(pool.query_texts),
-    })
-    frame["passage_index"] = [int(pool.doc_passage[g[0]]) for g in pool.gold]
-    frame["gold_doc_ids"] = [list(doc_ids[g[v]]) for g, v in zip(pool.gold, valid)]
-    frame["gold_langs"] = [list(gl[v]) for gl, v in zip(gold_langs, valid)]
-    frame["gold_ranks"] = [list(map(float, r[v])) for r, v in zip(result.ranks, valid)]
-    frame["n_tied"] = [list(map(int, t[v])) for t, v in zip(result.n_tied, valid)]
-    frame["max_r"] = metrics.max_rank(result.ranks)
-    frame["pool_langs"] = [list(pool.langs)] * n
-    frame["above_by_lang"] = [[list(map(int, a)) for a in above[v]] for above, v in zip(result.above_by_lang, valid)]
-    frame["top_doc_ids"] = [list(doc_ids[i[ok]]) for i, ok in zip(result.top_idx, top_ok)]
-    frame["top_scores"] = [list(map(float, s[ok])) for s, ok in zip(result.top_scores, top_ok)]
-    return frame
+        "gold_doc_ids": _ragged(gold_ids, valid),
+        "gold_langs": _ragged(gold_langs, valid),
+        "gold_ranks": _ragged(result.ranks.astype(float), valid),
+        "n_tied": _ragged(result.n_tied.astype(int), valid),
+        "max_r": metrics.max_rank(result.ranks),
+        "pool_langs": [list(pool.langs)] * n,
+        "above_by_lang": _ragged(result.above_by_lang.astype(int), valid),
+        "top_doc_ids": _ragged(top_ids, top_ok),
+        "top_scores": _ragged(result.top_scores.astype(float), top_ok),
+    }
+    return pd.DataFrame(columns)
+
+
+def _ragged(values: np.ndarray, keep: np.ndarray) -> list[list]:
+    """Row-wise `values[i][keep[i]]` as plain Python lists (for Parquet list columns)."""
+    if keep.all():
+        return values.tolist()
+    return [row[mask].tolist() for row, mask in zip(values, keep)]
 
 
 def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.DataFrame,

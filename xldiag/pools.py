@@ -117,11 +117,7 @@ def build_pool(dataset, scenario: str, query_lang: str, langs, construction: str
     if scenario == "multi-1":
         own = gold_by_lang[query_lang]
         excluded = _pad([members[groups[d]] for d in own])
-    dup_lists = [
-        np.setdiff1d(np.concatenate([members[groups[d]] for d in gold[q]]), gold[q])
-        for q in range(n_q)
-    ]
-    duplicates = _pad(dup_lists)
+    duplicates = _duplicates(gold, groups, members)
 
     return Pool(
         scenario=scenario,
@@ -210,6 +206,16 @@ def _group_members(groups: np.ndarray) -> list[np.ndarray]:
     order = np.argsort(groups, kind="stable")
     bounds = np.searchsorted(groups[order], np.arange(groups.max(initial=-1) + 2))
     return [order[bounds[g] : bounds[g + 1]] for g in range(len(bounds) - 1)]
+
+
+def _duplicates(gold: np.ndarray, groups: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
+    """For each query, the other docs in its golds' (language, text) groups (Q x n_dup, -1 pad)."""
+    if all(len(m) == 1 for m in members):  # no repeated texts (the usual unique pool): nothing to do
+        return np.full((len(gold), 0), -1, dtype=np.int64)
+    # A doc is in exactly one group and each gold is in its own group, so removing the gold
+    # itself from its group's members leaves exactly its duplicates.
+    copies = [members[g][members[g] != d] for d, g in zip(range(len(groups)), groups)]
+    return _pad([np.concatenate([copies[d] for d in row if d >= 0]) for row in gold])
 
 
 def _pad(rows: list[np.ndarray]) -> np.ndarray:
