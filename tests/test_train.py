@@ -298,7 +298,17 @@ def test_frozen_embeddings_and_gradient_checkpointing(tiny_model, tmp_path):
     assert (before[key] == after[key]).all()
     assert any(not (before[k] == after[k]).all() for k in before if k != key)
     resolved = runs.read_config(run_dir)["resolved"]
-    assert resolved["frozen_embedding_parameters"] == before[key].numel()
+    assert resolved["frozen_embedding_parameters"] == before[key].numel() and resolved["gradient_checkpointing"]
+
+
+def test_gradient_checkpointing_is_automatic_for_long_cpu_runs(tiny_model, tmp_path, monkeypatch):
+    import xldiag.train as train_module
+
+    run_dir = train(tiny_config(tiny_model, tmp_path / "short", max_seq_length=16), triples=make_triples(16))
+    assert runs.read_config(run_dir)["resolved"]["gradient_checkpointing"] is False
+    monkeypatch.setattr(train_module, "CPU_DEFAULT_MAX_SEQ_LENGTH", 8)  # pretend 16 tokens is long
+    run_dir = train(tiny_config(tiny_model, tmp_path / "long", max_seq_length=16), triples=make_triples(16))
+    assert runs.read_config(run_dir)["resolved"]["gradient_checkpointing"] is True
 
 
 def test_single_process_ddp_path(tiny_model, tmp_path):
@@ -372,3 +382,29 @@ def test_default_model_smoke_with_evaluation(tmp_path, default_model_dir, data_d
     table = runs.read_comparison(run_dir)
     assert set(table["query_lang"]) == {"en", "zh"} and set(table["pair"]) == {"en+zh"}
     assert "en+zh Base | en+zh Ours" in (Path(run_dir) / "comparison.md").read_text()
+
+
+def test_stop_during_evaluation_then_resume_only_evaluates(tiny_model, tmp_path, monkeypatch):
+    import xldiag.evaluate
+
+    run_dir = tmp_path / "run"
+    calls = []
+
+    def fake_evaluate(model, out, progress=None, **kw):
+        calls.append(model)
+        if len(calls) == 2:  # while the tuned model is being evaluated
+            runs.request_stop(run_dir, send_signal=False)
+        progress("Embedding", 0.5)
+        return _summary(4.0, 80.0) if model == str(tiny_model) else _summary(3.0, 90.0)
+
+    monkeypatch.setattr(xldiag.evaluate, "evaluate", fake_evaluate)
+    train(tiny_config(tiny_model, run_dir, eval=True), triples=make_triples(16))
+    status = runs.read_status(run_dir)
+    assert status["state"] == "stopped" and status["phase"].startswith("evaluating")
+    assert calls == [str(tiny_model), str(run_dir / "final")]
+    train(tiny_config(tiny_model, run_dir), triples=make_triples(16), resume=True)
+    assert runs.read_status(run_dir)["state"] == "finished"
+    assert len(calls) == 4 and len(_metric_lines(run_dir)) == 2  # no step was redone
+    table = runs.read_comparison(run_dir)
+    assert set(table["metric"]) >= {"max_r", "complete@10"} and table["improved"].all() is not None
+    assert "| English | Max@R ↓ | 4.00 | 3.00 |" in (run_dir / "comparison.md").read_text()

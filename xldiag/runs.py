@@ -6,7 +6,7 @@ A run folder (`cache/runs/NAME/` by default) is plain files anyone can read whil
     status.json      {"state": queued|running|finished|failed|stopped, "phase", "error", "pid",
                       "step", "total_steps", "loss", "checkpoint", "started", "updated", "finished"}
     metrics.jsonl    one JSON line per optimizer step (step, epoch, loss, jsd, nce, nce_psg, lr,
-                     grad_norm, examples_per_s, elapsed), flushed after every line
+                     grad_norm, examples_per_s, elapsed, cpu_time, batch_size), flushed after every line
     train.log        stdout + stderr of a detached run (`launch_training`)
     lock             holds the owner's PID; an advisory `flock` on it is held while the run lives,
                      so a lock left by a dead process is stale by construction and is taken over
@@ -45,7 +45,7 @@ LOG_FILE = "train.log"
 LOCK_FILE = "lock"
 STOP_FILE = "STOP"
 METRIC_COLUMNS = ["step", "epoch", "loss", "jsd", "nce", "nce_psg", "lr", "grad_norm",
-                  "examples_per_s", "elapsed"]
+                  "examples_per_s", "elapsed", "cpu_time"]
 
 # Popen objects of runs launched by this process, so that finished children are reaped.
 _CHILDREN: dict[str, subprocess.Popen] = {}
@@ -209,6 +209,8 @@ def read_status(run_dir: str | os.PathLike) -> dict:
         child.poll()  # reap a finished child so its PID does not linger as a zombie
     if status.get("state") == "queued" and status.get("pid") is None:
         status["alive"] = None  # being launched right now
+    elif status.get("state") in ACTIVE_STATES and status.get("host", socket.gethostname()) != socket.gethostname():
+        status["alive"] = None  # another machine's process: its PID means nothing here
     elif status.get("state") in ACTIVE_STATES:
         alive = pid_alive(status.get("pid"), status.get("proc_start"))
         if not alive and lock_owner(run_dir) is not None:

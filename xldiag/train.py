@@ -98,7 +98,7 @@ class TrainConfig:
     lambda_nce: float = 1.0
     precision: str = "auto"
     device: str | None = None
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool | None = None  # None: on for CPU runs longer than 128 tokens
     freeze_embeddings: bool = False
     save_every: int = 50
     keep_checkpoints: int = 1
@@ -331,6 +331,10 @@ def _hf_model(model):
     return hf
 
 
+def device_type_of(device) -> str:
+    return "cuda" if str(device).startswith("cuda") else "cpu"
+
+
 def enable_checkpointing(model) -> None:
     """Activation (gradient) checkpointing on the transformer, non-reentrant (DDP-safe)."""
     hf = _hf_model(model)
@@ -444,24 +448,27 @@ def param_groups(model, weight_decay: float) -> list[dict]:
 # Distributed
 
 def _dist_setup(device: str | None):
-    """(rank, world, local_rank, device); initialises the process group from torchrun's env."""
+    """(rank, world, local_rank, device, initialised_here); initialises the process group from
+    torchrun's / accelerate's environment when WORLD_SIZE > 1 and nobody has yet."""
     import torch
     import torch.distributed as dist
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    initialised_here = False
     if world > 1 and dist.is_available() and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
         dist.init_process_group(backend=backend)
+        initialised_here = True
     if dist.is_available() and dist.is_initialized():
         rank, world = dist.get_rank(), dist.get_world_size()
         local_rank = int(os.environ.get("LOCAL_RANK", rank))
         if torch.cuda.is_available() and device != "cpu":
             torch.cuda.set_device(local_rank)
             device = f"cuda:{local_rank}"
-        return rank, world, local_rank, device or "cpu"
+        return rank, world, local_rank, device or "cpu", initialised_here
     from xldiag import config as settings
 
-    return 0, 1, 0, settings.device(device)
+    return 0, 1, 0, settings.device(device), False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,6 +495,16 @@ def _set_rng_state(state: dict) -> None:
         random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far (MB), where the platform reports it."""
+    try:
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KB on Linux
+    except (ImportError, OSError):
+        return None
 
 
 def manifest(cfg: TrainConfig, **fields) -> dict:
@@ -535,6 +552,7 @@ class _Stopper:
         self.run_dir = run_dir
         self.reason: str | None = None
         self.previous = {}
+        self.immediate = False  # True after training: a signal stops at once
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -551,6 +569,8 @@ class _Stopper:
         if signum == signal.SIGINT and self.reason is not None:
             raise KeyboardInterrupt
         self.reason = signal.Signals(signum).name
+        if self.immediate:  # evaluating: nothing to save, its outputs are written atomically
+            raise StopRequested(self.reason)
         print(f"[xldiag train] {self.reason}: stopping after the current step", file=sys.stderr, flush=True)
 
     def requested(self) -> str | None:
@@ -569,7 +589,7 @@ class Trainer:
         self.run_dir = run_dir
         self.triples = triples
         self.resume = resume
-        self.log = log or (lambda message: print(f"[xldiag train] {message}", file=sys.stderr, flush=True))
+        self._log = log or (lambda message: print(f"[xldiag train] {message}", file=sys.stderr, flush=True))
         self.rank, self.world, self.local_rank, self.device = 0, 1, 0, "cpu"
         self.distributed = False  # torch.distributed initialised: DDP, all-reduce, rank 0 writes
         self.status: dict = {}
@@ -579,6 +599,10 @@ class Trainer:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    def log(self, message: str) -> None:
+        if self.main:
+            self._log(message)
 
     def set_status(self, force: bool = True, **fields) -> None:
         self.status.update(fields)
@@ -615,7 +639,7 @@ class Trainer:
         import torch
 
         cfg = self.cfg
-        self.rank, self.world, self.local_rank, self.device = _dist_setup(cfg.device)
+        self.rank, self.world, self.local_rank, self.device, owns_group = _dist_setup(cfg.device)
         import torch.distributed
 
         self.distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
@@ -650,13 +674,16 @@ class Trainer:
             stopper.install()
             self._train(stopper)
             if cfg.eval and self.main:
+                stopper.immediate = True
+                if stopper.requested():
+                    raise StopRequested(stopper.reason)
                 self.set_status(phase="evaluating")
-                self._evaluate()
-            self.set_status(state="finished", phase="done", finished=runs.now())
-            self.log(f"finished: {self.run_dir}")
+                self._evaluate(stopper)
+            self.set_status(state="finished", phase="done", finished=runs.now(), peak_rss_mb=peak_rss_mb())
+            self.log(f"finished: {self.run_dir} (training {self.status.get('train_seconds')} s, "
+                     f"peak RSS {self.status.get('peak_rss_mb_training')} MB in training, {peak_rss_mb()} MB overall)")
         except StopRequested as stop:
-            self.set_status(state="stopped", phase="stopped", error=None, finished=runs.now(),
-                            stop_reason=str(stop))
+            self.set_status(state="stopped", error=None, finished=runs.now(), stop_reason=str(stop))  # phase: where
             self.log(f"stopped ({stop}); resume with: python -m xldiag train --out {self.run_dir} --resume")
         except BaseException as err:
             message = f"{type(err).__name__}: {err}"
@@ -671,6 +698,8 @@ class Trainer:
             stopper.uninstall()
             if lock is not None:
                 lock.release()
+            if owns_group:
+                torch.distributed.destroy_process_group()
         return self.run_dir
 
     # -- training -------------------------------------------------------------------------------
@@ -722,12 +751,15 @@ class Trainer:
             prompts = (saved.get("query_prompt", prompts[0]), saved.get("passage_prompt", prompts[1]))
         lr, lr_source = resolve_lr(cfg)
         frozen = freeze_word_embeddings(model) if cfg.freeze_embeddings else 0
-        if cfg.gradient_checkpointing:
+        checkpointing = cfg.gradient_checkpointing
+        if checkpointing is None:  # auto: activations dominate CPU memory beyond 128 tokens
+            checkpointing = device_type_of(self.device) == "cpu" and (model.max_seq_length or 0) > CPU_DEFAULT_MAX_SEQ_LENGTH
+        if checkpointing:
             enable_checkpointing(model)
         model.train()
         use_bf16 = cfg.precision == "bf16" or (
             cfg.precision == "auto" and str(self.device).startswith("cuda") and torch.cuda.is_bf16_supported())
-        device_type = "cuda" if str(self.device).startswith("cuda") else "cpu"
+        device_type = device_type_of(self.device)
 
         embedder = _make_embedder(model)
         module = embedder
@@ -754,9 +786,10 @@ class Trainer:
             "global_batch_size": cfg.batch_size * self.world, "n_batches": len(batches),
             "trainable_parameters": n_trainable, "frozen_embedding_parameters": frozen,
             "jsd_on": cfg.jsd_on, "normalize_module": _trailing_normalize(model),
+            "gradient_checkpointing": bool(checkpointing),
             "batches_fingerprint": fingerprint, "torch": torch.__version__,
         }
-        start_step, elapsed_before = 0, 0.0
+        start_step, elapsed_before, cpu_before = 0, 0.0, 0.0
         if checkpoint is not None:
             state = torch.load(checkpoint / TRAINER_STATE, map_location="cpu", weights_only=False)
             if state.get("batches_fingerprint") != fingerprint:
@@ -768,6 +801,7 @@ class Trainer:
             scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"][self.rank] if isinstance(state["rng"], list) else state["rng"])
             start_step, elapsed_before = state["step"], state.get("elapsed", 0.0)
+            cpu_before = state.get("cpu_time", 0.0)
             self.log(f"resuming from {checkpoint.name} (step {start_step}/{total_steps})")
         elif self.resume:
             self.log("no checkpoint yet: starting from the beginning")
@@ -787,7 +821,7 @@ class Trainer:
         metrics_file = open(self.run_dir / runs.METRICS_FILE, "a", encoding="utf-8") if self.main else None
         self.set_status(phase="training", step=start_step, total_steps=total_steps)
         last_saved = checkpoint
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         step = start_step
         try:
             while step < total_steps:
@@ -829,7 +863,8 @@ class Trainer:
                         "nce_psg": values[3] if losses["nce_psg"] is not None else None,
                         "lr": lr_now, "grad_norm": values[4],
                         "examples_per_s": round(len(batch) * self.world / (now_t - t0), 3),
-                        "elapsed": round(elapsed_before + now_t - started, 3),
+                        "elapsed": round(elapsed_before + now_t - started, 6),
+                        "cpu_time": round(cpu_before + time.process_time() - cpu_started, 6),
                         "batch_size": len(batch) * self.world,
                     }
                     metrics_file.write(json.dumps(record) + "\n")
@@ -838,13 +873,15 @@ class Trainer:
                 stop = values[5] > 0
                 if stop or (step % cfg.save_every == 0 and step < total_steps):
                     last_saved = self._checkpoint(model, optimizer, scheduler, step, total_steps, fingerprint,
-                                                  elapsed_before + time.perf_counter() - started, prompts)
+                                                  elapsed_before + time.perf_counter() - started, prompts,
+                                                  cpu_before + time.process_time() - cpu_started)
                 if stop:
                     raise StopRequested(stopper.reason or "stop requested on another rank")
         finally:
             if metrics_file is not None:
                 metrics_file.close()
-        self.set_status(phase="saving", step=step, loss=self.status.get("loss"))
+        self.set_status(phase="saving", step=step, loss=self.status.get("loss"), peak_rss_mb_training=peak_rss_mb(),
+                        train_seconds=round(elapsed_before + time.perf_counter() - started, 3))
         if self.main:
             info = manifest(cfg, step=step, total_steps=total_steps, complete=True,
                             saved_max_seq_length=self.saved_max_seq_length,
@@ -882,7 +919,7 @@ class Trainer:
         if len(keep) != len(lines):
             write_text(path, "".join(keep))
 
-    def _checkpoint(self, model, optimizer, scheduler, step, total_steps, fingerprint, elapsed, prompts):
+    def _checkpoint(self, model, optimizer, scheduler, step, total_steps, fingerprint, elapsed, prompts, cpu_time=0.0):
         import torch
         import torch.distributed as dist
 
@@ -900,7 +937,7 @@ class Trainer:
             with atomic_dir(path) as tmp:
                 _save_model(model, tmp, info, prompts, self.saved_max_seq_length)
                 torch.save({"step": step, "total_steps": total_steps, "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "rng": rng, "elapsed": elapsed,
+                            "scheduler": scheduler.state_dict(), "rng": rng, "elapsed": elapsed, "cpu_time": cpu_time,
                             "batches_fingerprint": fingerprint}, tmp / TRAINER_STATE)
             for _, old in list_checkpoints(self.run_dir)[: -self.cfg.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
@@ -911,7 +948,7 @@ class Trainer:
         return path
 
     # -- evaluation -----------------------------------------------------------------------------
-    def _evaluate(self) -> None:
+    def _evaluate(self, stopper: _Stopper) -> None:
         from xldiag.evaluate import evaluate
 
         cfg = self.cfg
@@ -924,7 +961,14 @@ class Trainer:
             out = self.run_dir / "eval" / name
             self.set_status(phase=f"evaluating {name}")
             self.log(f"evaluating the {name} model on {cfg.eval_dataset} {','.join(langs)} ({','.join(cfg.eval_scenarios)})")
-            summaries[name] = evaluate(model=model, out=out, trust_remote_code=cfg.trust_remote_code, **common)
+
+            def progress(message, fraction, name=name):
+                if stopper.requested():
+                    raise StopRequested(stopper.reason)
+                self.set_status(force=False, eval_progress=f"{name}: {message} ({fraction:.0%})")
+
+            summaries[name] = evaluate(model=model, out=out, trust_remote_code=cfg.trust_remote_code,
+                                       progress=progress, **common)
         table = comparison_table(summaries["base"], summaries["tuned"])
         from xldiag.atomic import atomic_path
 

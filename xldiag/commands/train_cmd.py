@@ -10,6 +10,7 @@ weight decay 0.01, seed 42, the family's learning rate). See docs/TRAINING.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -59,7 +60,9 @@ def register(subparsers) -> None:
     g = p.add_argument_group("hardware and memory")
     g.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     g.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="auto = bf16 autocast on GPU, fp32 on CPU")
-    g.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward (less memory, ~30%% slower)")
+    g.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
+                   help="recompute activations in the backward pass (much less memory, a little slower); "
+                   "default: on for CPU runs longer than 128 tokens")
     g.add_argument("--freeze-embeddings", action="store_true", help="do not train the word-embedding matrix (saves its gradient and AdamW state)")
     g.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     g = p.add_argument_group("checkpoints")
@@ -104,6 +107,8 @@ def run(args) -> int:
               f"or `tail -f {run_dir / runs.LOG_FILE}`", file=sys.stderr)
         return 0
     run_dir = train(cfg, resume=args.resume, clear_stop=args.clear_stop)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # torchrun / accelerate: rank 0 reports
     status = runs.read_status(run_dir)
     comparison = Path(run_dir) / "comparison.md"
     if status.get("state") == "finished" and comparison.exists():
