@@ -106,3 +106,11 @@ def test_runs_cli(tmp_path, capsys):
     assert "r1" in capsys.readouterr().out
     assert main(["runs", "stop", str(run_dir)]) == 0
     assert runs.stop_requested(run_dir)
+
+
+def test_runs_root_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLDIAG_RUNS_DIR", str(tmp_path / "myruns"))
+    assert runs.runs_root() == (tmp_path / "myruns").resolve()
+    out = TrainConfig(model="intfloat/multilingual-e5-small", langs=["zh", "ar"], loss="no-jsd").resolve_out()
+    assert out.parent == (tmp_path / "myruns").resolve()
+    assert out.name.endswith("-multilingual-e5-small-zh-ar-no-jsd")

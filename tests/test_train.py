@@ -174,6 +174,7 @@ def test_run_logs_every_step_and_writes_a_loadable_checkpoint(tiny_model, tmp_pa
     assert cfg["kind"] == "training" and cfg["config"]["loss"] == "full"
     assert cfg["resolved"]["query_prompt"] == "query: " and cfg["resolved"]["passage_prompt"] == "passage: "
     assert cfg["resolved"]["precision"] == "fp32" and cfg["data"]["n_triples"] == 40
+    assert cfg["resolved"]["examples_trained"] == 40 and cfg["resolved"]["examples_not_trained"] == 0
     final = Path(run_dir) / "final"
     manifest = json.loads((final / "xldiag_manifest.json").read_text())
     assert manifest["base_model"] == str(tiny_model) and manifest["complete"]

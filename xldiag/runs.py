@@ -1,6 +1,6 @@
 """Training run folders: status, live metrics, the lock, stop requests, detached launch, listing.
 
-A run folder (`cache/runs/NAME/` by default) is plain files anyone can read while the run goes on:
+A run folder (`cache/runs/NAME/` by default; $XLDIAG_RUNS_DIR moves the root) is plain files anyone can read while the run goes on:
 
     config.json      {"kind": "training", "config": TrainConfig fields, "resolved": {...}, "data": {...}}
     status.json      {"state": queued|running|finished|failed|stopped, "phase", "error", "pid",
@@ -59,9 +59,13 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+RUNS_DIR_ENV = "XLDIAG_RUNS_DIR"
+
+
 def runs_root() -> Path:
-    """Where run folders go by default: `<cache>/runs`."""
-    return settings.cache_dir() / "runs"
+    """Where run folders go by default: $XLDIAG_RUNS_DIR, else `<cache>/runs`."""
+    raw = os.environ.get(RUNS_DIR_ENV)
+    return Path(raw).expanduser().resolve() if raw else settings.cache_dir() / "runs"
 
 
 # ---------------------------------------------------------------------------------------------

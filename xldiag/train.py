@@ -726,6 +726,13 @@ class Trainer:
             raise ValueError(f"{len(batches)} batches cannot be shared among {self.world} processes.")
         my_batches = [batches[s * self.world + self.rank] for s in range(total_steps)]
         fingerprint = batches_fingerprint(triples, batches)
+        used = sum(len(b) for _, b in batches[: total_steps * self.world])
+        unused = len(triples) * cfg.epochs - used  # batches of one, and leftovers no rank could share
+        if data_info.get("report"):
+            self.log(data_info["report"])
+        if unused:
+            self.log(f"{unused} triple(s) × epoch not trained on: a batch of one, or batches left over "
+                     f"after sharing among {self.world} process(es)")
 
         checkpoint = None
         if self.resume:
@@ -784,6 +791,7 @@ class Trainer:
             "eval_langs": cfg.eval_langs or list(cfg.langs), "total_steps": total_steps,
             "steps_per_epoch": steps_per_epoch, "warmup_steps": warmup_steps, "world_size": self.world,
             "global_batch_size": cfg.batch_size * self.world, "n_batches": len(batches),
+            "examples_trained": used, "examples_not_trained": unused,
             "trainable_parameters": n_trainable, "frozen_embedding_parameters": frozen,
             "jsd_on": cfg.jsd_on, "normalize_module": _trailing_normalize(model),
             "gradient_checkpointing": bool(checkpointing),
