@@ -385,21 +385,13 @@ def read_progress(folder: str | Path) -> dict:
 
 
 def _pid_alive(pid) -> bool:
+    """Whether the evaluation's worker process still lives (pid as read from its progress file)."""
+    from xldiag.runs import pid_alive
+
     try:
-        pid = int(pid)
+        return pid_alive(int(pid))
     except (TypeError, ValueError):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a finished child not yet reaped is a zombie: treat as ended
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _write_progress(folder: Path, **fields) -> None:
