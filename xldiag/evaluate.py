@@ -170,30 +170,16 @@ def _evaluate_pool(pool: Pool, embeddings: dict, spec: EvalSpec, langs: tuple[st
         doc_lang_codes=lang_codes, n_langs=len(pool.langs), ties=spec.ties,
         related=pool.duplicates,  # a gold's own copies (per-question pools) are not distractors
     )
-    gold_langs = _gold_langs(pool)
     pair = "+".join(langs)
-    row = _summary_row(pool, result, gold_langs, spec, pair)
-    return row, _per_query_frame(pool, result, gold_langs, spec, pair)
+    return _summary_row(pool, result, spec, pair), _per_query_frame(pool, result, spec, pair)
 
 
-def _gold_langs(pool: Pool) -> np.ndarray:
-    """Language of each gold slot (Q×G, '' for padding)."""
-    doc_lang = np.asarray(pool.doc_lang).astype(object)
-    gold_langs = np.where(pool.gold >= 0, doc_lang[np.maximum(pool.gold, 0)], "")
-    return gold_langs
-
-
-def _pool_size(pool: Pool) -> float:
-    """|D| for this scenario: the pool minus each query's excluded docs (Multi-1), averaged."""
-    n_excluded = (pool.excluded >= 0).sum(axis=1) if pool.excluded.size else np.zeros(len(pool.query_ids))
-    return float(len(pool.doc_ids) - n_excluded.mean())
-
-
-def _summary_row(pool: Pool, result, gold_langs: np.ndarray, spec: EvalSpec, pair: str) -> dict:
+def _summary_row(pool: Pool, result, spec: EvalSpec, pair: str) -> dict:
     ranks = result.ranks
     max_ranks = metrics.max_rank(ranks)
-    n_docs = _pool_size(pool)
-    n_rel = int((pool.gold >= 0).sum(axis=1).max())
+    # |D| for the scenario: Multi-1 removes each query's own-language gold, so average per query.
+    n_docs = float(pool.docs_per_query.mean())
+    n_rel = pool.n_rel
     row = {
         "dataset": spec.dataset, "pair": pair, "query_lang": pool.query_lang, "scenario": pool.scenario,
         "pool": spec.construction, "ties": spec.ties, "model": spec.model,
@@ -208,13 +194,13 @@ def _summary_row(pool: Pool, result, gold_langs: np.ndarray, spec: EvalSpec, pai
     row["ndcg@10"] = metrics.ndcg_at_k(ranks, 10)
     row["mrr"] = metrics.mrr(ranks)
     row["recall@10"] = metrics.recall_at_k(ranks, 10)
-    row.update(_preference_columns(pool, result, gold_langs))
+    row.update(_preference_columns(pool, result))
     n_tied = np.where(pool.gold >= 0, result.n_tied, 0)
     row["mean_tied"] = float(n_tied.sum(axis=1).mean())
     return row
 
 
-def _preference_columns(pool: Pool, result, gold_langs: np.ndarray) -> dict:
+def _preference_columns(pool: Pool, result) -> dict:
     """Language preference, only where a pool mixes languages and keeps both golds (Multi)."""
     empty = {
         "english_inclination_rate": np.nan, "own_language_inclination_rate": np.nan,
@@ -223,11 +209,11 @@ def _preference_columns(pool: Pool, result, gold_langs: np.ndarray) -> dict:
     if pool.scenario != "multi" or len(pool.langs) < 2:
         return empty
     return metrics.language_preference(
-        result.ranks, result.above_by_lang, gold_langs, pool.langs, pool.query_lang, english=PIVOT,
+        result.ranks, result.above_by_lang, pool.gold_langs, pool.langs, pool.query_lang, english=PIVOT,
     )
 
 
-def _per_query_frame(pool: Pool, result, gold_langs: np.ndarray, spec: EvalSpec, pair: str) -> pd.DataFrame:
+def _per_query_frame(pool: Pool, result, spec: EvalSpec, pair: str) -> pd.DataFrame:
     """One row per query; list columns hold one entry per gold (padding dropped)."""
     doc_ids = np.asarray(pool.doc_ids, dtype=object)
     valid = pool.gold >= 0
@@ -243,7 +229,7 @@ def _per_query_frame(pool: Pool, result, gold_langs: np.ndarray, spec: EvalSpec,
         "passage_index": pool.doc_passage[pool.gold[:, 0]].astype(np.int64),
         "query_text": list(pool.query_texts),
         "gold_doc_ids": _ragged(gold_ids, valid),
-        "gold_langs": _ragged(gold_langs, valid),
+        "gold_langs": [pool.gold_langs] * n,
         "gold_ranks": _ragged(result.ranks.astype(float), valid),
         "n_tied": _ragged(result.n_tied.astype(int), valid),
         "max_r": metrics.max_rank(result.ranks),

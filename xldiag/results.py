@@ -199,11 +199,16 @@ def read_config(path: str | Path) -> dict:
 
 def read_per_query(path: str | Path) -> pd.DataFrame:
     path = Path(path)
-    file = path / "per_query.parquet"
+    return _read_table(path / "per_query.parquet", pd.read_parquet, PER_QUERY_COLUMNS,
+                       f"{path} has no per_query.parquet; re-run the evaluation.")
+
+
+def _read_table(file: Path, reader, columns, absent: str) -> pd.DataFrame:
+    """Read one table of a run folder, checking it exists and has the columns this version writes."""
     if not file.exists():
-        raise RunIncompleteError(f"{path} has no per_query.parquet; re-run the evaluation.")
-    frame = pd.read_parquet(file)
-    missing = _missing(frame.columns, PER_QUERY_COLUMNS)
+        raise RunIncompleteError(absent)
+    frame = reader(file)
+    missing = _missing(frame.columns, columns)
     if missing:
         raise RunFormatError(f"{file} lacks columns {missing}: written by another xldiag version; re-run it.")
     return frame
@@ -214,13 +219,8 @@ def load_eval(path: str | Path, per_query: bool = False) -> EvalRun:
     path = Path(path).expanduser().resolve()
     config = read_config(path)
     check_format(config, path)
-    file = path / "summary.csv"
-    if not file.exists():
-        raise RunIncompleteError(f"{path} has config.json but no summary.csv; re-run the evaluation.")
-    summary = pd.read_csv(file)
-    missing = _missing(summary.columns, SUMMARY_COLUMNS)
-    if missing:
-        raise RunFormatError(f"{file} lacks columns {missing}: written by another xldiag version; re-run it.")
+    summary = _read_table(path / "summary.csv", pd.read_csv, SUMMARY_COLUMNS,
+                          f"{path} has config.json but no summary.csv; re-run the evaluation.")
     run = EvalRun(path=path, config=config, summary=summary)
     if per_query:
         _ = run.per_query
