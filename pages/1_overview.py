@@ -7,6 +7,12 @@ import streamlit as st
 
 from pages import _shared as shared
 from xldiag import results, viz
+from xldiag.evaluate import PAPER_TIES
+
+PAPER_HELP = ("The paper's setting: the per-question pool (one document per question, passages repeated — the pool "
+              "its table sizes imply, |D| = 2 × questions) and both tie bounds, since the paper does not say how it "
+              "broke ties. The default unique pool (each passage once) is the honest one; the two differ a lot: "
+              "XQuAD en+zh, Chinese queries, multilingual-e5-small: Max@R 186.9 unique vs 921.3–926.2 per-question.")
 
 fr = shared.frame()
 st.title("Overview")
@@ -30,8 +36,10 @@ with st.expander("Run an evaluation", expanded=fr.eval_path is None):
         scenarios = c2.multiselect("Scenarios", shared.SCENARIOS, default=shared.SCENARIOS, key="ov_scenarios",
                                    format_func=lambda s: results.SCENARIO_LABELS.get(s, s))
         limit = c2.number_input("Limit (first N questions, 0 = all)", min_value=0, value=0, step=10, key="ov_limit")
-        st.caption(f"Dataset **{fr.dataset}**, {fr.pool} pool, {fr.ties} ties (from the sidebar). "
-                   f"Results go to `{results.evals_dir()}`.")
+        paper = st.toggle("Paper setting", key="ov_paper", help=PAPER_HELP)
+        st.caption(f"Dataset **{fr.dataset}**, " + ("per-question pool, optimistic and pessimistic ties (the paper "
+                   "setting)" if paper else f"{fr.pool} pool, {fr.ties} ties (from the sidebar)") +
+                   f". Results go to `{results.evals_dir()}`.")
         submitted = st.form_submit_button("Run evaluation", type="primary")
     if submitted:
         chosen = list(models) + ([other.strip()] if other.strip() else [])
@@ -39,8 +47,9 @@ with st.expander("Run an evaluation", expanded=fr.eval_path is None):
             st.warning("Choose at least one model, one target language and one scenario.")
         elif shared.check_data_dir() is not None:
             started = []
+            pool, ties = ("per-question", ",".join(PAPER_TIES)) if paper else (fr.pool, fr.ties)
             for model in chosen:
-                name = results.eval_name(model, fr.dataset, langs, fr.pool, fr.ties, int(limit) or None, scenarios)
+                name = results.eval_name(model, fr.dataset, langs, pool, ties, int(limit) or None, scenarios)
                 out = results.evals_dir() / name
                 prog = results.read_progress(out)
                 if prog.get("state") == "running":
@@ -49,7 +58,7 @@ with st.expander("Run an evaluation", expanded=fr.eval_path is None):
                 try:
                     results.launch_evaluation(
                         out, model=model, dataset=fr.dataset, langs=langs, scenarios=scenarios,
-                        construction=fr.pool, ties=fr.ties, limit=int(limit) or None,
+                        construction=pool, ties=ties, limit=int(limit) or None,
                         data_dir=shared.data_dir_setting(),
                         trust_remote_code=bool(st.session_state.get("trust_remote_code")))
                     started.append(out)
@@ -106,11 +115,11 @@ if st.session_state.get("ov_watch") or (not evals_now.empty and (evals_now["stat
 # Results of the sidebar's evaluation
 
 run = shared.require_eval(fr)
-summary = run.summary
+summary = run.summary_for(fr.ties)
 cfg = run.config
 st.subheader(f"{results.model_label(run.model)} on {cfg.get('dataset')} "
              f"({', '.join(cfg.get('language_sets', []))})")
-st.caption(f"{run.path} · {cfg.get('pool')} pool · {cfg.get('ties')} ties · "
+st.caption(f"{run.path} · {cfg.get('pool')} pool · {', '.join(run.tie_rules)} ties · "
            f"{'first ' + str(cfg['limit']) + ' questions' if cfg.get('limit') else 'all questions'} · "
            f"created {cfg.get('created', '?')} · xldiag {cfg.get('xldiag_version', '?')}")
 
@@ -124,7 +133,7 @@ frames = {results.model_label(run.model): summary}
 for ident in extra:
     try:
         other = shared.load_eval(shared.path_of(ident))
-        frames[f"{results.model_label(other.model)} ({ident})"] = other.summary
+        frames[f"{results.model_label(other.model)} ({ident})"] = other.summary_for(fr.ties)
     except Exception as err:  # noqa: BLE001
         shared.show_error(err, ident)
 
@@ -134,14 +143,29 @@ scen = st.segmented_control("Scenario", present, default="multi" if "multi" in p
 scen = scen or ("multi" if "multi" in present else present[0])
 st.markdown(f"**Table 1 — {results.SCENARIO_LABELS.get(scen, scen)}**: Max@R, the rank of the last relevant "
             "document (lower is better); Complete@10, % of queries with every relevant document in the top 10.")
-for label, s in frames.items():
-    if len(frames) > 1:
+tables = dict(frames)
+if len(run.tie_rules) > 1:
+    st.caption(f"Cells are ranges over the tie rules this run reports ({', '.join(run.tie_rules)}): "
+               "the paper does not say how it broke ties. " + PAPER_HELP.split(". ", 1)[1])
+    tables[results.model_label(run.model)] = run.summary_all  # the table shows both bounds
+elif cfg.get("pool") == "unique":
+    st.caption("Unique pool: each passage once — the honest pool. The paper's tables imply the per-question pool "
+               "(switch on **Paper setting** under *Run an evaluation*); the numbers differ a lot, e.g. XQuAD "
+               "en+zh, Chinese queries, multilingual-e5-small: Max@R 186.9 unique vs 921.3–926.2 per-question.")
+else:
+    st.caption(f"Per-question pool under the {run.tie_rules[0]} tie rule only: a gold ties with the other "
+               "questions' copies of its passage, so the tie rule moves the numbers; the **Paper setting** "
+               "reports both bounds.")
+for label, s in tables.items():
+    if len(tables) > 1:
         st.markdown(f"*{label}*")
-    table = results.table1(s, metrics=metric_cols, scenario=scen).drop(columns="scenario")
+    ranges = s["ties"].nunique() > 1
+    table = (results.table1_ranges if ranges else results.table1)(s, metrics=metric_cols, scenario=scen)
+    table = table.drop(columns="scenario")
     table["metric"] = table["metric"].map(lambda m: viz.METRIC_LABELS.get(m, m))
     st.dataframe(table, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(table)),
-                 column_config={c: st.column_config.NumberColumn(format="%.2f")
-                                for c in table.columns if c not in ("queries", "metric")})
+                 column_config={} if ranges else {c: st.column_config.NumberColumn(format="%.2f")
+                                                  for c in table.columns if c not in ("queries", "metric")})
 
 left, right = st.columns(2)
 with left:

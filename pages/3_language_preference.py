@@ -31,7 +31,8 @@ with c2:
     st.markdown("**What the ranks say**")
     for line in results.preference_verdict(pref[pref["pair"] == pair]):
         st.markdown(f"- {line}")
-    s = run.summary[(run.summary["scenario"] == "multi") & (run.summary["pair"] == pair)]
+    s = run.summary_for(fr.ties)
+    s = s[(s["scenario"] == "multi") & (s["pair"] == pair)]
     st.dataframe(s[["query_lang", "english_inclination_rate", "own_language_inclination_rate",
                     "mean_english_distractors", "mean_own_language_distractors", "mean_rank_gap"]],
                  hide_index=True, width="stretch",
@@ -51,7 +52,7 @@ default = [fr.eval_id]
 seen = {run.model}
 for ident in ids:
     r = evals.loc[ident]
-    if r["model"] not in seen and r["pool"] == fr.pool and r["ties"] == fr.ties:
+    if r["model"] not in seen and r["pool"] == fr.pool and fr.ties in str(r["ties"]).split(","):
         default.append(ident)
         seen.add(r["model"])
 chosen = st.multiselect("Evaluations (models / checkpoints)", ids, default=[d for d in default if d in ids],
@@ -61,7 +62,7 @@ for ident in chosen:
     try:
         other = shared.load_eval(shared.path_of(ident))
         label = results.model_label(other.model)
-        summaries[label if label not in summaries else f"{label} ({ident})"] = other.summary
+        summaries[label if label not in summaries else f"{label} ({ident})"] = other.summary_for(fr.ties)
     except Exception as err:  # noqa: BLE001
         shared.show_error(err, ident)
 rates = results.inclination_rates(summaries)

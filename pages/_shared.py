@@ -320,7 +320,7 @@ def _apply_eval(ident: str, evals: pd.DataFrame) -> None:
     if row["pool"]:
         st.session_state["sb_pool"] = row["pool"]
     if row["ties"]:
-        st.session_state["sb_ties"] = row["ties"]
+        st.session_state["sb_ties"] = row["ties"].split(",")[0]
     st.session_state["sb_eval"] = ident
 
 
@@ -396,7 +396,7 @@ def sidebar() -> Frame:
         ties = st.selectbox("Tie rule", TIE_RULES, key="sb_ties")
 
         matching = evals[(evals["model"] == model) & (evals["dataset"] == ds_name) & (evals["pool"] == pool)
-                         & (evals["ties"] == ties)
+                         & evals["ties"].map(lambda rules: ties in str(rules).split(","))
                          & evals["language_sets"].map(lambda s: pair in s)] if not evals.empty else evals
         options = list(matching["id"]) if not matching.empty else []
         labels = {r["id"]: results.eval_label(r) for _, r in matching.iterrows()} if options else {}

@@ -41,7 +41,7 @@ def test_run_folder_has_every_file_and_column(run_dir):
                    "english_inclination_rate", "own_language_inclination_rate"]:
         assert column in summary.columns, column
     assert set(summary["pair"]) == {"en+zh", "en+de"}
-    assert config["pool"] == "unique" and config["ties"] == "optimistic" and config["limit"] == LIMIT
+    assert config["pool"] == "unique" and config["ties"] == ["optimistic"] and config["limit"] == LIMIT
     assert len(per_query) == 16 * LIMIT
     table = (run_dir / "table.md").read_text()
     assert "### multi" in table and "| English | Max@R ↓ |" in table and "en+zh" in table
@@ -143,3 +143,52 @@ def test_cli_eval_rejects_bad_input_with_a_clear_message(tmp_path, capsys, argv,
     assert cli_main(base + argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def _full_sort_ranks(scores: np.ndarray, text_id: np.ndarray, gold, excluded, ties: str) -> list[list[int]]:
+    """Ranks from a full sort of each query's pool where copies of one text get one score (the
+    score of its first doc), golds first (optimistic) or last (pessimistic) among equal scores."""
+    first = np.unique(text_id, return_index=True)[1]
+    scores = scores[:, first][:, text_id]  # copies forced to tie
+    out = []
+    for q in range(len(scores)):
+        keep = np.setdiff1d(np.arange(scores.shape[1]), excluded[q][excluded[q] >= 0])
+        golds = [int(g) for g in gold[q] if g >= 0]
+        place = 0 if ties == "optimistic" else 1
+        order = sorted(keep, key=lambda d: (-scores[q, d], place if d in golds else 1 - place,
+                                            golds.index(d) if d in golds else 0, d))
+        position = {int(d): i + 1 for i, d in enumerate(order)}
+        out.append([position[g] for g in golds])
+    return out
+
+
+@pytest.mark.parametrize("scenario", ["multi", "multi-1"])
+def test_paper_setting_equals_a_full_sort_with_copies_tied(encoder, scenario):
+    summary = evaluate(model="default", dataset="xquad", langs="zh", scenarios=[scenario],
+                       construction="per-question", ties="optimistic,pessimistic", limit=LIMIT, encoder=encoder)
+    data = load_dataset("xquad", ["en", "zh"], limit=LIMIT)
+    for query_lang in ("en", "zh"):
+        pool = build_pool(data, scenario, query_lang, ["en", "zh"], construction="per-question")
+        assert pool.n_docs == 2 * LIMIT and pool.n_texts < pool.n_docs  # passages repeat
+        scores = encoder.encode(pool.query_texts, "query") @ encoder.encode(pool.doc_texts, "passage").T
+        for ties in ("optimistic", "pessimistic"):
+            ranks = np.array(_full_sort_ranks(scores, pool.text_id, pool.gold, pool.excluded, ties), dtype=float)
+            row = summary[(summary.ties == ties) & (summary.query_lang == query_lang)].iloc[0]
+            assert row.max_r == pytest.approx(ranks.max(axis=1).mean(), abs=1e-12)
+            assert row["complete@10"] == pytest.approx(100 * (ranks.max(axis=1) <= 10).mean(), abs=1e-12)
+    opt, pes = (summary[summary.ties == t].set_index("query_lang") for t in ("optimistic", "pessimistic"))
+    assert (opt.max_r < pes.max_r).all()  # copies tie with the gold, so the bounds differ
+
+
+def test_cli_paper_flag_writes_both_tie_bounds(default_model_dir, tmp_path, capsys):
+    out = tmp_path / "paper"
+    assert cli_main(["eval", "--paper", "--dataset", "xquad", "--langs", "de", "--scenarios", "multi",
+                     "--limit", "10", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["pool"] == "per-question" and config["ties"] == ["optimistic", "pessimistic"]
+    summary = pd.read_csv(out / "summary.csv")
+    assert sorted(summary.ties) == ["optimistic", "optimistic", "pessimistic", "pessimistic"]
+    table = (out / "table.md").read_text()
+    assert "range over the tie rules" in table and "|D| = 20" in table and "–" in table
+    assert cli_main(["eval", "--paper", "--pool", "unique", "--langs", "de", "--out", str(tmp_path / "x")]) == 2
+    assert "--paper uses the per-question pool" in capsys.readouterr().err

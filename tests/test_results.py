@@ -68,7 +68,10 @@ def make_per_query(model_shift: int = 0, n_questions: int = 4) -> pd.DataFrame:
                     "dataset": "xquad", "pair": "en+zh", "scenario": scenario, "query_lang": q_lang,
                     "pool": "unique", "ties": "optimistic", "qid": f"q{q}", "question_index": q,
                     "passage_index": q, "query_text": f"question {q} in {q_lang}",
-                    "gold_doc_ids": gold_ids, "gold_langs": gold_langs, "gold_ranks": ranks, "n_tied": tied,
+                    "n_docs": 30 if scenario == "multi" else 15,
+                    "gold_doc_ids": gold_ids, "gold_langs": gold_langs, "gold_ranks": ranks,
+                    "gold_ranks_optimistic": ranks, "gold_ranks_pessimistic": [r + t for r, t in zip(ranks, tied)],
+                    "n_tied": tied,
                     "max_r": float(max(ranks)), "pool_langs": pool_langs, "above_by_lang": above,
                     "top_doc_ids": top_ids, "top_scores": [0.9, 0.8, 0.7],
                 })
@@ -105,7 +108,7 @@ def make_summary(pq: pd.DataFrame, model: str = "default") -> pd.DataFrame:
 
 
 def make_eval(path: Path, model: str = "default", model_shift: int = 0, created: str = "2025-01-01T00:00:00+00:00",
-              format_version=1) -> Path:
+              format_version=results.FORMAT_VERSION) -> Path:
     """Write a complete, small evaluation run folder at `path`."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -116,7 +119,7 @@ def make_eval(path: Path, model: str = "default", model_shift: int = 0, created:
     (path / "table.md").write_text("### multi\n\n| queries | metric | zh | avg |\n|---|---|---|---|\n", encoding="utf-8")
     cfg = {"kind": "evaluation", "xldiag_version": "0.1.0", "model": model, "fingerprint": "abc",
            "dataset": "xquad", "language_sets": ["en+zh"], "scenarios": ["multi", "mono-cross"],
-           "pool": "unique", "ties": "optimistic", "limit": 4, "seconds": 1.0, "created": created}
+           "pool": "unique", "ties": ["optimistic"], "limit": 4, "seconds": 1.0, "created": created}
     if format_version is not None:
         cfg["format_version"] = format_version
     (path / "config.json").write_text(json.dumps(cfg), encoding="utf-8")

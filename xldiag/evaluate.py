@@ -24,8 +24,9 @@ from xldiag.ranking import rank_gold
 SCENARIOS = ("multi", "multi-1", "mono-same", "mono-cross")
 CONSTRUCTIONS = ("unique", "per-question")
 TIE_RULES = ("optimistic", "pessimistic", "average")
+PAPER_TIES = ("optimistic", "pessimistic")  # the paper does not say how it broke ties: report both bounds
 COMPLETE_KS = (1, 5, 10, 20, 100)
-RUN_FORMAT_VERSION = 1
+RUN_FORMAT_VERSION = 2  # 2: ranks by text identity, several tie rules per run, per-query n_docs
 PIVOT = "en"
 
 Progress = Callable[[str, float], None]
@@ -40,7 +41,7 @@ class EvalSpec:
     language_sets: tuple[tuple[str, ...], ...] = (("en", "zh"),)
     scenarios: tuple[str, ...] = SCENARIOS
     construction: str = "unique"
-    ties: str = "optimistic"
+    ties: tuple[str, ...] = ("optimistic",)  # one block of summary rows per rule; the first is primary
     limit: int | None = None
     data_dir: str | None = None
     trust_remote_code: bool = False
@@ -52,13 +53,20 @@ class EvalSpec:
             raise ValueError(f"Unknown scenario(s) {bad}; choose from {list(SCENARIOS)}.")
         if self.construction not in CONSTRUCTIONS:
             raise ValueError(f"Unknown pool construction {self.construction!r}; choose from {list(CONSTRUCTIONS)}.")
-        if self.ties not in TIE_RULES:
-            raise ValueError(f"Unknown tie rule {self.ties!r}; choose from {list(TIE_RULES)}.")
+        bad = [t for t in self.ties if t not in TIE_RULES]
+        if bad or not self.ties or len(set(self.ties)) != len(self.ties):
+            raise ValueError(f"Bad tie rule(s) {list(self.ties)}; choose one or more of {list(TIE_RULES)}.")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be a positive number of questions, got {self.limit}.")
         for langs in self.language_sets:
             if len(set(langs)) != len(langs) or len(langs) < 2:
                 raise ValueError(f"A pool needs two or more distinct languages, got {'+'.join(langs)}.")
+
+
+def parse_ties(ties: str | Iterable[str]) -> tuple[str, ...]:
+    """`"optimistic"` or `"optimistic,pessimistic"` (or a list) → a tuple of tie rules."""
+    items = ties.split(",") if isinstance(ties, str) else list(ties)
+    return tuple(t.strip() for t in items if t.strip())
 
 
 def parse_language_sets(spec: str | Iterable[str], pivot: str = PIVOT) -> tuple[tuple[str, ...], ...]:
@@ -81,7 +89,7 @@ def evaluate(
     langs: str | Iterable[str] = "zh",
     scenarios: Iterable[str] = SCENARIOS,
     construction: str = "unique",
-    ties: str = "optimistic",
+    ties: str | Iterable[str] = "optimistic",
     limit: int | None = None,
     out: str | Path | None = None,
     data_dir: str | None = None,
@@ -89,14 +97,17 @@ def evaluate(
     encoder=None,
     trust_remote_code: bool = False,
 ) -> pd.DataFrame:
-    """Evaluate `model` on `dataset` and (if `out` is given) write the run folder; returns the summary."""
+    """Evaluate `model` on `dataset` and (if `out` is given) write the run folder; returns the summary.
+
+    `ties`: one rule or several (`"optimistic,pessimistic"`: both bounds, as `--paper` reports);
+    ranks are computed once and every rule is derived from the same counts."""
     spec = EvalSpec(
         model=str(model),
         dataset=str(dataset),
         language_sets=parse_language_sets(langs),
         scenarios=tuple(scenarios),
         construction=construction,
-        ties=ties,
+        ties=parse_ties(ties),
         limit=limit,
         data_dir=str(data_dir) if data_dir else None,
         trust_remote_code=trust_remote_code,
@@ -125,8 +136,8 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
         for j, (scenario, query_lang) in enumerate(jobs):
             set_progress(f"Ranking {'+'.join(langs)} {scenario} ({query_lang} queries)", 0.8 + 0.2 * j / len(jobs))
             pool = build_pool(data, scenario, query_lang, list(langs), construction=spec.construction)
-            row, per_query = _evaluate_pool(pool, embeddings, spec, langs)
-            summary_rows.append(row)
+            rows, per_query = _evaluate_pool(pool, embeddings, spec, langs)
+            summary_rows += rows
             query_frames.append(per_query)
     summary = pd.DataFrame(summary_rows)
     per_query = pd.concat(query_frames, ignore_index=True)
@@ -153,54 +164,58 @@ def _embed_dataset(encoder, data, langs, progress: Progress) -> dict:
 
 
 def pool_embeddings(pool: Pool, embeddings: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Gather (query, doc) embedding matrices for a pool from the per-language matrices."""
+    """(query matrix, one row per distinct pool text) from the per-language matrices; pass the
+    second with `doc_text=pool.text_id` to `rank_gold`."""
     queries = embeddings[("query", pool.query_lang)][pool.query_index]
-    docs = np.empty((len(pool.doc_ids), queries.shape[1]), dtype=np.float32)
+    first = pool.text_first_doc
+    texts = np.empty((len(first), queries.shape[1]), dtype=np.float32)
     for lang in pool.langs:
-        mask = pool.doc_lang == lang
-        docs[mask] = embeddings[("passage", lang)][pool.doc_passage[mask]]
-    return queries, docs
+        mask = pool.doc_lang[first] == lang
+        texts[mask] = embeddings[("passage", lang)][pool.doc_passage[first[mask]]]
+    return queries, texts
 
 
 def _evaluate_pool(pool: Pool, embeddings: dict, spec: EvalSpec, langs: tuple[str, ...]):
-    queries, docs = pool_embeddings(pool, embeddings)
-    lang_codes = pool.doc_lang_codes
+    queries, texts = pool_embeddings(pool, embeddings)
     result = rank_gold(
-        queries, docs, pool.gold, excluded=pool.excluded,
-        doc_lang_codes=lang_codes, n_langs=len(pool.langs), ties=spec.ties,
+        queries, texts, pool.gold, excluded=pool.excluded, doc_text=pool.text_id,
+        doc_lang_codes=pool.doc_lang_codes, n_langs=len(pool.langs), ties=spec.ties[0],
         related=pool.duplicates,  # a gold's own copies (per-question pools) are not distractors
     )
     pair = "+".join(langs)
-    return _summary_row(pool, result, spec, pair), _per_query_frame(pool, result, spec, pair)
+    rows = [_summary_row(pool, result.ranks_under(rule), result, spec, pair, rule) for rule in spec.ties]
+    return rows, _per_query_frame(pool, result, spec, pair)
 
 
-def _summary_row(pool: Pool, result, spec: EvalSpec, pair: str) -> dict:
-    ranks = result.ranks
+def _summary_row(pool: Pool, ranks: np.ndarray, result, spec: EvalSpec, pair: str, ties: str) -> dict:
+    """One summary row. Averages skip queries without a gold (NaN). |D| is exact per query (Multi-1
+    excludes each query's own gold and its copies, which vary in per-question pools); the summary's
+    `n_docs` is its mean, used only by the table form of Max@R_norm."""
     max_ranks = metrics.max_rank(ranks)
-    # |D| for the scenario: Multi-1 removes each query's own-language gold, so average per query.
-    n_docs = float(pool.docs_per_query.mean())
+    docs_per_query = pool.docs_per_query
+    n_docs = float(docs_per_query.mean()) if len(docs_per_query) else float("nan")
     n_rel = pool.n_rel
     row = {
         "dataset": spec.dataset, "pair": pair, "query_lang": pool.query_lang, "scenario": pool.scenario,
-        "pool": spec.construction, "ties": spec.ties, "model": spec.model,
+        "pool": spec.construction, "ties": ties, "model": spec.model,
         "n_queries": len(pool.query_ids), "n_docs": n_docs, "n_rel": n_rel,
     }
     for k in COMPLETE_KS:
         row[f"complete@{k}"] = metrics.complete_at_k(ranks, k)
-    row["max_r"] = float(np.mean(max_ranks))
+    row["max_r"] = metrics.max_r(ranks)
     row["max_r_norm_table"] = metrics.max_r_norm_table(row["max_r"], n_docs, n_rel)
-    row["max_r_norm_per_query"] = metrics.max_r_norm_per_query(max_ranks, n_docs, n_rel)
+    row["max_r_norm_per_query"] = metrics.max_r_norm_per_query(max_ranks, docs_per_query, n_rel)
     row["ndcg@1"] = metrics.ndcg_at_k(ranks, 1)
     row["ndcg@10"] = metrics.ndcg_at_k(ranks, 10)
     row["mrr"] = metrics.mrr(ranks)
     row["recall@10"] = metrics.recall_at_k(ranks, 10)
-    row.update(_preference_columns(pool, result))
-    n_tied = np.where(pool.gold >= 0, result.n_tied, 0)
-    row["mean_tied"] = float(n_tied.sum(axis=1).mean())
+    row.update(_preference_columns(pool, ranks, result))
+    n_tied = np.where(pool.gold >= 0, result.n_tied, 0).sum(axis=1).astype(float)
+    row["mean_tied"] = metrics.mean(n_tied)
     return row
 
 
-def _preference_columns(pool: Pool, result) -> dict:
+def _preference_columns(pool: Pool, ranks: np.ndarray, result) -> dict:
     """Language preference, only where a pool mixes languages and keeps both golds (Multi)."""
     empty = {
         "english_inclination_rate": np.nan, "own_language_inclination_rate": np.nan,
@@ -209,12 +224,13 @@ def _preference_columns(pool: Pool, result) -> dict:
     if pool.scenario != "multi" or len(pool.langs) < 2:
         return empty
     return metrics.language_preference(
-        result.ranks, result.above_by_lang, pool.gold_langs, pool.langs, pool.query_lang, english=PIVOT,
+        ranks, result.above_by_lang, pool.gold_langs, pool.langs, pool.query_lang, english=PIVOT,
     )
 
 
 def _per_query_frame(pool: Pool, result, spec: EvalSpec, pair: str) -> pd.DataFrame:
-    """One row per query; list columns hold one entry per gold (padding dropped)."""
+    """One row per query; list columns hold one entry per gold (padding dropped). `gold_ranks`
+    follow the primary tie rule; the optimistic and pessimistic bounds are kept beside them."""
     doc_ids = np.asarray(pool.doc_ids, dtype=object)
     valid = pool.gold >= 0
     n = len(pool.query_ids)
@@ -223,14 +239,17 @@ def _per_query_frame(pool: Pool, result, spec: EvalSpec, pair: str) -> pd.DataFr
     top_ids = doc_ids[np.maximum(result.top_idx, 0)]
     columns = {
         "dataset": [spec.dataset] * n, "pair": [pair] * n, "scenario": [pool.scenario] * n,
-        "query_lang": [pool.query_lang] * n, "pool": [spec.construction] * n, "ties": [spec.ties] * n,
+        "query_lang": [pool.query_lang] * n, "pool": [spec.construction] * n, "ties": [spec.ties[0]] * n,
         "qid": list(pool.query_ids),
         "question_index": np.asarray(pool.query_index, dtype=np.int64),
         "passage_index": pool.doc_passage[pool.gold[:, 0]].astype(np.int64),
         "query_text": list(pool.query_texts),
+        "n_docs": pool.docs_per_query.astype(np.int64),
         "gold_doc_ids": _ragged(gold_ids, valid),
         "gold_langs": [pool.gold_langs] * n,
         "gold_ranks": _ragged(result.ranks.astype(float), valid),
+        "gold_ranks_optimistic": _ragged(result.ranks_under("optimistic"), valid),
+        "gold_ranks_pessimistic": _ragged(result.ranks_under("pessimistic"), valid),
         "n_tied": _ragged(result.n_tied.astype(int), valid),
         "max_r": metrics.max_rank(result.ranks),
         "pool_langs": [list(pool.langs)] * n,
@@ -267,7 +286,7 @@ def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.Da
         "language_sets": ["+".join(langs) for langs in spec.language_sets],
         "scenarios": list(spec.scenarios),
         "pool": spec.construction,
-        "ties": spec.ties,
+        "ties": list(spec.ties),
         "limit": spec.limit,
         "seconds": round(seconds, 2),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -280,19 +299,38 @@ TABLE_METRICS = (("max_r", "Max@R ↓", "{:.2f}"), ("complete@10", "Complete@10 
 
 
 def paper_table(summary: pd.DataFrame) -> str:
-    """The paper's Table 1 layout: per scenario, rows = query language × metric, columns = pools."""
+    """The paper's Table 1 layout: per scenario, rows = query language × metric, columns = pools.
+
+    With several tie rules in the summary (e.g. `--paper`), each cell is the range over the rules
+    ("921.30–926.21": optimistic and pessimistic bounds), lowest value first."""
+    rules = list(dict.fromkeys(summary["ties"])) if "ties" in summary else []
     lines = []
+    if len(rules) > 1:
+        lines += [f"Each cell: the range over the tie rules {', '.join(rules)} (the paper does not say how it "
+                  "broke ties).", ""]
     for scenario, block in summary.groupby("scenario", sort=False):
         pairs = list(dict.fromkeys(block["pair"]))
-        lines += [f"### {scenario}", "", "| queries | metric | " + " | ".join(pairs) + " | avg |",
+        lines += [f"### {scenario} ({_pool_size(block)})", "", "| queries | metric | " + " | ".join(pairs) + " | avg |",
                   "|---|---|" + "---|" * (len(pairs) + 1)]
         for side in ("English", "target"):
             rows = block[(block["query_lang"] == PIVOT) == (side == "English")]
             if rows.empty:
                 continue
             for column, label, fmt in TABLE_METRICS:
-                by_pair = rows.groupby("pair", sort=False)[column].mean()
-                cells = [fmt.format(by_pair[p]) if p in by_pair else "–" for p in pairs]
-                lines.append(f"| {side} | {label} | " + " | ".join(cells) + f" | {fmt.format(by_pair.mean())} |")
+                by_pair = rows.groupby(["ties", "pair"], sort=False)[column].mean().unstack("ties")
+                cells = [_cell(by_pair.loc[p], fmt) if p in by_pair.index else "–" for p in pairs]
+                lines.append(f"| {side} | {label} | " + " | ".join(cells) + f" | {_cell(by_pair.mean(), fmt)} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _cell(values: pd.Series, fmt: str) -> str:
+    """One value, or the range of the values over tie rules."""
+    lo, hi = fmt.format(values.min()), fmt.format(values.max())
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
+def _pool_size(block: pd.DataFrame) -> str:
+    """|D| and |R| of a scenario's pools, e.g. "|D| = 2380, |R| = 2"."""
+    sizes = sorted({f"{d:g}" for d in block["n_docs"].round(2)})
+    return f"|D| = {' / '.join(sizes)}, |R| = {'/'.join(str(r) for r in sorted(set(block['n_rel'])))}"

@@ -27,7 +27,9 @@ def _ranks(ranks) -> tuple[np.ndarray, np.ndarray]:
     return ranks, ~np.isnan(ranks).all(axis=1)
 
 
-def _mean(values: np.ndarray, scale: float = 1.0) -> float:
+def mean(values, scale: float = 1.0) -> float:
+    """scale * mean of the non-NaN values (NaN when there are none): every average in a summary."""
+    values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
     return float(scale * values.mean()) if len(values) else float("nan")
 
@@ -40,11 +42,16 @@ def max_rank(ranks) -> np.ndarray:
     return out
 
 
+def max_r(ranks) -> float:
+    """Max@R = mean_q MaxR_q over the queries that have a gold (NaN rows skipped)."""
+    return mean(max_rank(ranks))
+
+
 def complete_at_k(ranks, k: int, per_query: bool = False):
     """Complete@k = 100 * mean_q [MaxR_q <= k]: % of queries whose whole gold set is in the top k."""
     worst = max_rank(ranks)
     values = np.where(np.isnan(worst), np.nan, (worst <= k).astype(float))
-    return values if per_query else _mean(values, 100.0)
+    return values if per_query else mean(values, 100.0)
 
 
 def max_r_norm_per_query(max_ranks, n_docs, n_rel) -> float:
@@ -54,7 +61,7 @@ def max_r_norm_per_query(max_ranks, n_docs, n_rel) -> float:
     `n_docs`, `n_rel`: scalars or per-query arrays.
     """
     max_ranks = np.asarray(max_ranks, dtype=float)
-    return _mean(_norm(max_ranks, n_docs, n_rel))
+    return mean(_norm(max_ranks, n_docs, n_rel))
 
 
 def max_r_norm_table(mean_max_r, n_docs, n_rel) -> float:
@@ -83,7 +90,7 @@ def ndcg_at_k(ranks, k: int, per_query: bool = False):
     ideal_gain = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))  # ideal[i-1] = IDCG with i relevant docs
     ideal = ideal_gain[np.clip(np.minimum(n_rel, k) - 1, 0, None)]
     values = np.where(has, gains.sum(axis=1) / ideal, np.nan)
-    return values if per_query else _mean(values, 100.0)
+    return values if per_query else mean(values, 100.0)
 
 
 def mrr(ranks, per_query: bool = False):
@@ -92,7 +99,7 @@ def mrr(ranks, per_query: bool = False):
     best = np.full(len(ranks), np.nan)
     best[has] = np.nanmin(ranks[has], axis=1)
     values = 1.0 / best
-    return values if per_query else _mean(values)
+    return values if per_query else mean(values)
 
 
 def recall_at_k(ranks, k: int, per_query: bool = False):
@@ -101,7 +108,7 @@ def recall_at_k(ranks, k: int, per_query: bool = False):
     with np.errstate(invalid="ignore"):
         hits = (ranks <= k).sum(axis=1)
         values = np.where(has, hits / (~np.isnan(ranks)).sum(axis=1), np.nan)
-    return values if per_query else _mean(values, 100.0)
+    return values if per_query else mean(values, 100.0)
 
 
 # --- language preference -------------------------------------------------------------------
@@ -129,7 +136,7 @@ def distractors(above_by_lang, gold_langs, pool_langs, gold_lang: str, distracto
 
 def _rate(counts: np.ndarray) -> float:
     """% of queries with at least one distractor (NaN counts skipped)."""
-    return _mean(np.where(np.isnan(counts), np.nan, (counts >= 1).astype(float)), 100.0)
+    return mean(np.where(np.isnan(counts), np.nan, (counts >= 1).astype(float)), 100.0)
 
 
 def _english_counts(above_by_lang, gold_langs, pool_langs, query_lang, english) -> np.ndarray:
@@ -148,7 +155,7 @@ def english_inclination_rate(above_by_lang, gold_langs, pool_langs, query_lang: 
 
 def mean_english_distractors(above_by_lang, gold_langs, pool_langs, query_lang: str, english: str = "en") -> float:
     """mean_q #{unrelated English docs above the query-language gold} (NaN as for the rate)."""
-    return _mean(_english_counts(above_by_lang, gold_langs, pool_langs, query_lang, english))
+    return mean(_english_counts(above_by_lang, gold_langs, pool_langs, query_lang, english))
 
 
 def own_language_counts(above_by_lang, gold_langs, pool_langs, query_lang: str) -> np.ndarray:
@@ -169,7 +176,7 @@ def own_language_inclination_rate(above_by_lang, gold_langs, pool_langs, query_l
 
 def mean_own_language_distractors(above_by_lang, gold_langs, pool_langs, query_lang: str) -> float:
     """mean_q max_{other-language gold} #{unrelated query-language docs above it}."""
-    return _mean(own_language_counts(above_by_lang, gold_langs, pool_langs, query_lang))
+    return mean(own_language_counts(above_by_lang, gold_langs, pool_langs, query_lang))
 
 
 def other_language_inclination_rate(above_by_lang, gold_langs, pool_langs, query_lang: str) -> float:
@@ -196,7 +203,7 @@ def rank_gap(ranks, gold_langs, query_lang: str) -> np.ndarray:
 
 def mean_rank_gap(ranks, gold_langs, query_lang: str) -> float:
     """mean_q rank_gap."""
-    return _mean(rank_gap(ranks, gold_langs, query_lang))
+    return mean(rank_gap(ranks, gold_langs, query_lang))
 
 
 def language_preference(ranks, above_by_lang, gold_langs, pool_langs, query_lang: str, english: str = "en") -> dict:

@@ -20,6 +20,11 @@ Constructions:
                    *duplicates*: not gold, not excluded, and they tie with the gold (ties are real).
                    They are listed in `Pool.duplicates` so that language-preference counts can
                    leave them out of the "unrelated" docs (pass them to `rank_gold(related=...)`).
+
+Identity by content: a pool's docs are distinct texts with a multiplicity. `Pool.text_id` gives
+each doc's distinct text (equal strings share one id, in any language); ranking scores each text
+once per query (`rank_gold(doc_text=pool.text_id)`), so copies of a passage tie exactly by
+construction. XQuAD en+zh: 2,380 per-question docs are 480 distinct texts, as in the unique pool.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class Pool:
     gold: np.ndarray  # int (n_queries, n_gold); column order follows `langs`
     excluded: np.ndarray  # int (n_queries, n_excl); docs removed from this query's pool
     duplicates: np.ndarray | None = None  # int (n_queries, n_dup): same language and text as a gold, not gold
+    text_id: np.ndarray | None = None  # int, per doc: its distinct text (first-appearance order)
     pair: list[str] = field(default_factory=list)  # the `langs` argument given to build_pool
     dataset: str = ""
 
@@ -57,6 +63,16 @@ class Pool:
     def n_docs(self) -> int:
         """|D|: docs in the pool (a query's own pool is smaller by its excluded docs, see `docs_per_query`)."""
         return len(self.doc_ids)
+
+    @property
+    def n_texts(self) -> int:
+        """Distinct texts among the docs (what ranking scores per query)."""
+        return int(self.text_id.max(initial=-1)) + 1
+
+    @property
+    def text_first_doc(self) -> np.ndarray:
+        """For each distinct text, the first doc holding it (to look its embedding up)."""
+        return np.unique(self.text_id, return_index=True)[1].astype(np.int64)
 
     @property
     def n_queries(self) -> int:
@@ -134,6 +150,7 @@ def build_pool(dataset, scenario: str, query_lang: str, langs, construction: str
         gold=gold,
         excluded=excluded,
         duplicates=duplicates,
+        text_id=_text_ids(docs["texts"]),
         pair=list(langs),
         dataset=getattr(dataset, "name", ""),
     )
@@ -191,6 +208,12 @@ def _docs(dataset, pool_langs: list[str], construction: str) -> dict:
             out["gold"][lang] = first_doc + np.arange(len(qp), dtype=np.int64)
     out["group"] = np.array(out["group"], dtype=np.int64)
     return out
+
+
+def _text_ids(texts: list[str]) -> np.ndarray:
+    """Each doc's distinct-text index, numbered by first appearance (identity of the string)."""
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(text, len(ids)) for text in texts], dtype=np.int64)
 
 
 def _add_doc(out: dict, group_of: dict, doc_id: str, lang: str, passage: int, text: str) -> None:

@@ -1,10 +1,15 @@
 """Exact ranks of the gold docs in a pool, without sorting the pool.
 
-For each chunk of queries we stream over the docs in blocks, score a block with one matmul and
-count the docs that score strictly above / exactly equal to each gold score. Memory is bounded by
-the chunk sizes (a (query chunk) x (doc block) score matrix and its comparisons), never by the
-pool size. The matmul runs on CUDA when present (torch), else on CPU (numpy's BLAS); the counting
-runs in numpy (memory-bound, single-threaded: it does not stall when cores are oversubscribed).
+A pool's docs are *distinct texts with a multiplicity*: several docs (pool slots) may hold the same
+text — a per-question pool repeats each passage once per question. Each distinct text is scored
+once per query, so copies of one text tie exactly *by construction*, whatever the BLAS kernel,
+device or chunking; every count below is a count of docs, obtained by weighting each text's
+comparison with its number of docs (per language).
+
+For each chunk of queries we stream over the distinct texts in blocks, score a block with one
+matmul and count the docs that score strictly above / exactly equal to each gold score. Memory is
+bounded by the chunk sizes, never by the pool size. The matmul runs on CUDA when present (torch),
+else on CPU (numpy's BLAS); the counting runs in numpy.
 
 Rank of a gold doc = 1 + #{docs scoring above it}            (optimistic)
                    = 1 + #{above} + #{tied}                  (pessimistic)
@@ -15,13 +20,19 @@ exactly with each other, they take consecutive places in gold-column order (opti
 first; pessimistic: the golds after the non-gold docs of the tie), so that a collapsed model whose
 docs all tie cannot put its whole gold set "at rank 1". The average rule is unchanged.
 
-Float equality: duplicates (identical embeddings) must tie exactly. Every score of a call is a
-float32 dot product from a matmul of one fixed shape — (query chunk) x (doc block of `chunk_size`
-rows; the last block and the gold block zero-padded to that size) — so a (query, doc) score does
-not depend on where the doc sits. The gold scores come from a same-shaped matmul over the gold
-docs and are checked against the scores seen while streaming; if a backend ever disagreed, the
-query chunk is recounted with the streamed gold scores, so ranks always agree with the scores
-actually compared.
+Which score is "the" score: s(q, t) for query q and distinct text t is one float32 dot product.
+The scores of a query's gold texts are computed first (one matmul over the gold texts) and those
+values *replace* whatever the streamed matmul gives at those columns, so every comparison made for
+q uses exactly one value per text. BLAS may return different floats for one vector at different
+positions of a matmul (edge tiles use other kernels and summation orders); that can only reorder
+*different* texts whose scores agree to the last bits, never split copies of one text. Exact float
+ties between different texts are counted as ties, as computed.
+
+Identity: pass `doc_text` (each doc's distinct-text index; `xldiag.pools.Pool.text_id`) and one
+embedding row per distinct text. Without it, docs whose embedding rows are bitwise identical are
+taken as copies of one text; with it, texts whose rows are bitwise identical are merged as well
+(one vector, one score). Identity comes from the strings and the bytes, never from comparing
+scores.
 """
 
 from __future__ import annotations
@@ -44,13 +55,20 @@ SMALL_MATMUL = 2e8  # multiply-adds below which one BLAS thread is fastest
 class GoldRanks:
     """Per query (Q) and gold column (G). Padding golds (-1): rank/score NaN, counts 0."""
 
-    ranks: np.ndarray  # float64 Q x G
+    ranks: np.ndarray  # float64 Q x G, under the tie rule asked for
     n_tied: np.ndarray  # int64 Q x G: other non-excluded docs with exactly the gold's score
     above_by_lang: np.ndarray  # int64 Q x G x n_langs: unrelated docs per language strictly above
     top_idx: np.ndarray  # int64 Q x top_k: best docs (excluded never), ties by doc index; -1 padding
     top_scores: np.ndarray  # float32 Q x top_k, NaN padding
     gold_scores: np.ndarray  # float32 Q x G, NaN padding
     n_above: np.ndarray  # int64 Q x G: non-excluded docs (gold or not) strictly above
+    tied_before: np.ndarray  # int64 Q x G: other golds tied with this one and listed before it
+    tied_after: np.ndarray  # int64 Q x G: other golds tied with this one and listed after it
+
+    def ranks_under(self, ties: str) -> np.ndarray:
+        """The ranks under another tie rule, from the same counts (no rescoring)."""
+        return _apply_ties(self.n_above, self.n_tied, self.tied_before, self.tied_after,
+                           ~np.isnan(self.gold_scores), ties)
 
 
 def rank_gold(
@@ -65,54 +83,184 @@ def rank_gold(
     top_k: int = 10,
     *,
     related=None,
+    doc_text=None,
     query_chunk_size: int = DEFAULT_QUERY_CHUNK_SIZE,
     device: str | None = None,
 ) -> GoldRanks:
     """Exact ranks of the gold docs (see the module docstring for the rules).
 
-    query_emb (Q x d), doc_emb (N x d): numpy arrays (or torch tensors), scored as float32 dot
-    products (pass L2-normalised rows for cosine); doc_emb is read block by block, never copied
-    whole. gold (Q x G), excluded (Q x E), related (Q x R): doc indices, -1 padding. Excluded docs
-    behave as absent. `above_by_lang` counts *unrelated* docs only: not gold, not excluded, not in
+    query_emb (Q x d): numpy array or torch tensor, scored as float32 dot products (pass
+    L2-normalised rows for cosine). Docs: either `doc_emb` (N x d, one row per doc; bitwise
+    identical rows are one text), or `doc_text` (N ints: each doc's distinct text) with `doc_emb`
+    holding one row per distinct text. doc_emb is read block by block, never copied whole.
+    gold (Q x G), excluded (Q x E), related (Q x R): doc indices, -1 padding. Excluded docs behave
+    as absent. `above_by_lang` counts *unrelated* docs only: not gold, not excluded, not in
     `related` (e.g. `Pool.duplicates`: docs holding a gold's passage). doc_lang_codes (N ints in
     [0, n_langs)) gives each doc's language; without it `above_by_lang` has 0 languages.
     `device`: "cuda" / "cpu" for the matmul (default: CUDA when present).
     """
     if ties not in TIES:
         raise ValueError(f"Unknown tie rule {ties!r}; choose one of {', '.join(TIES)}.")
-    n_q, n_d = _check_shapes(query_emb, doc_emb, chunk_size, top_k, query_chunk_size)
+    _check_shapes(query_emb, doc_emb, chunk_size, top_k, query_chunk_size)
+    texts = Texts.of(doc_emb, doc_text, chunk_size)
+    n_q, n_d = int(query_emb.shape[0]), texts.n_docs
     gold = _index_array(gold, n_q, n_d, "gold")
     excluded = _index_array(excluded, n_q, n_d, "excluded")
-    related = _clean_related(_index_array(related, n_q, n_d, "related"), gold)
     _check_disjoint(gold, excluded)
+    related = _clean_related(_index_array(related, n_q, n_d, "related"), gold, excluded)
     codes, n_langs = _lang_codes(doc_lang_codes, n_langs, n_d)
     codes = codes if codes is not None else np.zeros(n_d, dtype=np.int64)
+    lang_count = texts.lang_count(codes, max(n_langs, 1))
 
     dev = config.device(device)
-    # Every matmul of one call uses this doc-block size, so scores never depend on positions.
-    block = min(chunk_size, max(n_d, 1))
     queries = _as_float32(query_emb)
+    block = min(chunk_size, max(texts.n_texts, 1))
     parts = []
-    with _blas_limit(n_q, n_d, queries.shape[1], dev):
+    with _blas_limit(n_q, texts.n_texts, queries.shape[1], dev):
         for qs in range(0, n_q, query_chunk_size):
             rows = slice(qs, qs + query_chunk_size)
-            scorer = _Scorer(queries[rows], dev)
-            parts.append(_rank_chunk(scorer, doc_emb, gold[rows], excluded[rows], related[rows],
-                                     codes, max(n_langs, 1), block, top_k))
+            query = _QueryChunk(gold[rows], excluded[rows], related[rows], texts, codes)
+            parts.append(_rank_chunk(_Scorer(queries[rows], dev), doc_emb, query, texts, lang_count, block, top_k))
     out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]} if parts else _empty(gold, top_k)
     out["above_by_lang"] = out["above_by_lang"][:, :, :n_langs]
-    ranks = _apply_ties(out, gold >= 0, ties)
-    return GoldRanks(ranks=ranks, **{k: out[k] for k in _FIELDS})
+    ranks = _apply_ties(out["n_above"], out["n_tied"], out["tied_before"], out["tied_after"], gold >= 0, ties)
+    return GoldRanks(ranks=ranks, **out)
 
 
-_FIELDS = ("n_tied", "above_by_lang", "top_idx", "top_scores", "gold_scores", "n_above")
+# --- identity: docs as distinct texts with a multiplicity ------------------------------------------
 
 
-def _blas_limit(n_q: int, n_d: int, dim: int, dev: str):
+@dataclass
+class Texts:
+    """The pool's distinct texts. Texts are numbered in the order of their first doc, so "ties by
+    lowest doc index" and "ties by lowest text index, then doc index" pick the same docs."""
+
+    doc_text: np.ndarray  # N: each doc's text (renumbered)
+    rows: np.ndarray  # T: the doc_emb row holding each text
+    doc_start: np.ndarray  # T+1: text t's docs are docs_by_text[doc_start[t]:doc_start[t+1]]
+    docs_by_text: np.ndarray  # N: docs grouped by text, ascending within a text
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.doc_text)
+
+    @property
+    def n_texts(self) -> int:
+        return len(self.rows)
+
+    @classmethod
+    def of(cls, doc_emb, doc_text, block: int) -> "Texts":
+        """From the caller's `doc_text` (one doc_emb row per text), else from identical rows."""
+        n_rows = int(doc_emb.shape[0])
+        if doc_text is None:
+            return cls._build(distinct_rows(doc_emb, block))
+        doc_text = np.asarray(doc_text.detach().cpu() if hasattr(doc_text, "detach") else doc_text)
+        if doc_text.ndim != 1 or (doc_text.size and not np.issubdtype(doc_text.dtype, np.integer)):
+            raise ValueError("doc_text must be a 1-D array of integer text indices, one per doc.")
+        if doc_text.size and (doc_text.min() < 0 or doc_text.max() >= n_rows):
+            raise ValueError(f"doc_text holds text indices outside [0, {n_rows}) (doc_emb has {n_rows} rows).")
+        if len(np.unique(doc_text)) != n_rows:
+            raise ValueError(f"doc_emb has {n_rows} rows but the docs hold {len(np.unique(doc_text))} distinct "
+                             "texts; pass one doc_emb row per distinct text.")
+        # Two texts whose vectors are bitwise identical are one vector: they share its score too.
+        return cls._build(distinct_rows(doc_emb, block)[doc_text.astype(np.int64)])
+
+    @classmethod
+    def _build(cls, row_of_doc: np.ndarray) -> "Texts":
+        used, first_doc, inverse = np.unique(row_of_doc, return_index=True, return_inverse=True)
+        order = np.argsort(first_doc, kind="stable")  # texts by their first doc
+        new_id = np.empty_like(order)
+        new_id[order] = np.arange(len(order))
+        doc_text = new_id[inverse.reshape(-1)].astype(np.int64)
+        docs_by_text = np.argsort(doc_text, kind="stable").astype(np.int64)
+        doc_start = np.searchsorted(doc_text[docs_by_text], np.arange(len(order) + 1)).astype(np.int64)
+        return cls(doc_text=doc_text, rows=used[order].astype(np.int64), doc_start=doc_start,
+                   docs_by_text=docs_by_text)
+
+    def lang_count(self, codes: np.ndarray, n_langs: int) -> np.ndarray:
+        """T x L (float64): how many docs of each language hold each text."""
+        counts = np.zeros((self.n_texts, n_langs), dtype=np.float64)
+        np.add.at(counts, (self.doc_text, codes), 1.0)
+        return counts
+
+
+def distinct_rows(emb, block: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
+    """For each row, the index of the first row with the same bytes (float32): identity by content.
+
+    Rows sharing a hash (`_row_hashes`) are compared byte for byte, so a hash collision can never
+    merge two different rows (it only sends the call to the slower exact grouping)."""
+    n = int(emb.shape[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, first, inverse = np.unique(_row_hashes(emb, block), return_index=True, return_inverse=True)
+    candidate = first[inverse.reshape(-1)]
+    for start in range(0, n, block):  # verify: a row equals the first row of its hash group
+        rows = np.arange(start, min(start + block, n))
+        same = (_as_float32(emb[rows]).view(np.uint32) == _as_float32(emb[candidate[rows]]).view(np.uint32)).all(1)
+        if not same.all():
+            return _distinct_rows_exact(emb)
+    return candidate.astype(np.int64)
+
+
+def _row_hashes(emb, block: int) -> np.ndarray:
+    """A multiply-add hash of each row's 64-bit (odd widths: 32-bit) words, modulo 2**64: exact
+    integer arithmetic, read block by block."""
+    word = np.uint64 if emb.shape[1] % 2 == 0 else np.uint32
+    n_words = int(emb.shape[1]) * 4 // np.dtype(word).itemsize
+    weights = np.random.default_rng(0x5EED).integers(1, 2**63, size=n_words, dtype=np.uint64) | np.uint64(1)
+    hashes = np.empty(int(emb.shape[0]), dtype=np.uint64)
+    for start in range(0, len(hashes), block):
+        words = _as_float32(emb[start : start + block]).view(word)
+        with np.errstate(over="ignore"):
+            hashes[start : start + len(words)] = (words * weights).sum(axis=1, dtype=np.uint64)
+    return hashes
+
+
+def _distinct_rows_exact(emb) -> np.ndarray:
+    """The slow, collision-free path: group rows by their full bytes."""
+    words = _as_float32(emb).view(np.uint32)
+    _, first, inverse = np.unique(words, axis=0, return_index=True, return_inverse=True)
+    return first[inverse.reshape(-1)].astype(np.int64)
+
+
+@dataclass
+class _QueryChunk:
+    """One chunk of queries: its gold / excluded / related docs and their texts."""
+
+    gold: np.ndarray
+    excluded: np.ndarray
+    related: np.ndarray
+    gold_text: np.ndarray  # Q x G, -1 padding
+    marked: np.ndarray  # Q x M: gold, related and excluded docs (their counts need corrections)
+    marked_text: np.ndarray  # Q x M, -1 padding
+    marked_lang: np.ndarray  # Q x M: language code of each marked doc
+    marked_excluded: np.ndarray  # M: which marked columns are excluded docs
+
+    def __init__(self, gold, excluded, related, texts: Texts, codes: np.ndarray):
+        self.gold, self.excluded, self.related = gold, excluded, related
+        self.gold_text = _texts_of(gold, texts)
+        self.marked = np.concatenate([gold, related, excluded], axis=1)
+        self.marked_text = _texts_of(self.marked, texts)
+        self.marked_lang = codes[np.maximum(self.marked, 0)]
+        self.marked_excluded = np.arange(self.marked.shape[1]) >= gold.shape[1] + related.shape[1]
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.gold)
+
+
+def _texts_of(docs: np.ndarray, texts: Texts) -> np.ndarray:
+    return np.where(docs >= 0, texts.doc_text[np.maximum(docs, 0)], -1)
+
+
+# --- scoring and counting ------------------------------------------------------------------------
+
+
+def _blas_limit(n_q: int, n_texts: int, dim: int, dev: str):
     """One BLAS thread for small CPU pools: thread start-up and spinning cost more than the
     matmul itself (measured here: 10.7 ms with 2 threads vs 0.6 ms with 1 for 200 x 75 x 384)."""
     global _CONTROLLER
-    if dev != "cpu" or n_q * n_d * dim >= SMALL_MATMUL:
+    if dev != "cpu" or n_q * n_texts * dim >= SMALL_MATMUL:
         return contextlib.nullcontext()
     _CONTROLLER = _CONTROLLER or ThreadpoolController()  # scanning the loaded libraries is slow: once
     return _CONTROLLER.limit(limits=1, user_api="blas")
@@ -121,19 +269,21 @@ def _blas_limit(n_q: int, n_d: int, dim: int, dev: str):
 _CONTROLLER: ThreadpoolController | None = None
 
 
-def _apply_ties(out: dict, real: np.ndarray, ties: str) -> np.ndarray:
-    base = 1.0 + out["n_above"]
+def _apply_ties(n_above, n_tied, tied_before, tied_after, real: np.ndarray, ties: str) -> np.ndarray:
+    if ties not in TIES:
+        raise ValueError(f"Unknown tie rule {ties!r}; choose one of {', '.join(TIES)}.")
+    base = 1.0 + n_above
     if ties == "optimistic":
-        ranks = base + out["tied_before"]
+        ranks = base + tied_before
     elif ties == "pessimistic":
-        ranks = base + out["n_tied"] - out["tied_after"]
+        ranks = base + n_tied - tied_after
     else:
-        ranks = base + out["n_tied"] / 2.0
+        ranks = base + n_tied / 2.0
     return np.where(real, ranks, np.nan)
 
 
 class _Scorer:
-    """Scores one query chunk against doc blocks: torch matmul on CUDA, numpy BLAS on CPU."""
+    """Scores one query chunk against text blocks: torch matmul on CUDA, numpy BLAS on CPU."""
 
     def __init__(self, queries: np.ndarray, dev: str, use_torch: bool | None = None):
         self.use_torch = dev != "cpu" if use_torch is None else use_torch
@@ -152,113 +302,109 @@ class _Scorer:
         return (self.queries @ torch.from_numpy(docs).to(self.dev).T).cpu().numpy()
 
 
-def _rank_chunk(scorer, doc_emb, gold, excluded, related, codes, n_langs, block, top_k) -> dict:
-    """Counts for one chunk of queries; recounts once if streamed gold scores disagree."""
-    real = gold >= 0
-    gold_scores = _gold_scores(scorer, doc_emb, gold, block)
-    args = (scorer, doc_emb, gold, excluded, related, codes, n_langs, block, top_k)
-    acc = _stream(gold_scores, *args)
-    if not np.array_equal(acc["self_score"][real], gold_scores[real]):
-        gold_scores = acc["self_score"]
-        acc = _stream(gold_scores, *args)
-        if not np.array_equal(acc["self_score"][real], gold_scores[real]):
-            raise RuntimeError("Matmul scores are not reproducible on this backend; ranks would be inexact.")
-    return _finish(acc, gold_scores, real)
+def _rank_chunk(scorer, doc_emb, query: _QueryChunk, texts: Texts, lang_count, block: int, top_k: int) -> dict:
+    """Counts for one chunk of queries (see the module docstring)."""
+    gold_scores = _gold_scores(scorer, doc_emb, query.gold_text, texts, block)
+    acc = _stream(scorer, doc_emb, query, texts, lang_count, gold_scores, block, top_k)
+    return _finish(acc, query, texts, gold_scores, top_k)
 
 
-def _finish(acc: dict, gold_scores: np.ndarray, real: np.ndarray) -> dict:
-    """Streamed counts -> per-gold outputs (the gold itself removed, gold-gold ties split)."""
-    n_g = gold_scores.shape[1]
-    gold_eq = acc["gold_eq"]  # [q, g_other, g]: gold g_other has exactly gold g's score
-    earlier = np.triu(np.ones((n_g, n_g), dtype=bool), k=1)  # [g_other, g]: g_other listed first
-    top_idx = acc["top_idx"]
-    return {
-        # The gold itself is never above its own score (checked equal in _rank_chunk).
-        "n_above": acc["above"].sum(-1),
-        "n_tied": np.where(real, acc["n_eq"] - 1, 0),
-        "tied_before": (gold_eq * earlier).sum(1),
-        "tied_after": (gold_eq * earlier.T).sum(1),
-        "above_by_lang": acc["above"] - acc["special_above"],
-        "gold_scores": np.where(real, gold_scores, np.nan).astype(np.float32),
-        "top_idx": top_idx,
-        "top_scores": np.where(top_idx >= 0, acc["top_scores"], np.nan).astype(np.float32),
-    }
+def _gold_scores(scorer, doc_emb, gold_text, texts: Texts, block: int) -> np.ndarray:
+    """s(q, t) for each query's gold texts (NaN for padding): the values every comparison uses."""
+    needed = np.unique(gold_text[gold_text >= 0])
+    if not len(needed):
+        return np.full(gold_text.shape, np.nan, dtype=np.float32)
+    scores = np.empty((len(gold_text), len(needed)), dtype=np.float32)
+    for s in range(0, len(needed), block):
+        part = needed[s : s + block]
+        scores[:, s : s + len(part)] = scorer(_as_float32(doc_emb[texts.rows[part]]))
+    pos = np.searchsorted(needed, np.maximum(gold_text, 0))
+    return np.where(gold_text >= 0, np.take_along_axis(scores, np.minimum(pos, len(needed) - 1), 1), np.nan).astype(np.float32)
 
 
-def _gold_scores(scorer, doc_emb, gold, block) -> np.ndarray:
-    """Gold scores from matmuls shaped exactly like the streaming ones (NaN for padding)."""
-    docs = np.unique(gold[gold >= 0])
-    scores = np.empty((len(gold), len(docs)), dtype=np.float32)
-    for s in range(0, len(docs), block):
-        idx = docs[s : s + block]
-        scores[:, s : s + len(idx)] = scorer(_doc_block(doc_emb, idx, block))[:, : len(idx)]
-    if not len(docs):
-        return np.full(gold.shape, np.nan, dtype=np.float32)
-    pos = np.minimum(np.searchsorted(docs, np.maximum(gold, 0)), len(docs) - 1)
-    return np.where(gold >= 0, np.take_along_axis(scores, pos, 1), np.nan).astype(np.float32)
-
-
-def _stream(gold_scores, scorer, doc_emb, gold, excluded, related, codes, n_langs, block, top_k) -> dict:
-    """One pass over the docs: counts above/equal per gold, corrections for gold/related docs, top-k."""
+def _stream(scorer, doc_emb, query: _QueryChunk, texts: Texts, lang_count, gold_scores, block: int, top_k: int) -> dict:
+    """One pass over the texts: docs above / equal per gold (all docs, by multiplicity), the scores
+    of the marked docs' texts, and the running top texts."""
     n_q, n_g = gold_scores.shape
-    special = np.concatenate([gold, related], axis=1)  # docs that are never "unrelated"
+    n_langs = lang_count.shape[1]
+    keep = top_k + query.excluded.shape[1]  # enough texts for top_k docs after dropping excluded ones
     acc = {
         "above": np.zeros((n_q, n_g, n_langs), dtype=np.int64),
         "n_eq": np.zeros((n_q, n_g), dtype=np.int64),
-        "special_above": np.zeros((n_q, n_g, n_langs), dtype=np.int64),
-        "gold_eq": np.zeros((n_q, n_g, n_g), dtype=np.int64),
-        "self_score": np.full((n_q, n_g), np.nan, dtype=np.float32),
-        "top_scores": np.full((n_q, top_k), -np.inf, dtype=np.float32),
-        "top_idx": np.full((n_q, top_k), -1, dtype=np.int64),
+        "marked_score": np.full(query.marked.shape, np.nan, dtype=np.float32),
+        "top_scores": np.full((n_q, keep), -np.inf, dtype=np.float32),
+        "top_text": np.full((n_q, keep), -1, dtype=np.int64),
     }
-    special_lang = codes[np.maximum(special, 0)]
-    eye = np.eye(n_langs, dtype=np.float32)
-    n_d = doc_emb.shape[0]
-    for start in range(0, n_d, block):
-        end = min(start + block, n_d)
-        scores = scorer(_doc_block(doc_emb, slice(start, end), block))[:, : end - start]
-        _mask(scores, excluded, start, end)
-        onehot = eye[codes[start:end]] if n_langs > 1 else None
+    for start in range(0, texts.n_texts, block):
+        end = min(start + block, texts.n_texts)
+        scores = scorer(_as_float32(doc_emb[texts.rows[start:end]]))
+        _use_gold_scores(scores, query.gold_text, gold_scores, start, end)
+        block_count = lang_count[start:end]
+        count = block_count.sum(axis=1)
         for g in range(n_g):
             threshold = gold_scores[:, g : g + 1]
-            above = scores > threshold
-            if onehot is None:
-                acc["above"][:, g, 0] += np.count_nonzero(above, axis=1)
-            else:  # 0/1 matmul = per-language counts, exact in float32 up to 2**24 docs per block
-                acc["above"][:, g] += (above.astype(np.float32) @ onehot).astype(np.int64)
-            acc["n_eq"][:, g] += np.count_nonzero(scores == threshold, axis=1)
-        _count_special(acc, scores, special, special_lang, gold_scores, start, end)
-        if top_k:
-            _merge_top(acc, scores, start, top_k)
+            # 0/1 x doc counts in float64: integer sums, exact up to 2**53 docs.
+            acc["above"][:, g] += ((scores > threshold) @ block_count).astype(np.int64)
+            acc["n_eq"][:, g] += ((scores == threshold) @ count).astype(np.int64)
+        _read_marked(acc["marked_score"], scores, query.marked_text, start, end)
+        if keep:
+            _merge_top(acc, scores, start, keep)
     return acc
 
 
-def _count_special(acc, scores, special, special_lang, gold_scores, start, end) -> None:
-    """For gold/related docs in this block: their own scores, and which golds they beat or tie."""
-    inside = (special >= start) & (special < end)
-    if not inside.any():
-        return
-    n_g = gold_scores.shape[1]
-    seen = np.take_along_axis(scores, np.clip(special - start, 0, end - start - 1), 1)
-    seen = np.where(inside, seen, np.nan)  # NaN never compares true
-    above = seen[:, :, None] > gold_scores[:, None, :]  # [q, special, gold]
-    q, m, g = np.nonzero(above)
-    np.add.at(acc["special_above"], (q, g, special_lang[q, m]), 1)
-    acc["gold_eq"] += seen[:, :n_g, None] == gold_scores[:, None, :]
-    acc["self_score"] = np.where(inside[:, :n_g], seen[:, :n_g], acc["self_score"])
+def _use_gold_scores(scores, gold_text, gold_scores, start: int, end: int) -> None:
+    """Put each query's gold-text scores into the streamed block (one value per text and query)."""
+    rows, cols = np.nonzero((gold_text >= start) & (gold_text < end))
+    scores[rows, gold_text[rows, cols] - start] = gold_scores[rows, cols]
 
 
-def _mask(scores, excluded, start, end) -> None:
-    """Excluded docs get -inf: never above, never tied (gold scores are finite)."""
-    rows, cols = np.nonzero((excluded >= start) & (excluded < end))
-    scores[rows, excluded[rows, cols] - start] = -np.inf
+def _read_marked(marked_score, scores, marked_text, start: int, end: int) -> None:
+    rows, cols = np.nonzero((marked_text >= start) & (marked_text < end))
+    marked_score[rows, cols] = scores[rows, marked_text[rows, cols] - start]
+
+
+def _finish(acc: dict, query: _QueryChunk, texts: Texts, gold_scores, top_k: int) -> dict:
+    """Counts over all docs -> per-gold outputs: excluded docs removed, the gold itself removed,
+    gold/related docs kept out of the unrelated counts, gold-gold ties split."""
+    n_q, n_g = gold_scores.shape
+    real = query.gold >= 0
+    n_langs = acc["above"].shape[2]
+    valid = (query.marked >= 0)[:, :, None]
+    is_excluded = query.marked_excluded[None, :, None]
+    seen = acc["marked_score"][:, :, None]  # [q, marked, gold]; NaN never compares true
+    above = (seen > gold_scores[:, None, :]) & valid
+    equal = (seen == gold_scores[:, None, :]) & valid
+    excluded_above = _by_lang(above & is_excluded, query.marked_lang, n_q, n_g, n_langs)
+    marked_above = _by_lang(above, query.marked_lang, n_q, n_g, n_langs)
+    gold_eq = gold_scores[:, :, None] == gold_scores[:, None, :]  # [q, g_other, g]
+    earlier = np.triu(np.ones((n_g, n_g), dtype=bool), k=1)  # [g_other, g]: g_other listed first
+    top_idx, top_scores = _top_docs(acc["top_text"], acc["top_scores"], query.excluded, texts, top_k)
+    return {
+        "n_above": (acc["above"] - excluded_above).sum(-1),
+        # n_eq counts the gold itself; excluded docs with the gold's score are not in the pool.
+        "n_tied": np.where(real, acc["n_eq"] - 1 - (equal & is_excluded).sum(1), 0),
+        "tied_before": (gold_eq * earlier).sum(1),
+        "tied_after": (gold_eq * earlier.T).sum(1),
+        "above_by_lang": acc["above"] - marked_above,
+        "gold_scores": np.where(real, gold_scores, np.nan).astype(np.float32),
+        "top_idx": top_idx,
+        "top_scores": top_scores,
+    }
+
+
+def _by_lang(flags: np.ndarray, lang: np.ndarray, n_q: int, n_g: int, n_langs: int) -> np.ndarray:
+    """flags [q, marked, gold] -> counts [q, gold, lang] by each marked doc's language."""
+    out = np.zeros((n_q, n_g, n_langs), dtype=np.int64)
+    q, m, g = np.nonzero(flags)
+    np.add.at(out, (q, g, lang[q, m]), 1)
+    return out
 
 
 def _merge_top(acc, scores, start, k) -> None:
-    """Running top-k with ties broken by doc index (lower first), independent of chunking."""
-    top_s, top_i = acc["top_scores"], acc["top_idx"]
-    # A candidate must beat the running k-th score (on a tie the earlier doc, already kept, wins);
-    # top_s is -inf while the list is not full, which also keeps excluded (-inf) docs out.
+    """Running top-k texts with ties broken by text index (lower first), independent of chunking."""
+    top_s, top_i = acc["top_scores"], acc["top_text"]
+    # A candidate must beat the running k-th score (on a tie the earlier text, already kept, wins);
+    # top_s is -inf while the list is not full.
     cand = scores > top_s[:, -1:]
     counts = np.count_nonzero(cand, axis=1)
     if counts.max(initial=0) > 4 * k:
@@ -267,7 +413,7 @@ def _merge_top(acc, scores, start, k) -> None:
         kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1 : kk]
         cand &= scores >= kth
         counts = np.count_nonzero(cand, axis=1)
-    rows, cols = np.nonzero(cand)  # row-major: doc index ascending within a row
+    rows, cols = np.nonzero(cand)  # row-major: text index ascending within a row
     if not len(rows):
         return
     pos = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
@@ -275,20 +421,48 @@ def _merge_top(acc, scores, start, k) -> None:
     new_i = np.full(new_s.shape, -1, dtype=np.int64)
     new_s[rows, pos] = scores[rows, cols]
     new_i[rows, pos] = cols + start
-    # A stable sort keeps [running (earlier docs), new (ascending)] order among equal scores.
+    # A stable sort keeps [running (earlier texts), new (ascending)] order among equal scores.
     all_s, all_i = np.concatenate([top_s, new_s], 1), np.concatenate([top_i, new_i], 1)
     order = np.argsort(-all_s, axis=1, kind="stable")[:, :k]
-    acc["top_scores"], acc["top_idx"] = np.take_along_axis(all_s, order, 1), np.take_along_axis(all_i, order, 1)
+    acc["top_scores"], acc["top_text"] = np.take_along_axis(all_s, order, 1), np.take_along_axis(all_i, order, 1)
 
 
-def _doc_block(doc_emb, rows, block: int) -> np.ndarray:
-    """Docs `rows` as a float32 (block x d) array, zero-padded to exactly `block` rows."""
-    part = _as_float32(doc_emb[rows])
-    if part.shape[0] == block:
-        return part
-    padded = np.zeros((block, part.shape[1]), dtype=np.float32)
-    padded[: part.shape[0]] = part
-    return padded
+def _top_docs(top_text, top_text_scores, excluded, texts: Texts, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best k docs per query from its best texts: each text's docs (up to k + #excluded of
+    them), excluded docs dropped, ordered by score then doc index."""
+    n_q = len(top_text)
+    out_idx = np.full((n_q, k), -1, dtype=np.int64)
+    out_scores = np.full((n_q, k), np.nan, dtype=np.float32)
+    if not k or not n_q:
+        return out_idx, out_scores
+    per_text = k + excluded.shape[1]
+    ok = top_text >= 0
+    t = np.maximum(top_text, 0)
+    n_docs = np.where(ok, np.minimum(texts.doc_start[t + 1] - texts.doc_start[t], per_text), 0)
+    row = np.repeat(np.repeat(np.arange(n_q), top_text.shape[1]), n_docs.ravel())
+    first = np.repeat(texts.doc_start[t].ravel(), n_docs.ravel())
+    offset = np.arange(len(first)) - np.repeat(np.cumsum(n_docs.ravel()) - n_docs.ravel(), n_docs.ravel())
+    doc = texts.docs_by_text[first + offset]
+    score = np.repeat(top_text_scores.ravel(), n_docs.ravel())
+    drop = _is_excluded(row, doc, excluded, texts.n_docs)
+    row, doc, score = row[~drop], doc[~drop], score[~drop]
+    order = np.lexsort((doc, -score.astype(np.float64), row))
+    row, doc, score = row[order], doc[order], score[order]
+    place = np.arange(len(row)) - np.searchsorted(row, row)
+    keep = place < k
+    out_idx[row[keep], place[keep]] = doc[keep]
+    out_scores[row[keep], place[keep]] = score[keep]
+    return out_idx, out_scores
+
+
+def _is_excluded(row, doc, excluded, n_docs: int) -> np.ndarray:
+    if not excluded.size:
+        return np.zeros(len(row), dtype=bool)
+    q, c = np.nonzero(excluded >= 0)
+    return np.isin(row * n_docs + doc, q * n_docs + excluded[q, c])
+
+
+# --- arguments -----------------------------------------------------------------------------------
 
 
 def _as_float32(x) -> np.ndarray:
@@ -297,14 +471,13 @@ def _as_float32(x) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _check_shapes(query_emb, doc_emb, chunk_size, top_k, query_chunk_size) -> tuple[int, int]:
+def _check_shapes(query_emb, doc_emb, chunk_size, top_k, query_chunk_size) -> None:
     if len(query_emb.shape) != 2 or len(doc_emb.shape) != 2:
         raise ValueError("query_emb and doc_emb must be 2-D (n x d).")
     if query_emb.shape[1] != doc_emb.shape[1]:
         raise ValueError(f"Embedding sizes differ: queries d={query_emb.shape[1]}, docs d={doc_emb.shape[1]}.")
     if chunk_size < 1 or query_chunk_size < 1 or top_k < 0:
         raise ValueError("chunk_size and query_chunk_size must be >= 1 and top_k >= 0.")
-    return int(query_emb.shape[0]), int(doc_emb.shape[0])
 
 
 def _index_array(a, n_q: int, n_d: int, name: str) -> np.ndarray:
@@ -329,13 +502,14 @@ def _has_repeats(a: np.ndarray) -> bool:
     return bool(((s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)).any())
 
 
-def _clean_related(related: np.ndarray, gold: np.ndarray) -> np.ndarray:
-    """Drop related entries that are gold or repeated, so no doc is discounted twice."""
+def _clean_related(related: np.ndarray, gold: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    """Drop related entries that are gold, excluded or repeated, so no doc is discounted twice."""
     related = np.sort(related, axis=1)
     repeat = np.zeros_like(related, dtype=bool)
     repeat[:, 1:] = related[:, 1:] == related[:, :-1]
-    is_gold = (related[:, :, None] == gold[:, None, :]).any(-1)
-    return np.where(repeat | is_gold, -1, related)
+    other = np.concatenate([gold, excluded], axis=1)
+    is_other = (related[:, :, None] == other[:, None, :]).any(-1)
+    return np.where(repeat | is_other, -1, related)
 
 
 def _check_disjoint(gold: np.ndarray, excluded: np.ndarray) -> None:

@@ -27,7 +27,7 @@ from xldiag import config as _config
 
 EVALS_DIR_ENV = "XLDIAG_EVALS_DIR"
 RUNS_DIR_ENV = "XLDIAG_RUNS_DIR"
-FORMAT_VERSION = 1  # the run-folder format this module reads (xldiag.evaluate.RUN_FORMAT_VERSION)
+FORMAT_VERSION = 2  # the run-folder format this module reads (xldiag.evaluate.RUN_FORMAT_VERSION)
 PIVOT = "en"
 KEYS = ["dataset", "pair", "scenario", "query_lang", "qid"]
 
@@ -40,7 +40,8 @@ SUMMARY_COLUMNS = (
 )
 PER_QUERY_COLUMNS = (
     "dataset", "pair", "scenario", "query_lang", "pool", "ties", "qid", "question_index", "passage_index",
-    "query_text", "gold_doc_ids", "gold_langs", "gold_ranks", "n_tied", "max_r", "pool_langs",
+    "query_text", "n_docs", "gold_doc_ids", "gold_langs", "gold_ranks", "gold_ranks_optimistic",
+    "gold_ranks_pessimistic", "n_tied", "max_r", "pool_langs",
     "above_by_lang", "top_doc_ids", "top_scores",
 )
 SCENARIO_LABELS = {"multi": "Multi", "multi-1": "Multi-1", "mono-same": "Mono-Same", "mono-cross": "Mono-Cross"}
@@ -99,7 +100,7 @@ def eval_name(model: str, dataset: str, langs: list[str], construction: str, tie
               limit: int | None, scenarios: list[str] | None = None) -> str:
     """A deterministic folder name for an evaluation setting."""
     model_part = slug(Path(model).name if os.sep in str(model) else model)
-    parts = [model_part, slug(dataset), "-".join(langs), construction, ties, f"n{limit}" if limit else "all"]
+    parts = [model_part, slug(dataset), "-".join(langs), construction, slug(ties), f"n{limit}" if limit else "all"]
     if scenarios and sorted(scenarios) != sorted(SCENARIO_LABELS):
         parts.append("-".join(sorted(scenarios)))
     return "__".join(parts)
@@ -144,12 +145,27 @@ def _missing(columns, required) -> list[str]:
 
 @dataclass
 class EvalRun:
-    """One evaluation run folder, loaded."""
+    """One evaluation run folder, loaded. `summary` holds the rows of the primary tie rule (what
+    every single-number view shows); `summary_all` every rule the run reports (`--paper`: both
+    bounds)."""
 
     path: Path
     config: dict
-    summary: pd.DataFrame
+    summary_all: pd.DataFrame
     _per_query: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def tie_rules(self) -> list[str]:
+        return tie_rules(self.config)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self.summary_for(self.tie_rules[0])
+
+    def summary_for(self, ties: str) -> pd.DataFrame:
+        """The summary rows of one tie rule (all rows if the run has no such rule)."""
+        rows = self.summary_all[self.summary_all["ties"] == ties]
+        return (rows if not rows.empty else self.summary_all).reset_index(drop=True)
 
     @property
     def name(self) -> str:
@@ -177,6 +193,12 @@ class EvalRun:
     def table_md(self) -> str:
         p = self.path / "table.md"
         return p.read_text(encoding="utf-8") if p.exists() else ""
+
+
+def tie_rules(config: dict) -> list[str]:
+    """The tie rules a run reports, primary first (config "ties": a list, or one rule)."""
+    ties = config.get("ties") or ["optimistic"]
+    return [ties] if isinstance(ties, str) else [str(t) for t in ties]
 
 
 def read_config(path: str | Path) -> dict:
@@ -221,7 +243,7 @@ def load_eval(path: str | Path, per_query: bool = False) -> EvalRun:
     check_format(config, path)
     summary = _read_table(path / "summary.csv", pd.read_csv, SUMMARY_COLUMNS,
                           f"{path} has config.json but no summary.csv; re-run the evaluation.")
-    run = EvalRun(path=path, config=config, summary=summary)
+    run = EvalRun(path=path, config=config, summary_all=summary)
     if per_query:
         _ = run.per_query
     return run
@@ -296,11 +318,12 @@ def list_evaluations() -> pd.DataFrame:
         except RunFolderError as err:
             row.update(state="invalid", error=str(err))
             cfg = _try_json(folder / "config.json")
-            row.update({k: cfg.get(k, row[k]) for k in ("model", "dataset", "pool", "ties", "limit", "created")})
+            row.update({k: cfg.get(k, row[k]) for k in ("model", "dataset", "pool", "limit", "created")})
+            row["ties"] = ",".join(tie_rules(cfg))
             row["language_sets"] = [str(s) for s in cfg.get("language_sets", []) or []]
         else:
-            row.update({k: cfg.get(k, row[k]) for k in
-                        ("model", "dataset", "pool", "ties", "limit", "created", "fingerprint")})
+            row.update({k: cfg.get(k, row[k]) for k in ("model", "dataset", "pool", "limit", "created", "fingerprint")})
+            row["ties"] = ",".join(tie_rules(cfg))
             row["language_sets"] = list(cfg.get("language_sets", []))
             row["scenarios"] = list(cfg.get("scenarios", []))
         row["langs"] = sorted({lang for s in row["language_sets"] for lang in str(s).split("+")})
@@ -502,6 +525,22 @@ def table1(summary: pd.DataFrame, metrics=("max_r", "complete@10", "max_r_norm_t
     table["scenario"] = table["scenario"].map(lambda s: SCENARIO_LABELS.get(s, s))
     table.columns.name = None
     return table.reset_index(drop=True)
+
+
+def table1_ranges(summary: pd.DataFrame, metrics=("max_r", "complete@10", "max_r_norm_table", "ndcg@1", "mrr"),
+                  scenario: str | None = None, decimals: int = 2) -> pd.DataFrame:
+    """`table1` over a summary with several tie rules: each cell is "lo–hi" over the rules (one
+    value where they agree), e.g. Max@R "921.31–926.17" for the optimistic and pessimistic bounds."""
+    tables = [table1(rows, metrics, scenario) for _, rows in summary.groupby("ties", sort=False)]
+    keys = ["scenario", "queries", "metric"]
+    values = [c for c in tables[0].columns if c not in keys]
+    stacked = pd.concat(tables, ignore_index=True)
+    lo = stacked.groupby(keys, sort=False)[values].min()
+    hi = stacked.groupby(keys, sort=False)[values].max()
+    fmt = f"{{:.{decimals}f}}"
+    cells = {c: [fmt.format(a) if fmt.format(a) == fmt.format(b) else f"{fmt.format(a)}–{fmt.format(b)}"
+                 for a, b in zip(lo[c], hi[c])] for c in values}
+    return pd.concat([lo.index.to_frame(index=False), pd.DataFrame(cells)], axis=1)
 
 
 def compare_table(base: pd.DataFrame, tuned: pd.DataFrame,

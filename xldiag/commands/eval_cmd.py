@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from xldiag.evaluate import CONSTRUCTIONS, SCENARIOS, TIE_RULES
+from xldiag.evaluate import CONSTRUCTIONS, PAPER_TIES, SCENARIOS, TIE_RULES
 
 
 def register(subparsers) -> None:
@@ -19,9 +19,15 @@ def register(subparsers) -> None:
                         help="target languages paired with English (ar,zh) or explicit pools (de+zh, en+de+zh)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated subset of {','.join(SCENARIOS)}")
-    parser.add_argument("--pool", default="unique", choices=CONSTRUCTIONS,
-                        help="unique: each passage once; per-question: one document per question")
-    parser.add_argument("--ties", default="optimistic", choices=TIE_RULES, help="rank rule for equal scores")
+    parser.add_argument("--pool", default=None, choices=CONSTRUCTIONS,
+                        help="unique (default): each passage once, the honest pool; per-question: one "
+                             "document per question (passages repeated), the pool the paper's table sizes imply")
+    parser.add_argument("--ties", default=None,
+                        help=f"rank rule for equal scores: one of {', '.join(TIE_RULES)} (default optimistic), "
+                             "or several separated by commas (one summary row per rule)")
+    parser.add_argument("--paper", action="store_true",
+                        help=f"the paper's setting: per-question pool and both tie bounds ({','.join(PAPER_TIES)}), "
+                             "since the paper does not say how it broke ties; table.md shows each cell as a range")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
     parser.add_argument("--data-dir", default=None, help="data folder (default: $XLDIAG_DATA_DIR)")
     parser.add_argument("--trust-remote-code", action="store_true",
@@ -30,13 +36,25 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def pool_and_ties(args) -> tuple[str, str]:
+    """--pool / --ties, or the paper's setting; --paper with a contradicting choice is an error."""
+    if not args.paper:
+        return args.pool or "unique", args.ties or "optimistic"
+    if args.pool not in (None, "per-question"):
+        raise ValueError(f"--paper uses the per-question pool; drop --pool {args.pool} or --paper.")
+    if args.ties not in (None, ",".join(PAPER_TIES)):
+        raise ValueError(f"--paper reports both tie bounds ({','.join(PAPER_TIES)}); drop --ties {args.ties} or --paper.")
+    return "per-question", ",".join(PAPER_TIES)
+
+
 def run(args) -> int:
     from xldiag.evaluate import evaluate
 
+    construction, ties = pool_and_ties(args)
     summary = evaluate(
         model=args.model, dataset=args.dataset, langs=args.langs,
         scenarios=[s.strip() for s in args.scenarios.split(",") if s.strip()],
-        construction=args.pool, ties=args.ties, limit=args.limit, out=args.out,
+        construction=construction, ties=ties, limit=args.limit, out=args.out,
         data_dir=args.data_dir, trust_remote_code=args.trust_remote_code,
     )
     print((Path(args.out) / "table.md").read_text(encoding="utf-8"))
