@@ -1,0 +1,101 @@
+"""The project's shared words, each defined once: languages, scenarios, pools, tie rules, the
+metrics a summary reports (with their labels and direction), file names and environment names.
+
+Every module, page and command takes these from here; a test checks that every summary column
+has its entry in `METRICS`, so adding a metric is one line here plus its function in `metrics.py`.
+This module imports nothing from the project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- languages and roles -------------------------------------------------------------------------
+
+PIVOT = "en"  # English: the language paired with every target language ("ar" means the pool en+ar)
+ROLES = ("query", "passage")  # how a text is embedded (a model's query / passage prompts)
+
+# --- scenarios, pools, tie rules -----------------------------------------------------------------
+
+SCENARIOS = ("multi", "multi-1", "mono-same", "mono-cross")
+SCENARIO_LABELS = {"multi": "Multi", "multi-1": "Multi-1", "mono-same": "Mono-Same", "mono-cross": "Mono-Cross"}
+POOLS = ("unique", "per-question")  # pool constructions: each passage once / one doc per question
+TIE_RULES = ("optimistic", "pessimistic", "average")
+PAPER_POOL = "per-question"  # the pool the paper's table sizes imply (|D| = 2 x questions)
+PAPER_TIES = ("optimistic", "pessimistic")  # the paper does not say how it broke ties: both bounds
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A summary column: how to label it, which direction is better, how to print it."""
+
+    column: str
+    label: str
+    higher_is_better: bool
+    fmt: str = "{:.2f}"
+    percent: bool = False  # values in % (0-100)
+
+    @property
+    def arrow_label(self) -> str:
+        """The label with its direction, e.g. "Max@R ↓"."""
+        return f"{self.label} {'↑' if self.higher_is_better else '↓'}"
+
+    def format(self, value) -> str:
+        try:
+            return self.fmt.format(value)
+        except (TypeError, ValueError):
+            return str(value)
+
+
+def _metrics(*items: Metric) -> dict[str, Metric]:
+    return {m.column: m for m in items}
+
+
+METRICS: dict[str, Metric] = _metrics(
+    Metric("max_r", "Max@R", False),
+    *(Metric(f"complete@{k}", f"Complete@{k}", True, percent=True) for k in (1, 5, 10, 20, 100)),
+    Metric("max_r_norm_table", "Max@R_norm", True),
+    Metric("max_r_norm_per_query", "Max@R_norm (per query)", True),
+    Metric("ndcg@1", "NDCG@1", True, percent=True),
+    Metric("ndcg@10", "NDCG@10", True, percent=True),
+    Metric("mrr", "MRR", True, "{:.3f}"),
+    Metric("recall@10", "Recall@10", True, percent=True),
+    Metric("english_inclination_rate", "English inclination", False, percent=True),
+    Metric("own_language_inclination_rate", "Own-language inclination", False, percent=True),
+    Metric("mean_english_distractors", "English distractors / query", False),
+    Metric("mean_own_language_distractors", "Own-language distractors / query", False),
+    Metric("mean_rank_gap", "Rank gap (other − same language)", False),
+    Metric("mean_tied", "Tied docs / query", False),
+)
+# The paper's Table 1 rows, in order; also the base-vs-tuned comparison.
+HEADLINE_METRICS: tuple[str, ...] = ("max_r", "complete@10", "max_r_norm_table", "ndcg@1", "mrr")
+COMPLETE_KS = (1, 5, 10, 20, 100)
+
+
+def metric(column: str) -> Metric:
+    """The Metric of a summary column; unknown columns get a plain entry (label = column)."""
+    return METRICS.get(column) or Metric(column, column, True)
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+CONFIG_FILE = "config.json"  # every run folder: what was run (written last by an evaluation)
+STATUS_FILE = "status.json"  # every job folder: state, phase, progress, pid (xldiag.jobs)
+LOG_FILE = "job.log"  # a detached job's stdout + stderr
+LOCK_FILE = "lock"
+STOP_FILE = "STOP"
+SUMMARY_FILE = "summary.csv"
+PER_QUERY_FILE = "per_query.parquet"
+TABLE_FILE = "table.md"
+TRAIN_METRICS_FILE = "metrics.jsonl"  # one line per optimizer step
+MANIFEST_FILE = "xldiag_manifest.json"  # in a model folder: its family / base model, how it was made
+
+# --- environment ---------------------------------------------------------------------------------
+
+DATA_DIR_ENV = "XLDIAG_DATA_DIR"
+CACHE_DIR_ENV = "XLDIAG_CACHE_DIR"
+EVALS_DIR_ENV = "XLDIAG_EVALS_DIR"
+RUNS_DIR_ENV = "XLDIAG_RUNS_DIR"
