@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _shared as shared
-from xldiag import results, viz
+from xldiag import results, truncation, viz
 from xldiag.evaluate import PAPER_TIES
 
 PAPER_HELP = ("The paper's setting: the per-question pool (one document per question, passages repeated — the pool "
@@ -122,6 +122,8 @@ st.subheader(f"{results.model_label(run.model)} on {cfg.get('dataset')} "
 st.caption(f"{run.path} · {cfg.get('pool')} pool · {', '.join(run.tie_rules)} ties · "
            f"{'first ' + str(cfg['limit']) + ' questions' if cfg.get('limit') else 'all questions'} · "
            f"created {cfg.get('created', '?')} · xldiag {cfg.get('xldiag_version', '?')}")
+level, note = truncation.describe(cfg.get("truncation"))
+(st.warning if level == "warning" else st.caption)(note)
 
 compare_ids, compare_labels = shared.eval_options(dataset=cfg.get("dataset"))
 others = [i for i in compare_ids if i != fr.eval_id]

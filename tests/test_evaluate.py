@@ -192,3 +192,106 @@ def test_cli_paper_flag_writes_both_tie_bounds(default_model_dir, tmp_path, caps
     assert "range over the tie rules" in table and "|D| = 20" in table and "–" in table
     assert cli_main(["eval", "--paper", "--pool", "unique", "--langs", "de", "--out", str(tmp_path / "x")]) == 2
     assert "--paper uses the per-question pool" in capsys.readouterr().err
+
+
+# ------------------------------------------------ nothing silent: non-finite vectors, truncation
+
+
+def _nan_encoder(cache_root, broken: dict) -> Encoder:
+    """An Encoder whose model is test_embeddings' stand-in, returning NaN for `broken` texts."""
+    from test_embeddings import CountingModel
+
+    encoder = Encoder("default", cache_root=cache_root, show_progress=False)
+    encoder._model = CountingModel(broken=broken)
+    return encoder
+
+
+def test_nan_passage_stops_the_evaluation_naming_model_language_and_passage_id(default_model_dir, tmp_path):
+    data = load_dataset("xquad", ["en", "zh"], limit=LIMIT)
+    bad = data.passages["zh"][1]
+    encoder = _nan_encoder(tmp_path / "emb", {bad: np.nan})
+    with pytest.raises(ValueError) as caught:
+        evaluate(model="default", dataset="xquad", langs="zh", limit=LIMIT, out=tmp_path / "run", encoder=encoder)
+    message = str(caught.value)
+    assert "'default'" in message and "zh passage zh:p1" in message and "\n" not in message
+    assert not (tmp_path / "run" / "config.json").exists()  # nothing ranked, no run folder
+    store = Encoder("default", cache_root=tmp_path / "emb")._store("passage")
+    from xldiag.embeddings import text_key
+
+    assert text_key(bad) not in store.index  # never cached ...
+    kept = [t for t in data.passages["zh"] if t != bad]
+    assert all(text_key(t) in store.index for t in kept + data.passages["en"])  # ... the good ones are
+
+
+def test_cli_eval_names_the_question_with_a_nan_embedding(default_model_dir, tmp_path, capsys, monkeypatch):
+    """Through `python -m xldiag eval`: one `error:` line with the model, language and question id."""
+    from test_embeddings import CountingModel
+
+    from xldiag import embeddings
+
+    data = load_dataset("xquad", ["en", "de"], limit=10)
+    position = data.questions["de"].index(data.questions["de"][4])
+    broken = {data.questions["de"][4]: np.inf}
+
+    class TmpEncoder(Encoder):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, cache_root=tmp_path / "emb", show_progress=False, **kwargs)
+
+    monkeypatch.setattr(embeddings, "Encoder", TmpEncoder)
+    monkeypatch.setattr(embeddings, "load_model", lambda *args, **kwargs: CountingModel(broken=broken))
+    code = cli_main(["eval", "--model", "default", "--dataset", "xquad", "--langs", "de", "--limit", "10",
+                     "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    line = [x for x in err.splitlines() if x.startswith("error: ")]
+    assert len(line) == 1 and "'default'" in line[0]
+    assert f"de query {data.question_ids[position]}" in line[0]
+
+
+def test_default_length_run_records_no_truncation(run_dir):
+    """The first 40 questions' passages are all shorter than 512 tokens (XQuAD's long ones come later)."""
+    config = json.loads((run_dir / "config.json").read_text())
+    record = config["truncation"]
+    data = load_dataset("xquad", ["en", "zh", "de"], limit=LIMIT)
+    assert record["max_seq_length"] == 512
+    assert set(record["counts"]) == {f"{lang}/{role}" for lang in ("en", "zh", "de") for role in ("passage", "query")}
+    assert record["counts"]["en/passage"] == {"texts": len(set(data.passages["en"])), "truncated": 0}
+    assert record["counts"]["de/query"] == {"texts": len(set(data.questions["de"])), "truncated": 0}
+    summary = pd.read_csv(run_dir / "summary.csv")
+    assert (summary["truncated_queries"] == 0).all() and (summary["truncated_docs"] == 0).all()
+
+
+def test_truncation_is_recorded_per_language_role_and_row(default_model_dir, tmp_path):
+    """At max_seq_length 116, one of the three English passages of the first 40 questions is cut
+    and two of the Chinese ones (295/114/88 and 328/117/87 tokens); the counts equal the
+    tokenizer's own (transformers, loaded separately) and each summary row counts its own pool."""
+    from transformers import AutoTokenizer
+
+    from xldiag.models.loading import resolve_model
+
+    encoder = Encoder("default", cache_root=tmp_path / "emb", max_seq_length=116, show_progress=False)
+    summary = evaluate(model="default", dataset="xquad", langs="zh", limit=LIMIT, out=tmp_path / "run",
+                       encoder=encoder)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
+    data = load_dataset("xquad", ["en", "zh"], limit=LIMIT)
+
+    def cut(texts, prompt):
+        return np.array([len(ids) > 116 for ids in tokenizer([prompt + t for t in texts], truncation=False,
+                                                              verbose=False)["input_ids"]])
+
+    passages = {lang: cut(data.passages[lang], "passage: ") for lang in ("en", "zh")}
+    queries = {lang: cut(data.questions[lang], "query: ") for lang in ("en", "zh")}
+    assert (passages["en"].sum(), passages["zh"].sum()) == (1, 2)  # so the test can tell languages apart
+    record = json.loads((tmp_path / "run" / "config.json").read_text())["truncation"]
+    assert record["max_seq_length"] == 116
+    assert record["counts"]["en/passage"] == {"texts": len(data.passages["en"]), "truncated": int(passages["en"].sum())}
+    assert record["counts"]["zh/passage"] == {"texts": len(data.passages["zh"]), "truncated": int(passages["zh"].sum())}
+    assert record["counts"]["zh/query"]["truncated"] == int(queries["zh"].sum())
+    rows = summary.set_index(["scenario", "query_lang"])
+    both = passages["en"].sum() + passages["zh"].sum()
+    assert rows.loc[("multi", "en"), "truncated_docs"] == both
+    assert rows.loc[("multi-1", "zh"), "truncated_docs"] == both
+    assert rows.loc[("mono-same", "en"), "truncated_docs"] == passages["en"].sum()
+    assert rows.loc[("mono-cross", "en"), "truncated_docs"] == passages["zh"].sum()
+    assert rows.loc[("mono-cross", "zh"), "truncated_queries"] == queries["zh"].sum()
+    assert pd.read_csv(tmp_path / "run" / "summary.csv")["truncated_docs"].tolist() == summary["truncated_docs"].tolist()

@@ -1,15 +1,30 @@
 """Embeddings with a disk cache: each unique text is embedded once per model and role.
 
-Layout: `<cache>/embeddings/<fingerprint>/<role>/shard-*.npz`, each shard holding `keys`
-(sha1 of the UTF-8 text, n×20 bytes) and `vectors` (n×d float32, L2-normalised). Shards are
-append-only and written via temp file + rename, every few batches, so a crash loses at most the
-batch in flight and never leaves a partial shard. On open, all shards of a role are read into
-one matrix plus a dict from key to row; lookups hash each text once and gather rows at once.
-Several processes may share a cache: each writes its own shards and picks up the others'.
+One encode serves everything: the cache keeps each text's *pre-normalisation* pooled vector
+(for a sentence-transformers model ending in a Normalize module, the output of the module
+before it; otherwise the model's output). Ranking reads the unit vector derived from it,
+u = v / ‖v‖; Alignment, JSD and the fix transforms read v itself (`normalized=False`).
 
-The fingerprint covers the model's files (see `xldiag.models.model_identity`), the prompts or
-tasks per role, an explicit max_seq_length and the effective dtype, so changing any of them
-starts a fresh cache. The model itself is loaded only when something is missing.
+Layout (cache format 2): `<cache>/embeddings/<fingerprint>/<role>/shard-*.npz`, each shard
+holding `format` (the cache format, a scalar), `keys` (sha1 of the UTF-8 text, n×20 bytes),
+`vectors` (n×d float32, pre-normalisation), `n_tokens` (n int32: the text's length in tokens as
+the model tokenises it — prompt and special tokens included — before truncation) and
+`max_tokens` (n int32: the model's max_seq_length when it was encoded; a text is cut when
+n_tokens > max_tokens; -1 in both where the model cannot say). Shards are append-only and
+written via temp file + rename, every few batches, so a crash loses at most the batch in flight
+and never leaves a partial shard. On open, all shards of a role are read into one matrix plus a
+dict from key to row; lookups hash each text once and gather rows at once. Several processes
+may share a cache: each writes its own shards and picks up the others'.
+
+Vectors are checked when the model returns them: a NaN, inf or all-zero vector is never
+cached (NonFiniteEmbeddingError names the text; the batch's good texts are kept).
+
+The fingerprint covers the cache format, the model's files (see `xldiag.models.model_identity`),
+the prompts or tasks per role, an explicit max_seq_length and the effective dtype, so changing
+any of them starts a fresh cache. Format-1 folders (unit vectors only, no token counts) cannot
+be upgraded — the pre-normalisation vector is gone — so they are left alone, named in a one-line
+warning and re-encoded; a shard of another format found inside a folder is skipped, never read
+as this format. The model itself is loaded only when something is missing.
 """
 
 from __future__ import annotations
@@ -20,6 +35,7 @@ import logging
 import os
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -32,12 +48,14 @@ from xldiag.models.registry import ROLES, family_of
 
 log = logging.getLogger(__name__)
 
-# Bump when what is stored changes meaning (e.g. a different normalisation).
-CACHE_VERSION = 1
+# Bump when what is stored changes meaning. 1: unit vectors only. 2: pre-normalisation vectors
+# plus token counts (n_tokens, max_tokens) per text.
+CACHE_VERSION = 2
 KEY_BYTES = 20  # sha1
 BATCHES_PER_SHARD = 8  # a crash loses at most this many batches of work
 MAX_SHARDS = 64  # above this, a role's shards are merged into one
 STALE_TEMP_SECONDS = 3600  # temp files this old belong to a crashed writer
+UNKNOWN = -1  # token count the model could not report
 
 Progress = Callable[[int, int], None]
 
@@ -47,10 +65,49 @@ def text_key(text: str) -> bytes:
     return hashlib.sha1(text.encode("utf-8")).digest()
 
 
+class NonFiniteEmbeddingError(ValueError):
+    """The model returned a NaN, inf or all-zero vector for some texts; none of them was cached.
+
+    `texts` are the offending texts found (the encode stops at the first chunk holding one), in
+    input order; `positions` their indices in the list given to `Encoder.encode` and `position`
+    the first (the evaluation turns it into a question or passage id)."""
+
+    def __init__(self, model: str, role: str, texts: list[str], positions: list[int] | None = None):
+        self.model, self.role, self.texts = model, role, list(texts)
+        self.positions = list(positions or [])
+        self.position = self.positions[0] if self.positions else None
+        where = f" at position {self.position}" if self.position is not None else ""
+        preview = texts[0][:60] + ("…" if len(texts[0]) > 60 else "")
+        super().__init__(
+            f"model {model!r} returned a non-finite (NaN/inf) or zero embedding for {len(texts)} {role} "
+            f"text(s), first{where}: {preview!r}; not cached. Check the model's weights and dtype "
+            "(half precision can overflow; float32 is safe)."
+        )
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    """Per text: its length in tokens before truncation and the model's max_seq_length (-1: unknown)."""
+
+    n_tokens: np.ndarray  # int32
+    max_tokens: np.ndarray  # int32
+
+    @property
+    def known(self) -> np.ndarray:
+        return (self.n_tokens >= 0) & (self.max_tokens >= 0)
+
+    @property
+    def cut(self) -> np.ndarray:
+        """True where the model saw only the first max_tokens tokens of the text."""
+        return self.known & (self.n_tokens > self.max_tokens)
+
+
 class Encoder:
     """Embeds texts as queries or passages, through an on-disk cache shared across runs.
 
-    `encode(texts, role)` returns float32 (n × d), rows L2-normalised, in input order.
+    `encode(texts, role)` returns float32 (n × d), rows L2-normalised, in input order;
+    `encode(texts, role, normalized=False)` the stored pre-normalisation vectors;
+    `token_counts(texts, role)` how long each text was and whether the model cut it.
     `prompts` overrides the family's {"query": ..., "passage": ...} prefixes.
     """
 
@@ -79,6 +136,7 @@ class Encoder:
         self.cache_root = Path(cache_root) if cache_root else config.cache_dir() / "embeddings"
         self.encoded_count = 0  # texts actually sent to the model by this instance
         self._model = None
+        self._body = None
         self._fingerprint: str | None = None
         self._identity: dict | None = None
         self._stores: dict[str, ShardStore] = {}
@@ -100,7 +158,7 @@ class Encoder:
 
     @property
     def fingerprint(self) -> str:
-        """A stable hash of (model files, prompts/tasks, max_seq_length, dtype)."""
+        """A stable hash of (cache format, model files, prompts/tasks, max_seq_length, dtype)."""
         if self._fingerprint is None:
             identity = model_identity(self.model_name)
             if identity is None:  # a hub model not cached yet: loading downloads it
@@ -137,13 +195,30 @@ class Encoder:
 
     # ------------------------------------------------------------------------- encoding
 
-    def encode(self, texts: Iterable[str], role: str, progress: Progress | None = None) -> np.ndarray:
-        """Embeddings of `texts` as `role` ("query" or "passage"); float32, n × d, unit rows.
+    def encode(self, texts: Iterable[str], role: str, progress: Progress | None = None,
+               normalized: bool = True) -> np.ndarray:
+        """Embeddings of `texts` as `role` ("query" or "passage"); float32, n × d.
 
-        Cached texts come from disk; the rest (each unique text once) go to the model in
-        chunks, each chunk saved as a shard before the next starts. `progress(done, total)`
-        counts unique texts, cached ones included.
+        Rows are unit length (u = v / ‖v‖), or with `normalized=False` the stored
+        pre-normalisation vectors v. Cached texts come from disk; the rest (each unique text
+        once) go to the model in chunks, each chunk saved as a shard before the next starts.
+        `progress(done, total)` counts unique texts, cached ones included. Raises
+        NonFiniteEmbeddingError (nothing cached for those texts) if the model returns NaN/inf.
         """
+        keys, store = self._ensure(texts, role, progress)
+        if not keys:
+            return np.zeros((0, store.dim or self.model.get_embedding_dimension()), np.float32)
+        return store.gather(keys, normalized=normalized)
+
+    def token_counts(self, texts: Iterable[str], role: str) -> TokenCounts:
+        """Each text's length in tokens (prompt and special tokens included, before truncation)
+        and the max_seq_length it was encoded with; read from the cache (texts not yet cached
+        are encoded first)."""
+        keys, store = self._ensure(texts, role, None)
+        return store.token_counts(keys)
+
+    def _ensure(self, texts: Iterable[str], role: str, progress: Progress | None) -> tuple[list[bytes], "ShardStore"]:
+        """Keys of `texts`, every one of them in the store (encoding the missing ones)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, got {role!r}")
         texts = list(texts)
@@ -160,11 +235,18 @@ class Encoder:
         if progress:
             progress(n_unique - len(missing), n_unique)
         if missing:
-            self._embed_missing(missing, role, store, progress, n_unique)
+            try:
+                self._embed_missing(missing, role, store, progress, n_unique)
+            except NonFiniteEmbeddingError as err:  # name the texts by their place in the input
+                bad = {text_key(text) for text in err.texts}
+                first: dict[bytes, int] = {}
+                for i, key in enumerate(keys):
+                    if key in bad:
+                        first.setdefault(key, i)
+                positions = sorted(first.values())
+                raise NonFiniteEmbeddingError(self.model_name, role, [texts[i] for i in positions], positions) from None
             store.compact_if_needed()
-        if not texts:
-            return np.zeros((0, store.dim or self.model.get_embedding_dimension()), np.float32)
-        return store.gather(keys)
+        return keys, store
 
     def _embed_missing(self, missing: list[tuple[str, bytes]], role: str, store: "ShardStore",
                        progress: Progress | None, n_unique: int) -> None:
@@ -177,36 +259,105 @@ class Encoder:
         with tqdm(total=len(missing), desc=f"embedding {role} texts", unit="text", disable=not self.show_progress) as bar:
             for start in range(0, len(missing), chunk):
                 part = missing[start : start + chunk]
-                vectors = self._embed_batch([text for text, _ in part], role)
-                store.write_shard([key for _, key in part], vectors)
-                self.encoded_count += len(part)
+                texts = [text for text, _ in part]
+                vectors, counts = self._embed_batch(texts, role)
+                good = _usable_rows(vectors)
+                if good.any():  # the batch's good texts are kept even when some fail
+                    store.write_shard([key for (_, key), ok in zip(part, good) if ok], vectors[good],
+                                      counts.n_tokens[good], counts.max_tokens[good])
+                    self.encoded_count += int(good.sum())
+                if not good.all():
+                    raise NonFiniteEmbeddingError(self.model_name, role, [t for t, ok in zip(texts, good) if not ok])
                 done += len(part)
                 bar.update(len(part))
                 if progress:
                     progress(done, n_unique)
 
-    def _embed_batch(self, texts: list[str], role: str) -> np.ndarray:
-        """One model call: unit-length float32 rows."""
+    def _embed_batch(self, texts: list[str], role: str) -> tuple[np.ndarray, TokenCounts]:
+        """One model call: pre-normalisation float32 rows, and each text's token counts."""
         model = self.model
-        kwargs = self.family.encode_kwargs(role, getattr(model, "prompts", None))
-        vectors = model.encode(
+        kwargs = self._encode_kwargs(model, role)
+        if self._body is None:
+            self._body = pre_norm_model(model)
+        vectors = self._body.encode(
             texts,
             batch_size=self.batch_size,
             convert_to_numpy=True,
-            normalize_embeddings=True,
+            normalize_embeddings=False,
             show_progress_bar=False,
             **kwargs,
         )
-        return np.asarray(vectors, dtype=np.float32)
+        return np.asarray(vectors, dtype=np.float32), count_tokens(model, texts, kwargs)
+
+    def _encode_kwargs(self, model, role: str) -> dict:
+        """The family's prompt/task arguments, a prompt name resolved to its text (the body
+        model that yields pre-normalisation vectors has no prompts of its own)."""
+        prompts = getattr(model, "prompts", None) or {}
+        kwargs = self.family.encode_kwargs(role, prompts)
+        if "prompt_name" in kwargs:
+            kwargs["prompt"] = prompts[kwargs.pop("prompt_name")]
+        return kwargs
 
     def _store(self, role: str) -> "ShardStore":
         if role not in self._stores:
             folder = self.cache_dir
             if not (folder / "info.json").exists():
                 info = self.describe(self._identity)
+                _announce_older_caches(self.cache_root, folder, info)
                 write_json(folder / "info.json", {"model_name": self.model_name, **info})
             self._stores[role] = ShardStore(folder / role)
         return self._stores[role]
+
+
+# ------------------------------------------------------------------------ model helpers
+
+
+def pre_norm_model(st_model):
+    """A model whose encode() returns `st_model`'s vectors before its trailing Normalize module.
+
+    Shares the modules (no copy of the weights); a model without a trailing Normalize (or a
+    stand-in that is not a SentenceTransformer) is returned as it is."""
+    children = list(st_model.children()) if hasattr(st_model, "children") else []
+    if not children or type(children[-1]).__name__ != "Normalize":
+        return st_model
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(modules=children[:-1], device=str(st_model.device))
+
+
+def count_tokens(model, texts: list[str], encode_kwargs: dict) -> TokenCounts:
+    """Each text's length in tokens as `model` tokenises it for encode(**encode_kwargs) — prompt
+    and special tokens included — without truncation, and the model's max_seq_length.
+
+    Tokenisation only (no forward pass). -1 where the model cannot say (no `preprocess`, or a
+    processor that yields no attention mask)."""
+    n = len(texts)
+    max_len = getattr(model, "max_seq_length", None)
+    try:
+        features = model.preprocess(texts, **encode_kwargs, processing_kwargs={"text": {"truncation": False, "verbose": False}})
+        mask = features["attention_mask"]
+        lengths = np.asarray(mask.sum(1) if hasattr(mask, "sum") else [sum(m) for m in mask], dtype=np.int32)
+    except Exception as err:  # noqa: BLE001 - counting is a diagnostic; encoding goes on without it
+        if type(model).__name__ not in _UNCOUNTABLE:
+            _UNCOUNTABLE.add(type(model).__name__)
+            log.warning("Cannot count tokens with %s (%s: %s); truncation is not recorded",
+                        type(model).__name__, type(err).__name__, err)
+        lengths = np.full(n, UNKNOWN, np.int32)
+    max_tokens = np.full(n, int(max_len) if max_len else UNKNOWN, np.int32)
+    return TokenCounts(lengths.reshape(n), max_tokens)
+
+
+_UNCOUNTABLE: set[str] = set()  # model types already warned about
+
+
+def _usable_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows that are finite and not all zero (a zero vector has no direction to rank by)."""
+    return np.isfinite(vectors).all(axis=1) & (np.abs(vectors).max(axis=1, initial=0.0) > 0)
+
+
+def inverse_norms(vectors: np.ndarray) -> np.ndarray:
+    """1 / ‖v‖ per row, float32 (the squares summed in float64)."""
+    return (1.0 / np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))).astype(np.float32)
 
 
 def _unique_missing(texts: list[str], keys: list[bytes], store: "ShardStore") -> list[tuple[str, bytes]]:
@@ -223,16 +374,35 @@ def _canonical(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, ensure_ascii=True, default=str).encode()
 
 
+def _announce_older_caches(root: Path, folder: Path, info: dict) -> None:
+    """Warn, once per new cache folder, about folders of the same model in an older cache format
+    (they cannot be upgraded: format 1 kept only unit vectors)."""
+    same = {k: v for k, v in info.items() if k != "cache_version"}
+    for other in sorted(root.glob("*/info.json")):
+        try:
+            old = json.loads(other.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if old.get("cache_version") != CACHE_VERSION and {k: old.get(k) for k in same} == same:
+            log.warning("Embedding cache %s is in cache format %s (unit vectors only), which this version cannot "
+                        "use; re-encoding into %s (delete the old folder to free its space).",
+                        other.parent, old.get("cache_version"), folder)
+
+
 class ShardStore:
-    """The vectors of one (model, role): shard files on disk, one matrix + key index in memory."""
+    """The vectors and token counts of one (model, role): shard files on disk, one matrix + key
+    index in memory."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.index: dict[bytes, int] = {}
         self.matrix = np.zeros((0, 0), np.float32)
+        self.inv_norms = np.zeros(0, np.float32)  # per row 1/‖v‖: unit rows are one multiply away
+        self.counts = np.zeros((0, 2), np.int32)  # per row: n_tokens, max_tokens
         self.size = 0
-        self.loaded: set[str] = set()
+        self.loaded: set[str] = set()  # shard names read
+        self.skipped: set[str] = set()  # shards of another cache format: never read, never merged
         self._remove_stale_temps()
         self.refresh()
 
@@ -246,29 +416,51 @@ class ShardStore:
     def refresh(self) -> None:
         """Read shards written since the last refresh (by us or by other processes)."""
         for path in self.shard_paths():
-            if path.name in self.loaded:
+            if path.name in self.loaded or path.name in self.skipped:
                 continue
             try:
                 with np.load(path) as data:
+                    version = int(data["format"]) if "format" in data.files else 1
+                    if version != CACHE_VERSION:
+                        log.warning("Skipping embedding shard %s: cache format %s, expected %s; its texts are "
+                                    "re-encoded.", path, version, CACHE_VERSION)
+                        self.skipped.add(path.name)
+                        continue
                     keys, vectors = data["keys"], data["vectors"]
+                    counts = np.stack([data["n_tokens"], data["max_tokens"]], axis=1)
             except FileNotFoundError:  # merged away by another process meanwhile
                 continue
             self.loaded.add(path.name)
-            self._add(keys, vectors)
+            self._add(keys, vectors, counts)
 
-    def gather(self, keys: list[bytes]) -> np.ndarray:
-        """Rows for `keys` (all must be present), as a new float32 array."""
-        rows = np.fromiter((self.index[key] for key in keys), dtype=np.int64, count=len(keys))
-        return self.matrix[rows]
+    def gather(self, keys: list[bytes], normalized: bool = True) -> np.ndarray:
+        """Rows for `keys` (all must be present), as a new float32 array; unit rows if `normalized`."""
+        rows = self._rows(keys)
+        out = self.matrix[rows]
+        if normalized:
+            out *= self.inv_norms[rows][:, None]
+        return out
 
-    def write_shard(self, keys: list[bytes], vectors: np.ndarray) -> Path:
-        """Save one shard atomically, then add it to memory."""
+    def token_counts(self, keys: list[bytes]) -> TokenCounts:
+        counts = self.counts[self._rows(keys)]
+        return TokenCounts(counts[:, 0].copy(), counts[:, 1].copy())
+
+    def _rows(self, keys: list[bytes]) -> np.ndarray:
+        return np.fromiter((self.index[key] for key in keys), dtype=np.int64, count=len(keys))
+
+    def write_shard(self, keys: list[bytes], vectors: np.ndarray, n_tokens=None, max_tokens=None) -> Path:
+        """Save one shard atomically, then add it to memory. Token counts default to unknown (-1)."""
         key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), KEY_BYTES)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        counts = np.full((len(keys), 2), UNKNOWN, np.int32)
+        if n_tokens is not None:
+            counts[:, 0] = n_tokens
+        if max_tokens is not None:
+            counts[:, 1] = max_tokens
         path = self.folder / f"shard-{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
-        _save_npz(path, key_array, vectors)
+        _save_npz(path, key_array, vectors, counts)
         self.loaded.add(path.name)
-        self._add(key_array, vectors)
+        self._add(key_array, vectors, counts)
         return path
 
     def compact_if_needed(self, max_shards: int | None = None) -> None:
@@ -281,13 +473,13 @@ class ShardStore:
         for key, row in self.index.items():
             keys[row] = np.frombuffer(key, np.uint8)
         merged = self.folder / f"shard-{time.time_ns()}-{os.getpid()}-merged.npz"
-        _save_npz(merged, keys, self.matrix[: self.size])
+        _save_npz(merged, keys, self.matrix[: self.size], self.counts[: self.size])
         self.loaded.add(merged.name)
         for path in paths:  # only after the merged shard is safely in place
             path.unlink(missing_ok=True)
             self.loaded.discard(path.name)
 
-    def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+    def _add(self, keys: np.ndarray, vectors: np.ndarray, counts: np.ndarray) -> None:
         raw = np.ascontiguousarray(keys, dtype=np.uint8).tobytes()
         all_keys = (raw[i * KEY_BYTES : (i + 1) * KEY_BYTES] for i in range(len(keys)))
         fresh = [(key, i) for i, key in enumerate(all_keys) if key not in self.index]
@@ -300,6 +492,8 @@ class ShardStore:
         self._reserve(self.size + len(fresh))
         rows = np.array([i for _, i in fresh], dtype=np.int64)
         self.matrix[self.size : self.size + len(fresh)] = vectors[rows]
+        self.inv_norms[self.size : self.size + len(fresh)] = inverse_norms(vectors[rows])
+        self.counts[self.size : self.size + len(fresh)] = counts[rows]
         for offset, (key, _) in enumerate(fresh):
             self.index[key] = self.size + offset
         self.size += len(fresh)
@@ -307,9 +501,14 @@ class ShardStore:
     def _reserve(self, needed: int) -> None:
         if needed <= self.matrix.shape[0]:
             return
-        grown = np.zeros((max(needed, 2 * self.matrix.shape[0], 1024), self.matrix.shape[1]), np.float32)
+        capacity = max(needed, 2 * self.matrix.shape[0], 1024)
+        grown = np.zeros((capacity, self.matrix.shape[1]), np.float32)
         grown[: self.size] = self.matrix[: self.size]
-        self.matrix = grown
+        inv_norms = np.zeros(capacity, np.float32)
+        inv_norms[: self.size] = self.inv_norms[: self.size]
+        counts = np.full((capacity, 2), UNKNOWN, np.int32)
+        counts[: self.size] = self.counts[: self.size]
+        self.matrix, self.inv_norms, self.counts = grown, inv_norms, counts
 
     def _remove_stale_temps(self) -> None:
         now = time.time()
@@ -321,10 +520,11 @@ class ShardStore:
                 pass
 
 
-def _save_npz(path: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
-    """Write keys + vectors to `path` via a temp file, fsynced before the rename."""
+def _save_npz(path: Path, keys: np.ndarray, vectors: np.ndarray, counts: np.ndarray) -> None:
+    """Write one shard to `path` via a temp file, fsynced before the rename."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a name
-            np.savez(fh, keys=keys, vectors=vectors)
+            np.savez(fh, format=np.int32(CACHE_VERSION), keys=keys, vectors=vectors,
+                     n_tokens=np.ascontiguousarray(counts[:, 0]), max_tokens=np.ascontiguousarray(counts[:, 1]))
             fh.flush()
             os.fsync(fh.fileno())

@@ -20,6 +20,7 @@ from xldiag import __version__, metrics
 from xldiag.atomic import atomic_path, write_json, write_text
 from xldiag.pools import Pool, build_pool
 from xldiag.ranking import rank_gold
+from xldiag.truncation import Truncation
 
 SCENARIOS = ("multi", "multi-1", "mono-same", "mono-cross")
 CONSTRUCTIONS = ("unique", "per-question")
@@ -125,6 +126,7 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
     encoder = encoder or Encoder(spec.model, trust_remote_code=spec.trust_remote_code)
 
     summary_rows, query_frames = [], []
+    truncation = Truncation()
     n_sets = len(spec.language_sets)
     for s, langs in enumerate(spec.language_sets):
         # One dataset per language set: sets like MLQA-R are parallel only pairwise, and the
@@ -132,17 +134,19 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
         data = load_dataset(spec.dataset, list(langs), data_dir=spec.data_dir, limit=spec.limit)
         set_progress = _scaled(progress, s / n_sets, 1 / n_sets)
         embeddings = _embed_dataset(encoder, data, langs, set_progress)
+        cuts = truncation.measure(encoder, data, langs)
         jobs = [(scenario, q_lang) for scenario in spec.scenarios for q_lang in langs]
         for j, (scenario, query_lang) in enumerate(jobs):
             set_progress(f"Ranking {'+'.join(langs)} {scenario} ({query_lang} queries)", 0.8 + 0.2 * j / len(jobs))
             pool = build_pool(data, scenario, query_lang, list(langs), construction=spec.construction)
             rows, per_query = _evaluate_pool(pool, embeddings, spec, langs)
-            summary_rows += rows
+            summary_rows += [{**row, **cuts.summary_columns(pool)} for row in rows]
             query_frames.append(per_query)
     summary = pd.DataFrame(summary_rows)
     per_query = pd.concat(query_frames, ignore_index=True)
     if out is not None:
-        write_run(Path(out), spec, summary, per_query, fingerprint=encoder.fingerprint, seconds=time.time() - started)
+        write_run(Path(out), spec, summary, per_query, fingerprint=encoder.fingerprint, seconds=time.time() - started,
+                  truncation=truncation.record())
     progress("Done", 1.0)
     return summary
 
@@ -153,13 +157,28 @@ def _scaled(progress: Progress, start: float, width: float) -> Progress:
 
 
 def _embed_dataset(encoder, data, langs, progress: Progress) -> dict:
-    """Embed every passage and question of every language once; returns {(role, lang): matrix}."""
+    """Embed every passage and question of every language once; returns {(role, lang): matrix}.
+
+    A text the model turns into NaN/inf stops the evaluation with one line naming the model, the
+    language, the role and the text's id (question id, or passage id `"{lang}:p{index}"`)."""
+    from xldiag.embeddings import NonFiniteEmbeddingError
+
     embeddings = {}
     tasks = [(role, lang) for lang in langs for role in ("passage", "query")]
     for i, (role, lang) in enumerate(tasks):
         texts = data.passages[lang] if role == "passage" else data.questions[lang]
         progress(f"Embedding {len(texts)} {lang} {role}s", 0.8 * i / len(tasks))
-        embeddings[(role, lang)] = encoder.encode(texts, role)
+        try:
+            embeddings[(role, lang)] = encoder.encode(texts, role)
+        except NonFiniteEmbeddingError as err:
+            ids = [data.question_ids[p] if role == "query" else f"{lang}:p{p}" for p in err.positions]
+            more = f" and {len(ids) - 1} more ({', '.join(map(str, ids[1:4]))}{', …' if len(ids) > 4 else ''})" \
+                if len(ids) > 1 else ""
+            raise ValueError(
+                f"Model {err.model!r} returned a non-finite (NaN/inf) or zero embedding for the {lang} {role} "
+                f"{ids[0]}{more}; nothing was ranked, and no such vector was cached. Check the model's weights "
+                "and dtype (half precision can overflow; float32 is safe)."
+            ) from err
     return embeddings
 
 
@@ -268,7 +287,7 @@ def _ragged(values: np.ndarray, keep: np.ndarray) -> list[list]:
 
 
 def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.DataFrame,
-              fingerprint: str, seconds: float) -> None:
+              fingerprint: str, seconds: float, truncation: dict | None = None) -> None:
     """Write the run folder; each file atomically, config.json last (it marks a complete run)."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "summary.csv") as tmp:
@@ -288,6 +307,7 @@ def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.Da
         "pool": spec.construction,
         "ties": list(spec.ties),
         "limit": spec.limit,
+        "truncation": truncation,  # texts cut at the model's max length (xldiag.truncation)
         "seconds": round(seconds, 2),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
