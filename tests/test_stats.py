@@ -31,10 +31,17 @@ def test_bootstrap_means_equal_explicit_resampling_with_nan_skipped():
     idx = np.random.default_rng(1).integers(0, 30, size=(200, 30))
     want = [np.nanmean(values[row]) for row in idx]
     assert stats.bootstrap_means(values, counts) == pytest.approx(want, abs=1e-12)
-    # Two columns at once = each column alone.
-    table = np.column_stack([values, 2 * values + 1])
-    both = stats.bootstrap_means(table, counts)
-    assert both[:, 1] == pytest.approx(2 * np.array(want) + 1, abs=1e-12)
+    # Several columns at once = each column alone, whatever their NaN patterns (none, the same as
+    # another column's, another one, all NaN).
+    full = rng.normal(size=30)
+    other = full.copy()
+    other[[0, 1, 29]] = NAN
+    table = np.column_stack([values, 2 * values + 1, full, other, np.full(30, NAN)])
+    together = stats.bootstrap_means(table, counts)
+    for column in range(5):
+        want = [np.mean(table[row, column][~np.isnan(table[row, column])]) if (~np.isnan(table[row, column])).any()
+                else NAN for row in idx]
+        np.testing.assert_allclose(together[:, column], want, rtol=0, atol=1e-12)
 
 
 def test_interval_of_two_values_by_hand():

@@ -471,7 +471,8 @@ def peer(top_idx, gold, doc_lang, cutoff: int = 10, weights: dict | None = None,
     With one gold per language (our Multi pools) a level-1 group holds one doc, so H = G - 1 and
     p_1 = chi2.sf(G - 1, G - 1) (0.3173 for two languages) for every query with a gold in the top k,
     1 for the others: over the relevant docs PEER only says whether a gold is in the top k. The
-    non-relevant level (weights {0: 1.0}) is the part that varies with the ranking."""
+    non-relevant level (weights {0: 1.0}) is the part that varies with the ranking. Use unique pools:
+    in a per-question pool a gold's copies fill the top list and are judged non-relevant here."""
     from scipy.stats import chi2
 
     weights = {1: 1.0} if weights is None else dict(weights)

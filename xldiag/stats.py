@@ -9,11 +9,14 @@ uniformly with replacement, C[b, q] = how often it drew query q (every row of C 
 The 100·level % percentile interval is (the (1 - level)/2 and (1 + level)/2 quantiles of mean_b,
 numpy's linear interpolation). One C serves every metric of a pool: the means of all metrics are
 one matmul C @ V (Q x M), so bootstrapping a whole summary row costs about one pass over B x Q.
-Seeded (numpy's PCG64 via `default_rng(seed)`): the same seed and Q give the same C.
+Seeded (numpy's PCG64 via `default_rng(seed)`): the same seed and Q give the same C. C @ V is a
+BLAS matmul, so an interval's end can differ in the last bits between BLAS builds or thread counts
+(it is one resample mean, or between two neighbouring ones); compare intervals with a tolerance.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -22,18 +25,21 @@ DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
 
 
+@functools.lru_cache(maxsize=4)
 def resample_counts(n_queries: int, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
-    """C (n_resamples x n_queries, float64): C[b, q] = times resample b draws query q.
+    """C (n_resamples x n_queries, float64, read-only): C[b, q] = times resample b draws query q.
 
     Drawn as index rows `rng.integers(0, Q, (B, Q))`, then counted; float so that `C @ V` is a matmul
-    (counts are small integers, exact in float64)."""
+    (counts are small integers, exact in float64). Cached: the pools of a table share their Q."""
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}.")
     if n_queries < 1:
         return np.zeros((n_resamples, 0))
     idx = np.random.default_rng(seed).integers(0, n_queries, size=(n_resamples, n_queries))
     flat = (np.arange(n_resamples)[:, None] * n_queries + idx).ravel()
-    return np.bincount(flat, minlength=n_resamples * n_queries).reshape(n_resamples, n_queries).astype(float)
+    counts = np.bincount(flat, minlength=n_resamples * n_queries).reshape(n_resamples, n_queries).astype(float)
+    counts.flags.writeable = False
+    return counts
 
 
 def bootstrap_means(values, counts: np.ndarray) -> np.ndarray:
@@ -45,10 +51,21 @@ def bootstrap_means(values, counts: np.ndarray) -> np.ndarray:
         raise ValueError(f"counts are for {counts.shape[1]} queries, values for {len(table)}.")
     defined = ~np.isnan(table)
     sums = counts @ np.where(defined, table, 0.0)
-    n = counts @ defined.astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(n > 0, sums / n, np.nan)
+        means = sums / _defined_draws(counts, defined)
     return means[:, 0] if v.ndim == 1 else means
+
+
+def _defined_draws(counts: np.ndarray, defined: np.ndarray) -> np.ndarray:
+    """sum_q C[b, q] [v_q defined] per resample and column; one matmul per distinct NaN pattern (a
+    column without NaN draws all its Q draws; most columns of a pool share the has-a-gold pattern)."""
+    n = np.zeros((len(counts), defined.shape[1]))
+    full, partial = defined.all(axis=0), defined.any(axis=0) & ~defined.all(axis=0)
+    n[:, full] = counts.sum(axis=1)[:, None]
+    if partial.any():
+        patterns, which = np.unique(defined[:, partial].T, axis=0, return_inverse=True)
+        n[:, partial] = (counts @ patterns.T.astype(float))[:, which.reshape(-1)]
+    return n
 
 
 def percentile_interval(samples, level: float = DEFAULT_LEVEL):
@@ -56,10 +73,17 @@ def percentile_interval(samples, level: float = DEFAULT_LEVEL):
     (NaN when all are NaN)."""
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}.")
-    with warnings.catch_warnings():  # all-NaN columns give NaN, which is what we want
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanpercentile(np.asarray(samples, dtype=float), [50 * (1 - level), 50 * (1 + level)], axis=0)
-    return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
+    samples = np.asarray(samples, dtype=float)
+    q = [50 * (1 - level), 50 * (1 + level)]
+    table = samples.reshape(len(samples), -1)
+    gaps = np.isnan(table).any(axis=0)
+    lo, hi = np.full((2, table.shape[1]), np.nan)
+    lo[~gaps], hi[~gaps] = np.percentile(table[:, ~gaps], q, axis=0)
+    if gaps.any():  # nanpercentile is slow: only for the columns that need it
+        with warnings.catch_warnings():  # all-NaN columns give NaN, which is what we want
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo[gaps], hi[gaps] = np.nanpercentile(table[:, gaps], q, axis=0)
+    return (float(lo[0]), float(hi[0])) if samples.ndim == 1 else (lo, hi)
 
 
 def bootstrap_interval(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
@@ -73,8 +97,9 @@ def bootstrap_interval(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int =
 
 def bootstrap_intervals(columns: dict, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
                         level: float = DEFAULT_LEVEL, counts: np.ndarray | None = None) -> dict:
-    """{name: (lo, hi)} for a dict of per-query arrays of one pool (all of length Q): one resample
-    matrix and one matmul for all of them."""
+    """{key: (lo, hi)} for a dict of per-query arrays (all of length Q): one resample matrix and one
+    matmul for all of them. Keys may be anything hashable, so the columns of every pool of a table
+    with the same queries can go in one call (one wide matmul instead of one per pool)."""
     names = list(columns)
     if not names:
         return {}
