@@ -1,0 +1,130 @@
+"""Uncertainty over per-query values: percentile bootstrap, paired bootstrap, sign test.
+
+Pure numpy/scipy over arrays (no pandas). A summary value is the NaN-skipping mean of per-query
+values (`metrics.mean`), so its bootstrap resamples the *queries*: resample b draws Q queries
+uniformly with replacement, C[b, q] = how often it drew query q (every row of C sums to Q), and
+
+    mean_b = sum_q C[b, q] v_q [v_q defined] / sum_q C[b, q] [v_q defined]     (NaN values skipped)
+
+The 100·level % percentile interval is (the (1 - level)/2 and (1 + level)/2 quantiles of mean_b,
+numpy's linear interpolation). One C serves every metric of a pool: the means of all metrics are
+one matmul C @ V (Q x M), so bootstrapping a whole summary row costs about one pass over B x Q.
+Seeded (numpy's PCG64 via `default_rng(seed)`): the same seed and Q give the same C. C @ V is a
+BLAS matmul, so an interval's end can differ in the last bits between BLAS builds or thread counts
+(it is one resample mean, or between two neighbouring ones); compare intervals with a tolerance.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_LEVEL = 0.95
+
+
+@functools.lru_cache(maxsize=4)
+def resample_counts(n_queries: int, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """C (n_resamples x n_queries, float64, read-only): C[b, q] = times resample b draws query q.
+
+    Drawn as index rows `rng.integers(0, Q, (B, Q))`, then counted; float so that `C @ V` is a matmul
+    (counts are small integers, exact in float64). Cached: the pools of a table share their Q."""
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}.")
+    if n_queries < 1:
+        return np.zeros((n_resamples, 0))
+    idx = np.random.default_rng(seed).integers(0, n_queries, size=(n_resamples, n_queries))
+    flat = (np.arange(n_resamples)[:, None] * n_queries + idx).ravel()
+    counts = np.bincount(flat, minlength=n_resamples * n_queries).reshape(n_resamples, n_queries).astype(float)
+    counts.flags.writeable = False
+    return counts
+
+
+def bootstrap_means(values, counts: np.ndarray) -> np.ndarray:
+    """Resampled means (see the module docstring): values (Q,) -> (B,), (Q, M) -> (B, M).
+    NaN where a resample drew no defined value."""
+    v = np.asarray(values, dtype=float)
+    table = v.reshape(len(v), -1)
+    if counts.shape[1] != len(table):
+        raise ValueError(f"counts are for {counts.shape[1]} queries, values for {len(table)}.")
+    defined = ~np.isnan(table)
+    sums = counts @ np.where(defined, table, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / _defined_draws(counts, defined)
+    return means[:, 0] if v.ndim == 1 else means
+
+
+def _defined_draws(counts: np.ndarray, defined: np.ndarray) -> np.ndarray:
+    """sum_q C[b, q] [v_q defined] per resample and column; one matmul per distinct NaN pattern (a
+    column without NaN draws all its Q draws; most columns of a pool share the has-a-gold pattern)."""
+    n = np.zeros((len(counts), defined.shape[1]))
+    full, partial = defined.all(axis=0), defined.any(axis=0) & ~defined.all(axis=0)
+    n[:, full] = counts.sum(axis=1)[:, None]
+    if partial.any():
+        patterns, which = np.unique(defined[:, partial].T, axis=0, return_inverse=True)
+        n[:, partial] = (counts @ patterns.T.astype(float))[:, which.reshape(-1)]
+    return n
+
+
+def percentile_interval(samples, level: float = DEFAULT_LEVEL):
+    """(lo, hi): the (1 - level)/2 and (1 + level)/2 quantiles over axis 0, NaN samples skipped
+    (NaN when all are NaN)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}.")
+    samples = np.asarray(samples, dtype=float)
+    q = [50 * (1 - level), 50 * (1 + level)]
+    table = samples.reshape(len(samples), -1)
+    gaps = np.isnan(table).any(axis=0)
+    lo, hi = np.full((2, table.shape[1]), np.nan)
+    lo[~gaps], hi[~gaps] = np.percentile(table[:, ~gaps], q, axis=0)
+    if gaps.any():  # nanpercentile is slow: only for the columns that need it
+        with warnings.catch_warnings():  # all-NaN columns give NaN, which is what we want
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo[gaps], hi[gaps] = np.nanpercentile(table[:, gaps], q, axis=0)
+    return (float(lo[0]), float(hi[0])) if samples.ndim == 1 else (lo, hi)
+
+
+def bootstrap_interval(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                       level: float = DEFAULT_LEVEL, counts: np.ndarray | None = None):
+    """Percentile bootstrap interval of the NaN-skipping mean of `values` (Q,) -> (lo, hi) floats,
+    or of each column of (Q, M) -> two (M,) arrays. Pass `counts` to reuse one resample matrix."""
+    values = np.asarray(values, dtype=float)
+    counts = resample_counts(len(values), n_resamples, seed) if counts is None else counts
+    return percentile_interval(bootstrap_means(values, counts), level)
+
+
+def bootstrap_intervals(columns: dict, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                        level: float = DEFAULT_LEVEL, counts: np.ndarray | None = None) -> dict:
+    """{key: (lo, hi)} for a dict of per-query arrays (all of length Q): one resample matrix and one
+    matmul for all of them. Keys may be anything hashable, so the columns of every pool of a table
+    with the same queries can go in one call (one wide matmul instead of one per pool)."""
+    names = list(columns)
+    if not names:
+        return {}
+    table = np.column_stack([np.asarray(columns[name], dtype=float) for name in names])
+    lo, hi = bootstrap_interval(table, n_resamples, seed, level, counts)
+    return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(names)}
+
+
+def paired_bootstrap_interval(a, b, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                              level: float = DEFAULT_LEVEL, counts: np.ndarray | None = None):
+    """Percentile bootstrap interval of mean_q (b_q - a_q) (b - a, as `results.paired_test`), over the
+    queries where both are defined. a and b are aligned per query; a resample draws queries, so each
+    draw keeps its pair together (that is what makes it paired)."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"Paired values need the same shape, got {a.shape} and {b.shape}.")
+    return bootstrap_interval(b - a, n_resamples, seed, level, counts)  # NaN in either -> skipped
+
+
+def sign_test(n_positive: int, n_negative: int) -> float:
+    """Two-sided exact sign test: p = P(|K - n/2| >= |k - n/2|), K ~ Binomial(n, 1/2), n = n_pos + n_neg
+    (zeros/ties are left out before calling). scipy.stats.binomtest; NaN when n = 0; p below the
+    smallest float64 (e.g. 1,187 of 1,190) comes back as 0.0."""
+    from scipy.stats import binomtest
+
+    n = int(n_positive) + int(n_negative)
+    return float(binomtest(int(n_positive), n, 0.5).pvalue) if n else float("nan")
