@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from xldiag.data import load_dataset  # noqa: E402
 from xldiag.embeddings import Encoder  # noqa: E402
-from xldiag.evaluate import SCENARIOS, evaluate  # noqa: E402
+from xldiag.evaluate import evaluate  # noqa: E402
+from xldiag.vocab import SCENARIOS  # noqa: E402
 from xldiag.models import load_model  # noqa: E402
 from xldiag.pools import build_pool  # noqa: E402
 

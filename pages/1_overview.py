@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages import _shared as shared
 from xldiag import results, truncation, viz
-from xldiag.evaluate import PAPER_TIES
+from xldiag.vocab import PAPER_POOL, PAPER_TIES
 
 PAPER_HELP = ("The paper's setting: the per-question pool (one document per question, passages repeated — the pool "
               "its table sizes imply, |D| = 2 × questions) and both tie bounds, since the paper does not say how it "
@@ -47,7 +47,7 @@ with st.expander("Run an evaluation", expanded=fr.eval_path is None):
             st.warning("Choose at least one model, one target language and one scenario.")
         elif shared.check_data_dir() is not None:
             started = []
-            pool, ties = ("per-question", ",".join(PAPER_TIES)) if paper else (fr.pool, fr.ties)
+            pool, ties = (PAPER_POOL, ",".join(PAPER_TIES)) if paper else (fr.pool, fr.ties)
             for model in chosen:
                 name = results.eval_name(model, fr.dataset, langs, pool, ties, int(limit) or None, scenarios)
                 out = results.evals_dir() / name

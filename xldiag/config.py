@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DATA_DIR_ENV = "XLDIAG_DATA_DIR"
-CACHE_DIR_ENV = "XLDIAG_CACHE_DIR"
+from xldiag.vocab import CACHE_DIR_ENV, DATA_DIR_ENV
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

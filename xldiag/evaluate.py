@@ -20,15 +20,10 @@ from xldiag import __version__, metrics
 from xldiag.atomic import atomic_path, write_json, write_text
 from xldiag.pools import Pool, build_pool
 from xldiag.ranking import rank_gold
+from xldiag.vocab import COMPLETE_KS, HEADLINE_METRICS, PIVOT, POOLS, SCENARIOS, TIE_RULES, metric
 from xldiag.truncation import Truncation
 
-SCENARIOS = ("multi", "multi-1", "mono-same", "mono-cross")
-CONSTRUCTIONS = ("unique", "per-question")
-TIE_RULES = ("optimistic", "pessimistic", "average")
-PAPER_TIES = ("optimistic", "pessimistic")  # the paper does not say how it broke ties: report both bounds
-COMPLETE_KS = (1, 5, 10, 20, 100)
 RUN_FORMAT_VERSION = 2  # 2: ranks by text identity, several tie rules per run, per-query n_docs
-PIVOT = "en"
 
 Progress = Callable[[str, float], None]
 
@@ -52,8 +47,8 @@ class EvalSpec:
         bad = [s for s in self.scenarios if s not in SCENARIOS]
         if bad:
             raise ValueError(f"Unknown scenario(s) {bad}; choose from {list(SCENARIOS)}.")
-        if self.construction not in CONSTRUCTIONS:
-            raise ValueError(f"Unknown pool construction {self.construction!r}; choose from {list(CONSTRUCTIONS)}.")
+        if self.construction not in POOLS:
+            raise ValueError(f"Unknown pool construction {self.construction!r}; choose from {list(POOLS)}.")
         bad = [t for t in self.ties if t not in TIE_RULES]
         if bad or not self.ties or len(set(self.ties)) != len(self.ties):
             raise ValueError(f"Bad tie rule(s) {list(self.ties)}; choose one or more of {list(TIE_RULES)}.")
@@ -313,11 +308,6 @@ def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.Da
     })
 
 
-TABLE_METRICS = (("max_r", "Max@R ↓", "{:.2f}"), ("complete@10", "Complete@10 ↑", "{:.2f}"),
-                 ("max_r_norm_table", "Max@R_norm ↑", "{:.2f}"), ("ndcg@1", "NDCG@1 ↑", "{:.2f}"),
-                 ("mrr", "MRR ↑", "{:.3f}"))
-
-
 def paper_table(summary: pd.DataFrame) -> str:
     """The paper's Table 1 layout: per scenario, rows = query language × metric, columns = pools.
 
@@ -336,10 +326,11 @@ def paper_table(summary: pd.DataFrame) -> str:
             rows = block[(block["query_lang"] == PIVOT) == (side == "English")]
             if rows.empty:
                 continue
-            for column, label, fmt in TABLE_METRICS:
+            for column in HEADLINE_METRICS:
+                m = metric(column)
                 by_pair = rows.groupby(["ties", "pair"], sort=False)[column].mean().unstack("ties")
-                cells = [_cell(by_pair.loc[p], fmt) if p in by_pair.index else "–" for p in pairs]
-                lines.append(f"| {side} | {label} | " + " | ".join(cells) + f" | {_cell(by_pair.mean(), fmt)} |")
+                cells = [_cell(by_pair.loc[p], m.fmt) if p in by_pair.index else "–" for p in pairs]
+                lines.append(f"| {side} | {m.arrow_label} | " + " | ".join(cells) + f" | {_cell(by_pair.mean(), m.fmt)} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SCENARIOS = ("multi", "multi-1", "mono-same", "mono-cross")
-CONSTRUCTIONS = ("unique", "per-question")
+from xldiag.vocab import POOLS, SCENARIOS
+
 
 
 @dataclass
@@ -159,8 +159,8 @@ def build_pool(dataset, scenario: str, query_lang: str, langs, construction: str
 def _check_args(dataset, scenario, query_lang, langs, construction) -> list[str]:
     if scenario not in SCENARIOS:
         raise ValueError(f"Unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}.")
-    if construction not in CONSTRUCTIONS:
-        raise ValueError(f"Unknown pool construction {construction!r}; choose one of {', '.join(CONSTRUCTIONS)}.")
+    if construction not in POOLS:
+        raise ValueError(f"Unknown pool construction {construction!r}; choose one of {', '.join(POOLS)}.")
     if isinstance(langs, str):
         raise ValueError(f"langs must be a list of language codes, not the string {langs!r}.")
     langs = [str(lang) for lang in langs]

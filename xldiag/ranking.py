@@ -44,8 +44,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from xldiag import config
+from xldiag.vocab import TIE_RULES
 
-TIES = ("optimistic", "pessimistic", "average")
 DEFAULT_CHUNK_SIZE = 16384
 DEFAULT_QUERY_CHUNK_SIZE = 256
 SMALL_MATMUL = 2e8  # multiply-adds below which one BLAS thread is fastest
@@ -99,8 +99,8 @@ def rank_gold(
     [0, n_langs)) gives each doc's language; without it `above_by_lang` has 0 languages.
     `device`: "cuda" / "cpu" for the matmul (default: CUDA when present).
     """
-    if ties not in TIES:
-        raise ValueError(f"Unknown tie rule {ties!r}; choose one of {', '.join(TIES)}.")
+    if ties not in TIE_RULES:
+        raise ValueError(f"Unknown tie rule {ties!r}; choose one of {', '.join(TIE_RULES)}.")
     _check_shapes(query_emb, doc_emb, chunk_size, top_k, query_chunk_size)
     texts = Texts.of(doc_emb, doc_text, chunk_size)
     n_q, n_d = int(query_emb.shape[0]), texts.n_docs
@@ -270,8 +270,8 @@ _CONTROLLER: ThreadpoolController | None = None
 
 
 def _apply_ties(n_above, n_tied, tied_before, tied_after, real: np.ndarray, ties: str) -> np.ndarray:
-    if ties not in TIES:
-        raise ValueError(f"Unknown tie rule {ties!r}; choose one of {', '.join(TIES)}.")
+    if ties not in TIE_RULES:
+        raise ValueError(f"Unknown tie rule {ties!r}; choose one of {', '.join(TIE_RULES)}.")
     base = 1.0 + n_above
     if ties == "optimistic":
         ranks = base + tied_before

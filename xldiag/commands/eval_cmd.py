@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from xldiag.evaluate import CONSTRUCTIONS, PAPER_TIES, SCENARIOS, TIE_RULES
+from xldiag.vocab import PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TIE_RULES
 
 
 def register(subparsers) -> None:
@@ -19,7 +19,7 @@ def register(subparsers) -> None:
                         help="target languages paired with English (ar,zh) or explicit pools (de+zh, en+de+zh)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated subset of {','.join(SCENARIOS)}")
-    parser.add_argument("--pool", default=None, choices=CONSTRUCTIONS,
+    parser.add_argument("--pool", default=None, choices=POOLS,
                         help="unique (default): each passage once, the honest pool; per-question: one "
                              "document per question (passages repeated), the pool the paper's table sizes imply")
     parser.add_argument("--ties", default=None,
@@ -40,11 +40,11 @@ def pool_and_ties(args) -> tuple[str, str]:
     """--pool / --ties, or the paper's setting; --paper with a contradicting choice is an error."""
     if not args.paper:
         return args.pool or "unique", args.ties or "optimistic"
-    if args.pool not in (None, "per-question"):
+    if args.pool not in (None, PAPER_POOL):
         raise ValueError(f"--paper uses the per-question pool; drop --pool {args.pool} or --paper.")
     if args.ties not in (None, ",".join(PAPER_TIES)):
         raise ValueError(f"--paper reports both tie bounds ({','.join(PAPER_TIES)}); drop --ties {args.ties} or --paper.")
-    return "per-question", ",".join(PAPER_TIES)
+    return PAPER_POOL, ",".join(PAPER_TIES)
 
 
 def run(args) -> int:

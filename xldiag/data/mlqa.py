@@ -19,8 +19,8 @@ from pathlib import Path
 
 from xldiag.data.dataset import DataFormatError, DatasetError, ParallelDataset
 from xldiag.data.xquad import SquadFile, parse_squad
+from xldiag.vocab import PIVOT
 
-PIVOT = "en"
 
 
 def _index(parsed: SquadFile) -> dict[str, int]:
