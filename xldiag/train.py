@@ -44,13 +44,16 @@ from pathlib import Path
 from xldiag import __version__
 from xldiag import runs
 from xldiag.atomic import atomic_dir, write_json, write_text
-from xldiag.losses import DEFAULT_EPS, DEFAULT_TEMPERATURE, LOSS_MODES, NEEDED_INPUTS, alignment_loss, check_mode
+from xldiag.losses import (DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, DEFAULT_TEMPERATURE, LOSS_MODES, NEEDED_INPUTS,
+                           alignment_loss, check_mode)
 
 FALLBACK_LR = 2e-5
 CPU_DEFAULT_MAX_SEQ_LENGTH = 128
 TRAINER_STATE = "trainer_state.pt"
 CHECKPOINT_INFO = "xldiag_manifest.json"  # read by xldiag.models.family_of (base_model → family)
 JSD_ON = ("pre-norm", "post-norm")
+# Per-step values reduced across ranks and logged to metrics.jsonl (None where a mode has no such term).
+STEP_VALUES = ("loss", "jsd", "nce", "nce_psg", "norm_en", "norm_tgt")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -93,6 +96,7 @@ class TrainConfig:
     seed: int = 42
     temperature: float = DEFAULT_TEMPERATURE
     jsd_eps: float = DEFAULT_EPS
+    jsd_temperature: float = DEFAULT_JSD_TEMPERATURE
     jsd_on: str = "pre-norm"
     lambda_jsd: float = 1.0
     lambda_nce: float = 1.0
@@ -145,6 +149,8 @@ class TrainConfig:
             raise ValueError(f"--lr must be positive, got {self.lr}.")
         if self.temperature <= 0:
             raise ValueError(f"--temperature must be positive, got {self.temperature}.")
+        if self.jsd_temperature <= 0:
+            raise ValueError(f"--jsd-temperature must be positive, got {self.jsd_temperature}.")
         if self.max_seq_length is not None and self.max_seq_length < 4:
             raise ValueError(f"--max-seq-length must be at least 4, got {self.max_seq_length}.")
 
@@ -428,11 +434,32 @@ def split_embeddings(out: dict, needs, n: int, jsd_on: str) -> tuple:
     return query, passage_en, passage_tgt
 
 
+def passage_norms(out: dict, needs, n: int) -> dict:
+    """{"norm_en", "norm_tgt"}: the batch's mean pre-normalisation ‖z‖ of the English and the
+    target passages (float32, detached; None where the loss does not embed them).
+
+    Logged every step because the pre-norm √JSD has a shortcut: softmax of a short vector is
+    nearly uniform, so the JSD also falls when the encoder merely shrinks ‖z‖."""
+    import torch
+
+    passages = out["passages"].detach()
+    norms = {"norm_en": None, "norm_tgt": None}
+    with torch.autocast(device_type=passages.device.type, enabled=False):
+        if "passage_en" in needs:
+            norms["norm_en"], passages = passages[:n].float().norm(dim=-1).mean(), passages[n:]
+        if "passage_tgt" in needs:
+            norms["norm_tgt"] = passages[:n].float().norm(dim=-1).mean()
+    return norms
+
+
 def compute_losses(cfg: TrainConfig, out: dict, needs, n: int) -> dict:
-    """The batch loss (xldiag.losses.alignment_loss) from the Embedder output."""
+    """The batch loss (xldiag.losses.alignment_loss) from the Embedder output, computed in float32
+    (the loss functions switch autocast off), plus the passages' pre-norm ‖z‖ (`passage_norms`)."""
     query, passage_en, passage_tgt = split_embeddings(out, needs, n, cfg.jsd_on)
-    return alignment_loss(cfg.loss, query, passage_en, passage_tgt, temperature=cfg.temperature,
-                          jsd_eps=cfg.jsd_eps, lambda_jsd=cfg.lambda_jsd, lambda_nce=cfg.lambda_nce)
+    losses = alignment_loss(cfg.loss, query, passage_en, passage_tgt, temperature=cfg.temperature,
+                            jsd_eps=cfg.jsd_eps, jsd_temperature=cfg.jsd_temperature,
+                            lambda_jsd=cfg.lambda_jsd, lambda_nce=cfg.lambda_nce)
+    return {**losses, **passage_norms(out, needs, n)}
 
 
 def param_groups(model, weight_decay: float) -> list[dict]:
@@ -838,6 +865,8 @@ class Trainer:
                 batch = [triples[i] for i in indices]
                 lr_now = scheduler.get_last_lr()[0]
                 features = batch_features(model, batch, needs, prompts[0], prompts[1], self.device, tasks)
+                # Only the encoder runs under autocast; the losses are computed in float32 after it
+                # (and the loss functions switch autocast off themselves).
                 with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=use_bf16):
                     out = module(features)
                 losses = compute_losses(cfg, out, needs, len(batch))
@@ -847,29 +876,27 @@ class Trainer:
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
                 zero = loss.detach().new_zeros(())
                 parts = [loss.detach()] + [losses[k].detach() if losses[k] is not None else zero
-                                           for k in ("jsd", "nce", "nce_psg")]
+                                           for k in STEP_VALUES[1:]]
                 flags = torch.stack(parts + [grad_norm.detach().to(zero.device).float(),
                                              zero + (1.0 if stopper.requested() else 0.0)])
                 if dist is not None:
                     dist.all_reduce(flags)  # sums: losses → mean below; any rank's stop → stop
-                    flags[:5] /= self.world
-                values = flags.tolist()  # the step's one host sync
-                if not all(math.isfinite(v) for v in values[:5]):
+                    flags[:-1] /= self.world
+                values = dict(zip(STEP_VALUES + ("grad_norm", "stop"), flags.tolist()))  # the step's one host sync
+                if not all(math.isfinite(values[k]) for k in ("loss", "jsd", "nce", "nce_psg", "grad_norm")):
                     kept = f"; last good checkpoint: {last_saved}" if last_saved else "; no checkpoint was saved yet"
                     raise NonFiniteLossError(
-                        f"non-finite loss at step {step + 1} (loss={values[0]}, jsd={values[1]}, nce={values[2]}, "
-                        f"grad_norm={values[4]}); the update was not applied{kept}")
+                        f"non-finite loss at step {step + 1} (loss={values['loss']}, jsd={values['jsd']}, "
+                        f"nce={values['nce']}, grad_norm={values['grad_norm']}); the update was not applied{kept}")
                 optimizer.step()
                 scheduler.step()
                 step += 1
                 now_t = time.perf_counter()
                 if metrics_file is not None:
                     record = {
-                        "step": step, "epoch": round(step / steps_per_epoch, 4), "loss": values[0],
-                        "jsd": values[1] if losses["jsd"] is not None else None,
-                        "nce": values[2] if losses["nce"] is not None else None,
-                        "nce_psg": values[3] if losses["nce_psg"] is not None else None,
-                        "lr": lr_now, "grad_norm": values[4],
+                        "step": step, "epoch": round(step / steps_per_epoch, 4), "loss": values["loss"],
+                        **{k: values[k] if losses[k] is not None else None for k in STEP_VALUES[1:]},
+                        "lr": lr_now, "grad_norm": values["grad_norm"],
                         "examples_per_s": round(len(batch) * self.world / (now_t - t0), 3),
                         "elapsed": round(elapsed_before + now_t - started, 6),
                         "cpu_time": round(cpu_before + time.process_time() - cpu_started, 6),
@@ -877,8 +904,8 @@ class Trainer:
                     }
                     metrics_file.write(json.dumps(record) + "\n")
                     metrics_file.flush()
-                    self.set_status(force=False, step=step, loss=values[0])
-                stop = values[5] > 0
+                    self.set_status(force=False, step=step, loss=values["loss"])
+                stop = values["stop"] > 0
                 if stop or (step % cfg.save_every == 0 and step < total_steps):
                     last_saved = self._checkpoint(model, optimizer, scheduler, step, total_steps, fingerprint,
                                                   elapsed_before + time.perf_counter() - started, prompts,

@@ -1,4 +1,4 @@
-"""InfoNCE: the contrastive half of the seed paper's loss (§4, Appendix C).
+"""InfoNCE: the contrastive half of the seed paper's loss (§4, eq. 7, Appendix C).
 
 For a batch of n anchors a_i with positives b_i, with cosine similarity s(a, b) = a·b / (|a| |b|)
 and temperature τ (scale 1/τ),
@@ -13,10 +13,18 @@ query q_en (the other queries of the batch are the negatives) — this trains ta
 passages to be retrieved by English queries. The `nce-psg` ablation uses the same function
 between p_en and p_tgt instead of the JSD term.
 
-Default τ = 0.05 (scale 20, the sentence-transformers MultipleNegativesRankingLoss default);
-`python -m xldiag train --temperature` changes it. Batches must not repeat a query (or a
-passage), or a row's positive would also appear as one of its negatives: the batch sampler in
-`xldiag.train` guarantees that.
+**Temperature: a departure from the paper.** Eq. 7 of the paper has no temperature (τ = 1). We
+default to τ = 0.05 (scale 20, the sentence-transformers MultipleNegativesRankingLoss default):
+with τ = 1 the logits are cosines in [−1, 1], so even a perfect batch keeps a loss near ln n and
+the gradient stays weak. docs/TRAINING.md shows τ = 1 vs 0.05 measured on the demo recipe;
+`python -m xldiag train --temperature 1` gives the paper's loss.
+
+Precision: the similarity matrix, the softmax and the logsumexp run in float32 with autocast
+switched off, whatever the caller's autocast state — under bf16 autocast a matmul would
+otherwise round every cosine to ~0.004 before the 1/τ = 20 scale (`tests/test_losses.py`).
+
+Batches must not repeat a query (or a passage), or a row's positive would also appear as one of
+its negatives: the batch sampler in `xldiag.train` guarantees that.
 """
 
 from __future__ import annotations
@@ -26,6 +34,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 DEFAULT_TEMPERATURE = 0.05
+PAPER_TEMPERATURE = 1.0  # eq. 7 has no temperature
+
+
+def similarity_logits(anchors: Tensor, positives: Tensor, temperature: float) -> Tensor:
+    """The n×n matrix cos(a_i, b_j)/τ in float32 (autocast off: see the module docstring)."""
+    with torch.autocast(device_type=anchors.device.type, enabled=False):
+        a = F.normalize(anchors.float(), dim=-1)
+        b = F.normalize(positives.float(), dim=-1)
+        return a @ b.T / temperature
 
 
 def info_nce(anchors: Tensor, positives: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tensor:
@@ -36,8 +53,7 @@ def info_nce(anchors: Tensor, positives: Tensor, temperature: float = DEFAULT_TE
         )
     if temperature <= 0:
         raise ValueError(f"The InfoNCE temperature must be positive, got {temperature}.")
-    a = F.normalize(anchors.float(), dim=-1)
-    b = F.normalize(positives.float(), dim=-1)
-    logits = a @ b.T / temperature
-    labels = torch.arange(a.shape[0], device=a.device)
-    return F.cross_entropy(logits, labels)
+    logits = similarity_logits(anchors, positives, temperature)
+    with torch.autocast(device_type=anchors.device.type, enabled=False):
+        labels = torch.arange(logits.shape[0], device=logits.device)
+        return F.cross_entropy(logits, labels)
