@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,16 @@ class RunExistsError(FileExistsError, RuntimeError):
 
 class NonFiniteLossError(RuntimeError):
     """A loss or gradient norm was NaN/inf; the update was not applied."""
+
+
+class TrainingDataError(ValueError):
+    """The training data cannot be used (too few usable triples); the message carries the report."""
+
+
+# Failures whose message says all there is to say (bad input, a folder in use or missing): the
+# run reports them in one line, without a traceback. Anything else (a torch RuntimeError, a bug)
+# also prints its traceback, to stderr / train.log.
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError)
 
 
 class StopRequested(Exception):
@@ -293,23 +304,38 @@ def load_sentence_transformer(name_or_path: str, device: str, trust_remote_code:
     return SentenceTransformer(str(name_or_path), device=device, trust_remote_code=trust_remote_code)
 
 
+def prompt_overrides(cfg: TrainConfig) -> dict[str, str]:
+    """The config's explicit prompts ({"query": ..., "passage": ...}, only those set)."""
+    return {role: value for role, value in (("query", cfg.query_prompt), ("passage", cfg.passage_prompt))
+            if value is not None}
+
+
+def training_family(cfg: TrainConfig, model=None):
+    """The model family with the config's prompt overrides — the same ModelFamily evaluation uses
+    (`family_of`); a model whose family cannot be resolved gets its own query/passage prompts."""
+    from xldiag.models.registry import GENERIC
+
+    family = _family(cfg.model)
+    if family is None:
+        own = getattr(model, "prompts", None) or {}
+        family = GENERIC.with_prompts({"query": own.get("query", ""),
+                                       "passage": own.get("passage", own.get("document", ""))})
+    return family.with_prompts(prompt_overrides(cfg))
+
+
 def resolve_prompts(cfg: TrainConfig, model) -> tuple[str, str]:
-    """(query prompt, passage prompt): explicit config, else the model family (which falls back to
-    a folder's own sentence-transformers prompts), else model.prompts."""
-    family = _family(cfg.model)
-    prompts = getattr(model, "prompts", None) or {}
-    query, passage = cfg.query_prompt, cfg.passage_prompt
-    if query is None:
-        query = family.query_prompt if family is not None else prompts.get("query", "")
-    if passage is None:
-        passage = family.passage_prompt if family is not None else prompts.get("passage", prompts.get("document", ""))
-    return query or "", passage or ""
+    """(query prompt, passage prompt): the exact prefixes evaluation's `model.encode(...,
+    **family.encode_kwargs(role, model.prompts))` applies (`ModelFamily.inputs`) — an explicit
+    family prompt or config override, a task family's model prompt named after its task (jina v3's
+    retrieval.query / retrieval.passage), or the model's default prompt."""
+    family = training_family(cfg, model)
+    return family.inputs("query", model)[0], family.inputs("passage", model)[0]
 
 
-def resolve_tasks(cfg: TrainConfig) -> tuple[str | None, str | None]:
+def resolve_tasks(cfg: TrainConfig, model=None) -> tuple[str | None, str | None]:
     """(query task, passage task) for families whose modules take `task=` (jina-embeddings-v3)."""
-    family = _family(cfg.model)
-    return getattr(family, "query_task", None), getattr(family, "passage_task", None)
+    family = training_family(cfg, model)
+    return family.inputs("query", model)[1], family.inputs("passage", model)[1]
 
 
 def resolve_lr(cfg: TrainConfig) -> tuple[float, str]:
@@ -539,7 +565,10 @@ def manifest(cfg: TrainConfig, **fields) -> dict:
     its prompts) and how it was trained."""
     family = _family(cfg.model)
     record = {"base_model": cfg.model, "trained_by": "xldiag.train", "loss": cfg.loss, "data": cfg.data,
-              "langs": list(cfg.langs), "created": runs.now(), **fields}
+              "langs": list(cfg.langs), "temperature": cfg.temperature, "jsd_temperature": cfg.jsd_temperature,
+              "jsd_on": cfg.jsd_on, "created": runs.now(), **fields}
+    if prompt_overrides(cfg):  # family_of(checkpoint) applies them, so it is evaluated as it was trained
+        record["prompts"] = prompt_overrides(cfg)
     try:
         from xldiag.models import FAMILIES
 
@@ -645,14 +674,19 @@ class Trainer:
             triples = list(self.triples)
             report = getattr(self.triples, "report", None)
         else:
-            from xldiag.data import load_triples
+            from xldiag.data import TriplesWarning, load_triples
 
-            triples = load_triples(self.cfg.data, self.cfg.langs, data_dir=self.cfg.data_dir, limit=self.cfg.limit)
+            with warnings.catch_warnings():
+                # The report (bad rows with their lines) is logged below and named in any error:
+                # the warning would only repeat it as two more lines on stderr.
+                warnings.simplefilter("ignore", TriplesWarning)
+                triples = load_triples(self.cfg.data, self.cfg.langs, data_dir=self.cfg.data_dir, limit=self.cfg.limit)
             report = getattr(triples, "report", None)
         if self.cfg.limit is not None:
             triples = triples[: self.cfg.limit]
         if len(triples) < 2:
-            raise ValueError(f"Need at least 2 training triples, got {len(triples)} from {self.cfg.data}.")
+            detail = report.summary() if hasattr(report, "summary") else f"from {self.cfg.data}"
+            raise TrainingDataError(f"need at least 2 training triples, got {len(triples)}: {detail}")
         by_lang: dict[str, int] = {}
         for t in triples:
             by_lang[t.lang] = by_lang.get(t.lang, 0) + 1
@@ -718,7 +752,8 @@ class Trainer:
                 message = "interrupted (KeyboardInterrupt)"
             if self.status:
                 self.set_status(state="failed", error=message, finished=runs.now())
-            if self.status.get("state") == "failed" and not isinstance(err, (NonFiniteLossError, KeyboardInterrupt)):
+            if self.status.get("state") == "failed" and not isinstance(err, (NonFiniteLossError, KeyboardInterrupt,
+                                                                              *USER_ERRORS)):
                 traceback.print_exc(file=sys.stderr)  # an unexpected failure during the run
             raise
         finally:
@@ -749,6 +784,10 @@ class Trainer:
         batches = make_batches(triples, cfg.batch_size, cfg.seed, cfg.epochs)
         steps_per_epoch = max(1, sum(1 for e, _ in batches if e == 0) // self.world)
         total_steps = len(batches) // self.world
+        if not batches:
+            raise TrainingDataError(
+                f"no batch of 2 or more triples can be formed from the {len(triples)} triples of {cfg.data}: a batch "
+                "never holds the same English query, English passage or target passage twice, and these repeat them")
         if total_steps < 1:
             raise ValueError(f"{len(batches)} batches cannot be shared among {self.world} processes.")
         my_batches = [batches[s * self.world + self.rank] for s in range(total_steps)]
@@ -780,6 +819,7 @@ class Trainer:
         elif str(self.device).startswith("cpu") and (model.max_seq_length or 10**9) > CPU_DEFAULT_MAX_SEQ_LENGTH:
             model.max_seq_length = CPU_DEFAULT_MAX_SEQ_LENGTH
         prompts = resolve_prompts(cfg, model)
+        tasks = resolve_tasks(cfg, model)
         if checkpoint is not None:
             saved = runs.read_config(self.run_dir).get("resolved") or {}
             prompts = (saved.get("query_prompt", prompts[0]), saved.get("passage_prompt", prompts[1]))
@@ -815,6 +855,7 @@ class Trainer:
         resolved = {
             "lr": lr, "lr_source": lr_source, "device": str(self.device), "precision": "bf16" if use_bf16 else "fp32",
             "max_seq_length": model.max_seq_length, "query_prompt": prompts[0], "passage_prompt": prompts[1],
+            "query_task": tasks[0], "passage_task": tasks[1],
             "eval_langs": cfg.eval_langs or list(cfg.langs), "total_steps": total_steps,
             "steps_per_epoch": steps_per_epoch, "warmup_steps": warmup_steps, "world_size": self.world,
             "global_batch_size": cfg.batch_size * self.world, "n_batches": len(batches),
@@ -848,7 +889,6 @@ class Trainer:
                  f"max_seq_length {model.max_seq_length}, loss {cfg.loss}")
 
         needs = NEEDED_INPUTS[cfg.loss]
-        tasks = resolve_tasks(cfg)
         dist = None
         if self.distributed:
             import torch.distributed as dist
@@ -992,6 +1032,11 @@ class Trainer:
                       construction=cfg.eval_pool, ties=cfg.eval_ties, limit=cfg.eval_limit,
                       data_dir=cfg.data_dir)
         summaries = {}
+        encoders = {}
+        if prompt_overrides(cfg):  # the base model with the prompts training used (final/ records them)
+            from xldiag.embeddings import Encoder
+
+            encoders["base"] = Encoder(cfg.model, prompts=prompt_overrides(cfg), trust_remote_code=cfg.trust_remote_code)
         for name, model in (("base", cfg.model), ("tuned", str(self.run_dir / "final"))):
             out = self.run_dir / "eval" / name
             self.set_status(phase=f"evaluating {name}")
@@ -1002,8 +1047,9 @@ class Trainer:
                     raise StopRequested(stopper.reason)
                 self.set_status(force=False, eval_progress=f"{name}: {message} ({fraction:.0%})")
 
+            extra = {"encoder": encoders[name]} if name in encoders else {}
             summaries[name] = evaluate(model=model, out=out, trust_remote_code=cfg.trust_remote_code,
-                                       progress=progress, **common)
+                                       progress=progress, **common, **extra)
         table = comparison_table(summaries["base"], summaries["tuned"])
         from xldiag.atomic import atomic_path
 
