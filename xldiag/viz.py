@@ -405,9 +405,10 @@ def passage_norms_figure(metrics: pd.DataFrame, smooth: int = 1) -> go.Figure:
                                  line=dict(color=PALETTE[2], width=1.5, dash="dot")), secondary_y=True)
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="mean pre-norm ‖z‖", secondary_y=False)
-    fig.update_yaxes(title_text="√JSD", secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="√JSD", secondary_y=True, showgrid=False, tickformat=".4f")
     suffix = f" (mean of {smooth} steps)" if smooth > 1 else ""
-    fig.update_layout(title=f"Pre-normalisation passage norms vs √JSD{suffix}", height=340, **LAYOUT)
+    fig.update_layout(title=f"Pre-normalisation passage norms vs √JSD{suffix}", height=360,
+                      **{**LAYOUT, "legend": dict(orientation="h", y=-0.3)})
     return fig
 
 
