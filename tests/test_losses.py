@@ -79,10 +79,11 @@ def test_info_nce_hand_computed():
     l1 = -math.log(math.exp(1) / (math.exp(1) + math.exp(c)))
     l2 = -math.log(math.exp(c) / (math.exp(0) + math.exp(c)))
     assert info_nce(anchors, positives, temperature=1.0).item() == pytest.approx((l1 + l2) / 2, rel=1e-6)
+    assert info_nce(anchors, positives).item() == pytest.approx((l1 + l2) / 2, rel=1e-6)  # the default: the paper's τ = 1
     # τ = 0.05 scales the similarities by 20
     l1 = -math.log(math.exp(20) / (math.exp(20) + math.exp(20 * c)))
     l2 = -math.log(math.exp(20 * c) / (math.exp(0) + math.exp(20 * c)))
-    assert info_nce(anchors, positives).item() == pytest.approx((l1 + l2) / 2, rel=1e-5)
+    assert info_nce(anchors, positives, temperature=0.05).item() == pytest.approx((l1 + l2) / 2, rel=1e-5)
     with pytest.raises(ValueError):
         info_nce(anchors, positives[:1])
 
@@ -189,10 +190,10 @@ def test_losses_stay_fp32_inside_bf16_autocast():
 
     gen = torch.Generator().manual_seed(4)
     q, pe, pt = (torch.randn(32, 384, generator=gen) for _ in range(3))
-    reference = {k: v.item() for k, v in alignment_loss("full", q, pe, pt).items() if v is not None}
+    reference = {k: v.item() for k, v in alignment_loss("full", q, pe, pt, temperature=0.05).items() if v is not None}
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits = similarity_logits(pt, q, 0.05)
-        inside = {k: v.item() for k, v in alignment_loss("full", q, pe, pt).items() if v is not None}
+        inside = {k: v.item() for k, v in alignment_loss("full", q, pe, pt, temperature=0.05).items() if v is not None}
         naive = _bf16_info_nce(pt, q, 0.05).item()
         assert (pt.float() @ q.float().T).dtype == torch.bfloat16  # autocast really is on here
     assert logits.dtype == torch.float32

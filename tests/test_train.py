@@ -243,7 +243,7 @@ def test_bf16_run_computes_its_losses_in_fp32(tiny_model, tmp_path, monkeypatch)
 
     monkeypatch.setattr(train_module, "_make_embedder", hooked_embedder)
     monkeypatch.setattr(infonce, "similarity_logits", spy)
-    run_dir = train(tiny_config(tiny_model, tmp_path / "bf16", precision="bf16", save_every=100),
+    run_dir = train(tiny_config(tiny_model, tmp_path / "bf16", precision="bf16", save_every=100, temperature=0.05),
                     triples=make_triples(16))
     assert runs.read_status(run_dir)["state"] == "finished"
     assert runs.read_config(run_dir)["resolved"]["precision"] == "bf16"

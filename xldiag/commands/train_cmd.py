@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from xldiag.losses import DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, DEFAULT_TEMPERATURE, LOSS_MODES, PAPER_TEMPERATURE
+from xldiag.losses import DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, DEFAULT_TEMPERATURE, LOSS_MODES, MNRL_TEMPERATURE
 
 
 def _csv(value: str) -> list[str]:
@@ -52,9 +52,9 @@ def register(subparsers) -> None:
     g.add_argument("--seed", type=int, help="seed for shuffling, batches and dropout (default 42)")
     g = p.add_argument_group("loss")
     g.add_argument("--temperature", type=float,
-                   help=f"InfoNCE temperature τ (default {DEFAULT_TEMPERATURE}, i.e. scale 20). A departure from the "
-                   f"paper: its eq. 7 has no temperature (τ = {PAPER_TEMPERATURE:g}); pass --temperature "
-                   f"{PAPER_TEMPERATURE:g} for the paper's loss. docs/TRAINING.md shows both measured")
+                   help=f"InfoNCE temperature τ (default {DEFAULT_TEMPERATURE:g}, the paper's: its eq. 7 has no "
+                   f"temperature). {MNRL_TEMPERATURE:g} (scale 20, the sentence-transformers default and our default "
+                   "until measured) gave worse Max@R and Complete@10 on the demo recipe; docs/TRAINING.md shows both")
     g.add_argument("--lambda-jsd", type=float, help="weight of √JSD (or of the passage InfoNCE for nce-psg), default 1")
     g.add_argument("--lambda-nce", type=float, help="weight of the query InfoNCE, default 1")
     g.add_argument("--jsd-on", choices=("pre-norm", "post-norm"),
