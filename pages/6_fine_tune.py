@@ -1,6 +1,7 @@
 """Fine-tune: launch a training run as a detached process and watch it live (loss, JSD, NCE, learning
 rate and the passages' pre-norm ‖z‖, polled from metrics.jsonl); stop it; when it finishes, its
-base-vs-tuned evaluation appears with a link to Compare. Leaving and coming back keeps showing the run (it lives on disk)."""
+base-vs-tuned evaluation appears with a link to Compare. Leaving and coming back keeps showing the
+run (it lives on disk)."""
 
 from __future__ import annotations
 
