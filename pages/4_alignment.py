@@ -81,7 +81,12 @@ except Exception as err:  # noqa: BLE001
     shared.show_error(err, "Embedding")
     st.stop()
 
-frame = alignment.alignment_frame(embeddings)
+trained_t = [t for t in map(alignment.trained_jsd_temperature, models.values()) if t is not None]
+jsd_t = st.number_input("JSD temperature T, shown beside T = 1 (the paper's softmax(z))", min_value=0.01,
+                        max_value=100.0, value=trained_t[0] if trained_t else 1.0, key=f"al_jsd_t_{trained_t[:1]}",
+                        help="softmax(z / T) over the dimensions; defaults to the --jsd-temperature a tuned "
+                             "model shown here was trained with.")
+frame = alignment.alignment_frame(embeddings, chosen_temperature=jsd_t)
 n_items = len(next(iter(embeddings.values()))[shared.PIVOT])
 
 st.subheader("One pair")
@@ -116,10 +121,8 @@ st.plotly_chart(viz.softmax_overlay_figure(panels, sort_by_english=sort_dims), k
 
 st.subheader(f"All {n_items} parallel {kind}s")
 st.plotly_chart(viz.cos_jsd_scatter(frame), key="al_scatter")
-means = frame.groupby(["model", "lang"], sort=False)[["cosine", "jsd"]].agg(["mean", "median"])
-means.columns = [f"{a} {b}" for a, b in means.columns]
-st.dataframe(means.reset_index(), hide_index=True, width="stretch",
-             column_config={"jsd mean": st.column_config.NumberColumn(format="%.2e"),
-                            "jsd median": st.column_config.NumberColumn(format="%.2e")})
+means = alignment.jsd_summary(frame, chosen_temperature=jsd_t)
+st.dataframe(means, hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.2e") for c in means.columns if c.startswith("JSD")})
 st.caption("JSD in nats (0 ≤ JSD ≤ ln 2), as in the training loss; "
            + ("vectors before the final L2 normalisation." if space == "pre-norm" else "unit vectors."))

@@ -1,6 +1,7 @@
 """Fine-tune: launch a training run as a detached process and watch it live (loss, JSD, NCE, learning
-rate polled from metrics.jsonl); stop it; when it finishes, its base-vs-tuned evaluation appears
-with a link to Compare. Leaving and coming back keeps showing the run (it lives on disk)."""
+rate and the passages' pre-norm ‖z‖, polled from metrics.jsonl); stop it; when it finishes, its
+base-vs-tuned evaluation appears with a link to Compare. Leaving and coming back keeps showing the
+run (it lives on disk)."""
 
 from __future__ import annotations
 
@@ -120,6 +121,10 @@ def _live() -> None:
     metrics = runs_mod.read_metrics(run_dir)
     smooth = 1 if len(metrics) < 20 else 5
     st.plotly_chart(viz.training_curves_figure(metrics, smooth=smooth), key="ft_curves")
+    if viz.has_passage_norms(metrics):
+        st.plotly_chart(viz.passage_norms_figure(metrics, smooth=smooth), key="ft_norms")
+        st.caption("The √JSD is taken on vectors before the final normalisation, so it can also fall by "
+                   "shrinking ‖z‖ (softmax of a short vector is nearly uniform): read it with these norms.")
     with st.expander("train.log (last lines)"):
         st.code(runs_mod.tail_log(run_dir, 30) or "(empty)", language=None)
     if (state in ACTIVE) != active0:  # finished (or restarted) while we watched: redraw the whole page

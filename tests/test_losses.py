@@ -79,10 +79,11 @@ def test_info_nce_hand_computed():
     l1 = -math.log(math.exp(1) / (math.exp(1) + math.exp(c)))
     l2 = -math.log(math.exp(c) / (math.exp(0) + math.exp(c)))
     assert info_nce(anchors, positives, temperature=1.0).item() == pytest.approx((l1 + l2) / 2, rel=1e-6)
+    assert info_nce(anchors, positives).item() == pytest.approx((l1 + l2) / 2, rel=1e-6)  # the default: the paper's τ = 1
     # τ = 0.05 scales the similarities by 20
     l1 = -math.log(math.exp(20) / (math.exp(20) + math.exp(20 * c)))
     l2 = -math.log(math.exp(20 * c) / (math.exp(0) + math.exp(20 * c)))
-    assert info_nce(anchors, positives).item() == pytest.approx((l1 + l2) / 2, rel=1e-5)
+    assert info_nce(anchors, positives, temperature=0.05).item() == pytest.approx((l1 + l2) / 2, rel=1e-5)
     with pytest.raises(ValueError):
         info_nce(anchors, positives[:1])
 
@@ -143,3 +144,60 @@ def test_tiny_model_pre_norm_vs_post_norm(tiny_model):
     assert torch.allclose(post_en.norm(dim=-1), torch.ones(len(batch)), atol=1e-5)
     # for small differences JSD ∝ |Δz|², so normalising divides it by about |z|²
     assert jsd(pre_en, pre_tgt).mean() > 5 * jsd(post_en, post_tgt).mean()
+
+
+def test_jsd_temperature_hand_computed():
+    # softmax([2 ln 3, 0] / 2) = softmax([ln 3, 0]) = (3/4, 1/4): at T = 2 the pair is the T = 1 case above
+    p, q, m = (0.5, 0.5), (0.75, 0.25), (0.625, 0.375)
+    expected = 0.5 * _kl(p, m) + 0.5 * _kl(q, m)
+    zero, far = torch.tensor([[0.0, 0.0]]), torch.tensor([[2 * math.log(3.0), 0.0]])
+    assert jsd(zero, far, temperature=2.0).item() == pytest.approx(expected, rel=1e-5)
+    # at T = 1 the same vectors give softmax([2 ln 3, 0]) = (9/10, 1/10)
+    q1 = (0.9, 0.1)
+    m1 = (0.7, 0.3)
+    assert jsd(zero, far).item() == pytest.approx(0.5 * _kl(p, m1) + 0.5 * _kl(q1, m1), rel=1e-5)
+    # T < 1 sharpens: softmax([ln 3, 0] / ½) = (9/10, 1/10) again
+    half = torch.tensor([[math.log(3.0), 0.0]])
+    assert jsd(zero, half, temperature=0.5).item() == pytest.approx(jsd(zero, far).item(), rel=1e-6)
+    loss = sqrt_jsd_loss(zero, far, temperature=2.0)
+    assert loss.item() == pytest.approx(math.sqrt(expected + DEFAULT_EPS), rel=1e-5)
+    out = alignment_loss("no-nce", None, zero, far, jsd_temperature=2.0)
+    assert out["jsd"].item() == pytest.approx(loss.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        jsd(zero, far, temperature=0.0)
+
+
+def test_shrinking_z_lowers_the_jsd_without_aligning_anything():
+    """The shortcut the per-step ‖z‖ logging watches for: same directions, shorter vectors, lower JSD."""
+    gen = torch.Generator().manual_seed(3)
+    a, b = torch.randn(16, 384, generator=gen) * 0.3, torch.randn(16, 384, generator=gen) * 0.3
+    assert jsd(a / 4, b / 4).mean() < jsd(a, b).mean() / 10  # ≈ 1/16: JSD ∝ ‖Δz‖² for small z
+    assert torch.allclose(torch.nn.functional.cosine_similarity(a / 4, b / 4), torch.nn.functional.cosine_similarity(a, b))
+
+
+def _bf16_info_nce(anchors, positives, temperature):
+    """What InfoNCE would compute inside bf16 autocast without the loss's own guard."""
+    a = torch.nn.functional.normalize(anchors.float(), dim=-1)
+    b = torch.nn.functional.normalize(positives.float(), dim=-1)
+    logits = a @ b.T / temperature  # autocast turns this matmul into bf16
+    return torch.nn.functional.cross_entropy(logits, torch.arange(len(a)))
+
+
+def test_losses_stay_fp32_inside_bf16_autocast():
+    """The encoder may run under bf16 autocast; the losses must not: the similarity matrix, softmax and
+    logsumexp are computed in float32 even when the caller forgot to leave the autocast region."""
+    from xldiag.losses import similarity_logits
+
+    gen = torch.Generator().manual_seed(4)
+    q, pe, pt = (torch.randn(32, 384, generator=gen) for _ in range(3))
+    reference = {k: v.item() for k, v in alignment_loss("full", q, pe, pt, temperature=0.05).items() if v is not None}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = similarity_logits(pt, q, 0.05)
+        inside = {k: v.item() for k, v in alignment_loss("full", q, pe, pt, temperature=0.05).items() if v is not None}
+        naive = _bf16_info_nce(pt, q, 0.05).item()
+        assert (pt.float() @ q.float().T).dtype == torch.bfloat16  # autocast really is on here
+    assert logits.dtype == torch.float32
+    for key, value in reference.items():
+        assert inside[key] == pytest.approx(value, rel=1e-6, abs=1e-7), key
+    # the check can fail: a bf16 similarity matrix (~0.004 cosine resolution × 20) moves InfoNCE measurably
+    assert abs(naive - reference["nce"]) > 1e-5

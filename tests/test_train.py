@@ -170,6 +170,7 @@ def test_run_logs_every_step_and_writes_a_loadable_checkpoint(tiny_model, tmp_pa
     assert metrics["epoch"].iloc[-1] == 1.0
     assert list(metrics["lr"]) == pytest.approx([5e-4, 1e-3, 1e-3, 2e-3 / 3, 1e-3 / 3])  # 2 warm-up steps
     assert metrics["elapsed"].is_monotonic_increasing
+    assert (metrics["norm_en"] > 0).all() and (metrics["norm_tgt"] > 0).all()  # pre-norm ‖z‖, every step
     cfg = runs.read_config(run_dir)
     assert cfg["kind"] == "training" and cfg["config"]["loss"] == "full"
     assert cfg["resolved"]["query_prompt"] == "query: " and cfg["resolved"]["passage_prompt"] == "passage: "
@@ -190,9 +191,9 @@ def test_run_logs_every_step_and_writes_a_loadable_checkpoint(tiny_model, tmp_pa
 
 
 @pytest.mark.parametrize("mode,present,absent", [
-    ("no-jsd", ["nce"], ["jsd", "nce_psg"]),
-    ("no-nce", ["jsd"], ["nce", "nce_psg"]),
-    ("nce-psg", ["nce", "nce_psg"], ["jsd"]),
+    ("no-jsd", ["nce", "norm_tgt"], ["jsd", "nce_psg", "norm_en"]),
+    ("no-nce", ["jsd", "norm_en", "norm_tgt"], ["nce", "nce_psg"]),
+    ("nce-psg", ["nce", "nce_psg", "norm_en", "norm_tgt"], ["jsd"]),
 ])
 def test_ablations_log_their_terms(tiny_model, tmp_path, mode, present, absent):
     run_dir = train(tiny_config(tiny_model, tmp_path / mode, loss=mode, save_every=100), triples=make_triples(16))
@@ -202,6 +203,53 @@ def test_ablations_log_their_terms(tiny_model, tmp_path, mode, present, absent):
         assert metrics[column].notna().all()
     for column in absent:
         assert metrics[column].isna().all()
+
+
+def test_passage_norms_are_the_mean_pre_norm_lengths():
+    import torch
+
+    from xldiag.train import passage_norms
+
+    passages = torch.tensor([[3.0, 4.0], [0.0, 1.0], [6.0, 8.0], [0.0, 2.0]])  # p_en rows, then p_tgt rows
+    norms = passage_norms({"passages": passages}, ("query", "passage_en", "passage_tgt"), 2)
+    assert norms["norm_en"].item() == pytest.approx((5 + 1) / 2) and norms["norm_tgt"].item() == pytest.approx((10 + 2) / 2)
+    only_tgt = passage_norms({"passages": passages[:2]}, ("query", "passage_tgt"), 2)
+    assert only_tgt["norm_en"] is None and only_tgt["norm_tgt"].item() == pytest.approx(3.0)
+
+
+def test_bf16_run_computes_its_losses_in_fp32(tiny_model, tmp_path, monkeypatch):
+    """precision bf16 (here on CPU): the encoder's matmuls run in bf16, the similarity matrix in fp32."""
+    import torch
+
+    import xldiag.losses.infonce as infonce
+    import xldiag.train as train_module
+
+    seen = {"linear": set(), "logits": [], "error": []}
+    make_embedder, similarity = train_module._make_embedder, infonce.similarity_logits
+
+    def hooked_embedder(model):
+        embedder = make_embedder(model)
+        first_linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+        first_linear.register_forward_hook(lambda mod, args, out: seen["linear"].add(out.dtype))
+        return embedder
+
+    def spy(anchors, positives, temperature):
+        logits = similarity(anchors, positives, temperature)
+        a = torch.nn.functional.normalize(anchors.detach().double(), dim=-1)
+        b = torch.nn.functional.normalize(positives.detach().double(), dim=-1)
+        seen["logits"].append(logits.dtype)
+        seen["error"].append((logits.detach().double() - a @ b.T / temperature).abs().max().item())
+        return logits
+
+    monkeypatch.setattr(train_module, "_make_embedder", hooked_embedder)
+    monkeypatch.setattr(infonce, "similarity_logits", spy)
+    run_dir = train(tiny_config(tiny_model, tmp_path / "bf16", precision="bf16", save_every=100, temperature=0.05),
+                    triples=make_triples(16))
+    assert runs.read_status(run_dir)["state"] == "finished"
+    assert runs.read_config(run_dir)["resolved"]["precision"] == "bf16"
+    assert seen["linear"] == {torch.bfloat16}  # the forward did run under bf16 autocast
+    assert seen["logits"] == [torch.float32, torch.float32]  # one InfoNCE per step, 2 steps
+    assert max(seen["error"]) < 1e-4  # fp32 rounding of cos/τ (|cos/τ| ≤ 20); bf16 would be off by ~0.1
 
 
 def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tiny_model, tmp_path, monkeypatch):
@@ -409,3 +457,41 @@ def test_stop_during_evaluation_then_resume_only_evaluates(tiny_model, tmp_path,
     table = runs.read_comparison(run_dir)
     assert set(table["metric"]) >= {"max_r", "complete@10"} and table["improved"].all() is not None
     assert "| English | Max@R ↓ | 4.00 | 3.00 |" in (run_dir / "comparison.md").read_text()
+
+
+GOOD_ROW = {"query_en": "w1 w2", "passage_en": "w1 w2 w3", "passage_tgt": "w4 w5", "lang": "zh"}
+
+
+@pytest.mark.parametrize("lines,expected", [
+    ([], ["is empty"]),
+    ([GOOD_ROW, "not json {", {**GOOD_ROW, "query_en": "w6", "passage_en": "w7", "passage_tgt": "w8"}],
+     None),  # two good rows: it trains (checked below)
+    ([GOOD_ROW, {**GOOD_ROW, "id": "b"}], ["no batch of 2 or more triples", "repeat"]),
+    ([GOOD_ROW, "not json {", {k: v for k, v in GOOD_ROW.items() if k != "passage_tgt"}],
+     ["need at least 2 training triples, got 1", "1 triples loaded from 3 rows", "2 bad rows skipped",
+      "line 2: invalid JSON", "line 3: missing field 'passage_tgt'"]),
+    (["[1, 2]", "not json {"] + [{k: v for k, v in GOOD_ROW.items() if k != "passage_tgt"}] * 6,
+     ["no triples for zh", "8 rows, 8 bad rows skipped", "line 1: expected a JSON object", "line 2: invalid JSON",
+      "line 3: missing field 'passage_tgt'", "... 3 more"]),
+])
+def test_bad_training_files_fail_in_one_line_without_a_traceback(tiny_model, tmp_path, lines, expected):
+    """`train --data FILE.jsonl`: an empty file or malformed rows → one `error:` line on stderr naming the
+    file, the bad line numbers and how many rows were skipped; never a traceback or a warning."""
+    data = tmp_path / "triples.jsonl"
+    data.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "xldiag", "train", "--model", str(tiny_model), "--data", str(data), "--langs", "zh",
+         "--out", str(tmp_path / "run"), "--no-eval", "--batch-size", "2", "--threads", "1"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
+    if expected is None:  # two good rows and a bad one: the run goes on and its log names the skipped line
+        assert proc.returncode == 0, proc.stderr
+        assert "(1 bad rows skipped" in proc.stderr and "line 2: invalid JSON" in proc.stderr
+        return
+    assert proc.returncode == 2
+    lines_out = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines_out) == 1 and lines_out[0].startswith("error: "), proc.stderr
+    assert str(data) in lines_out[0]
+    for part in expected:
+        assert part in lines_out[0], (part, lines_out[0])

@@ -5,11 +5,17 @@ An embedding e ∈ R^d is read as a distribution over its d dimensions, p = soft
 parallel texts are aligned when their distributions match: JSD(p_en, p_tgt) → 0. The training
 loss (√JSD + InfoNCE) uses the same reading, so these numbers are comparable with its JSD curve.
 JSD here uses natural logarithms (0 ≤ JSD ≤ ln 2), like torch's KL divergence.
+
+T = 1 is the paper's softmax(z). A run trained with `--jsd-temperature T` records T in its
+checkpoint's manifest (`trained_jsd_temperature`); `alignment_frame(..., chosen_temperature=T)`
+then adds the JSD at that T beside the JSD at T = 1, and `jsd_summary` tabulates both.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,23 +69,55 @@ def pair_stats(en: np.ndarray, tgt: np.ndarray, temperature: float = DEFAULT_TEM
 
 
 def alignment_frame(embeddings: dict[str, dict[str, np.ndarray]], pivot: str = "en",
-                    temperature: float = DEFAULT_TEMPERATURE) -> pd.DataFrame:
+                    temperature: float = DEFAULT_TEMPERATURE,
+                    chosen_temperature: float | None = None) -> pd.DataFrame:
     """Cosine/JSD over all parallel pairs for several models and languages.
 
     `embeddings[model][lang]` is an n×d matrix, row i parallel across languages. Returns rows
-    (model, lang, index, cosine, jsd) for every non-pivot language paired with the pivot."""
+    (model, lang, index, cosine, jsd) for every non-pivot language paired with the pivot, `jsd`
+    at `temperature`; with `chosen_temperature` also `jsd_chosen`, the JSD at that T."""
     frames = []
     for model, by_lang in embeddings.items():
         for lang, mat in by_lang.items():
             if lang == pivot:
                 continue
             stats = pair_stats(by_lang[pivot], mat, temperature)
+            if chosen_temperature is not None:
+                stats["jsd_chosen"] = pair_stats(by_lang[pivot], mat, chosen_temperature)["jsd"]
             stats.insert(0, "lang", lang)
             stats.insert(0, "model", model)
             frames.append(stats)
     if not frames:
-        return pd.DataFrame(columns=["model", "lang", "index", "cosine", "jsd"])
+        extra = ["jsd_chosen"] if chosen_temperature is not None else []
+        return pd.DataFrame(columns=["model", "lang", "index", "cosine", "jsd", *extra])
     return pd.concat(frames, ignore_index=True)
+
+
+def jsd_summary(frame: pd.DataFrame, temperature: float = DEFAULT_TEMPERATURE,
+                chosen_temperature: float | None = None) -> pd.DataFrame:
+    """Per (model, lang): mean and median cosine and JSD (an `alignment_frame`), the JSD at
+    `temperature` and — when the frame has `jsd_chosen` — at `chosen_temperature`, side by side
+    with the temperature in the column names ("JSD mean (T=1)", "JSD mean (T=0.5)")."""
+    columns = {"cosine": "cosine", "jsd": f"JSD (T={temperature:g})"}
+    if "jsd_chosen" in frame.columns and chosen_temperature not in (None, temperature):
+        columns["jsd_chosen"] = f"JSD (T={chosen_temperature:g})"
+    table = frame.groupby(["model", "lang"], sort=False)[list(columns)].agg(["mean", "median"])
+    table.columns = [columns[col].replace(" (", f" {stat} (") if "(" in columns[col] else f"{columns[col]} {stat}"
+                     for col, stat in table.columns]
+    return table.reset_index()
+
+
+def trained_jsd_temperature(model: str | Path) -> float | None:
+    """The `--jsd-temperature` a model folder written by `xldiag train` was trained with (from its
+    xldiag_manifest.json), or None for any other model."""
+    try:
+        manifest = json.loads((Path(model).expanduser() / "xldiag_manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("trained_by") != "xldiag.train":
+        return None
+    value = manifest.get("jsd_temperature", DEFAULT_TEMPERATURE)  # runs before the option: softmax(z), T = 1
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
 @dataclass
@@ -142,16 +180,29 @@ def encode_pre_norm(st_model, texts: list[str], encode_kwargs: dict | None = Non
     """The pooled sentence vectors *before* a trailing Normalize module (float32, n × d).
 
     `encode_kwargs` are the family's prompt/task arguments (ModelFamily.encode_kwargs). The
-    modules are shared with `st_model` (no copy of the weights)."""
+    modules are shared with `st_model` (no copy of the weights). A `prompt_name` is resolved
+    against `st_model`'s own prompts here and passed on as the prompt text: the body model is a
+    new SentenceTransformer that has no prompts, and sentence-transformers raises on a
+    prompt_name it does not know."""
     from sentence_transformers import SentenceTransformer
 
+    kwargs = dict(encode_kwargs or {})
+    prompts = dict(getattr(st_model, "prompts", None) or {})
+    name = kwargs.pop("prompt_name", None)
+    if name is not None and "prompt" not in kwargs:
+        if name not in prompts:
+            raise ValueError(f"The model has no prompt named {name!r} (its prompts: {sorted(prompts) or 'none'}).")
+        kwargs["prompt"] = prompts[name]
+    if "prompt" not in kwargs:  # what encode() would fall back to on the full model
+        default = getattr(st_model, "default_prompt_name", None)
+        kwargs["prompt"] = prompts.get(default, "") if default else ""
     body = SentenceTransformer(modules=_body_modules(st_model), device=str(st_model.device))
     texts = list(texts)
     out = []
     for start in range(0, len(texts), batch_size * 4):
         part = texts[start:start + batch_size * 4]
         vecs = body.encode(part, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=False,
-                           show_progress_bar=False, **(encode_kwargs or {}))
+                           show_progress_bar=False, **kwargs)
         out.append(np.asarray(vecs, dtype=np.float32))
         if progress:
             progress(min(len(texts), start + len(part)), len(texts))
@@ -179,7 +230,8 @@ def vectors(encoder, texts: list[str], role: str = "passage", pre_norm: bool = T
     if path.exists():
         return np.load(path)
     model = encoder.model
-    kwargs = encoder.family.encode_kwargs(role, getattr(model, "prompts", None))
+    prompt, task = encoder.family.inputs(role, model)  # the prefix and task training and evaluation use
+    kwargs = {"prompt": prompt, **({"task": task} if task else {})}
     out = encode_pre_norm(model, texts, kwargs, batch_size=getattr(encoder, "batch_size", 32), progress=progress)
     from xldiag.atomic import atomic_path
 

@@ -5,8 +5,9 @@ A run folder (`cache/runs/NAME/` by default; $XLDIAG_RUNS_DIR moves the root) is
     config.json      {"kind": "training", "config": TrainConfig fields, "resolved": {...}, "data": {...}}
     status.json      {"state": queued|running|finished|failed|stopped, "phase", "error", "pid",
                       "step", "total_steps", "loss", "checkpoint", "started", "updated", "finished"}
-    metrics.jsonl    one JSON line per optimizer step (step, epoch, loss, jsd, nce, nce_psg, lr,
-                     grad_norm, examples_per_s, elapsed, cpu_time, batch_size), flushed after every line
+    metrics.jsonl    one JSON line per optimizer step (step, epoch, loss, jsd, nce, nce_psg, norm_en,
+                     norm_tgt, lr, grad_norm, examples_per_s, elapsed, cpu_time, batch_size), flushed
+                     after every line
     train.log        stdout + stderr of a detached run (`launch_training`)
     lock             holds the owner's PID; an advisory `flock` on it is held while the run lives,
                      so a lock left by a dead process is stale by construction and is taken over
@@ -44,7 +45,7 @@ METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "train.log"
 LOCK_FILE = "lock"
 STOP_FILE = "STOP"
-METRIC_COLUMNS = ["step", "epoch", "loss", "jsd", "nce", "nce_psg", "lr", "grad_norm",
+METRIC_COLUMNS = ["step", "epoch", "loss", "jsd", "nce", "nce_psg", "norm_en", "norm_tgt", "lr", "grad_norm",
                   "examples_per_s", "elapsed", "cpu_time"]
 
 # Popen objects of runs launched by this process, so that finished children are reaped.

@@ -38,19 +38,23 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xldiag import __version__
 from xldiag import runs
 from xldiag.atomic import atomic_dir, write_json, write_text
-from xldiag.losses import DEFAULT_EPS, DEFAULT_TEMPERATURE, LOSS_MODES, NEEDED_INPUTS, alignment_loss, check_mode
+from xldiag.losses import (DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, DEFAULT_TEMPERATURE, LOSS_MODES, NEEDED_INPUTS,
+                           alignment_loss, check_mode)
 
 FALLBACK_LR = 2e-5
 CPU_DEFAULT_MAX_SEQ_LENGTH = 128
 TRAINER_STATE = "trainer_state.pt"
 CHECKPOINT_INFO = "xldiag_manifest.json"  # read by xldiag.models.family_of (base_model → family)
 JSD_ON = ("pre-norm", "post-norm")
+# Per-step values reduced across ranks and logged to metrics.jsonl (None where a mode has no such term).
+STEP_VALUES = ("loss", "jsd", "nce", "nce_psg", "norm_en", "norm_tgt")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -60,6 +64,16 @@ class RunExistsError(FileExistsError, RuntimeError):
 
 class NonFiniteLossError(RuntimeError):
     """A loss or gradient norm was NaN/inf; the update was not applied."""
+
+
+class TrainingDataError(ValueError):
+    """The training data cannot be used (too few usable triples); the message carries the report."""
+
+
+# Failures whose message says all there is to say (bad input, a folder in use or missing): the
+# run reports them in one line, without a traceback. Anything else (a torch RuntimeError, a bug)
+# also prints its traceback, to stderr / train.log.
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError)
 
 
 class StopRequested(Exception):
@@ -93,6 +107,7 @@ class TrainConfig:
     seed: int = 42
     temperature: float = DEFAULT_TEMPERATURE
     jsd_eps: float = DEFAULT_EPS
+    jsd_temperature: float = DEFAULT_JSD_TEMPERATURE
     jsd_on: str = "pre-norm"
     lambda_jsd: float = 1.0
     lambda_nce: float = 1.0
@@ -145,6 +160,8 @@ class TrainConfig:
             raise ValueError(f"--lr must be positive, got {self.lr}.")
         if self.temperature <= 0:
             raise ValueError(f"--temperature must be positive, got {self.temperature}.")
+        if self.jsd_temperature <= 0:
+            raise ValueError(f"--jsd-temperature must be positive, got {self.jsd_temperature}.")
         if self.max_seq_length is not None and self.max_seq_length < 4:
             raise ValueError(f"--max-seq-length must be at least 4, got {self.max_seq_length}.")
 
@@ -287,23 +304,38 @@ def load_sentence_transformer(name_or_path: str, device: str, trust_remote_code:
     return SentenceTransformer(str(name_or_path), device=device, trust_remote_code=trust_remote_code)
 
 
+def prompt_overrides(cfg: TrainConfig) -> dict[str, str]:
+    """The config's explicit prompts ({"query": ..., "passage": ...}, only those set)."""
+    return {role: value for role, value in (("query", cfg.query_prompt), ("passage", cfg.passage_prompt))
+            if value is not None}
+
+
+def training_family(cfg: TrainConfig, model=None):
+    """The model family with the config's prompt overrides — the same ModelFamily evaluation uses
+    (`family_of`); a model whose family cannot be resolved gets its own query/passage prompts."""
+    from xldiag.models.registry import GENERIC
+
+    family = _family(cfg.model)
+    if family is None:
+        own = getattr(model, "prompts", None) or {}
+        family = GENERIC.with_prompts({"query": own.get("query", ""),
+                                       "passage": own.get("passage", own.get("document", ""))})
+    return family.with_prompts(prompt_overrides(cfg))
+
+
 def resolve_prompts(cfg: TrainConfig, model) -> tuple[str, str]:
-    """(query prompt, passage prompt): explicit config, else the model family (which falls back to
-    a folder's own sentence-transformers prompts), else model.prompts."""
-    family = _family(cfg.model)
-    prompts = getattr(model, "prompts", None) or {}
-    query, passage = cfg.query_prompt, cfg.passage_prompt
-    if query is None:
-        query = family.query_prompt if family is not None else prompts.get("query", "")
-    if passage is None:
-        passage = family.passage_prompt if family is not None else prompts.get("passage", prompts.get("document", ""))
-    return query or "", passage or ""
+    """(query prompt, passage prompt): the exact prefixes evaluation's `model.encode(...,
+    **family.encode_kwargs(role, model.prompts))` applies (`ModelFamily.inputs`) — an explicit
+    family prompt or config override, a task family's model prompt named after its task (jina v3's
+    retrieval.query / retrieval.passage), or the model's default prompt."""
+    family = training_family(cfg, model)
+    return family.inputs("query", model)[0], family.inputs("passage", model)[0]
 
 
-def resolve_tasks(cfg: TrainConfig) -> tuple[str | None, str | None]:
+def resolve_tasks(cfg: TrainConfig, model=None) -> tuple[str | None, str | None]:
     """(query task, passage task) for families whose modules take `task=` (jina-embeddings-v3)."""
-    family = _family(cfg.model)
-    return getattr(family, "query_task", None), getattr(family, "passage_task", None)
+    family = training_family(cfg, model)
+    return family.inputs("query", model)[1], family.inputs("passage", model)[1]
 
 
 def resolve_lr(cfg: TrainConfig) -> tuple[float, str]:
@@ -428,11 +460,32 @@ def split_embeddings(out: dict, needs, n: int, jsd_on: str) -> tuple:
     return query, passage_en, passage_tgt
 
 
+def passage_norms(out: dict, needs, n: int) -> dict:
+    """{"norm_en", "norm_tgt"}: the batch's mean pre-normalisation ‖z‖ of the English and the
+    target passages (float32, detached; None where the loss does not embed them).
+
+    Logged every step because the pre-norm √JSD has a shortcut: softmax of a short vector is
+    nearly uniform, so the JSD also falls when the encoder merely shrinks ‖z‖."""
+    import torch
+
+    passages = out["passages"].detach()
+    norms = {"norm_en": None, "norm_tgt": None}
+    with torch.autocast(device_type=passages.device.type, enabled=False):
+        if "passage_en" in needs:
+            norms["norm_en"], passages = passages[:n].float().norm(dim=-1).mean(), passages[n:]
+        if "passage_tgt" in needs:
+            norms["norm_tgt"] = passages[:n].float().norm(dim=-1).mean()
+    return norms
+
+
 def compute_losses(cfg: TrainConfig, out: dict, needs, n: int) -> dict:
-    """The batch loss (xldiag.losses.alignment_loss) from the Embedder output."""
+    """The batch loss (xldiag.losses.alignment_loss) from the Embedder output, computed in float32
+    (the loss functions switch autocast off), plus the passages' pre-norm ‖z‖ (`passage_norms`)."""
     query, passage_en, passage_tgt = split_embeddings(out, needs, n, cfg.jsd_on)
-    return alignment_loss(cfg.loss, query, passage_en, passage_tgt, temperature=cfg.temperature,
-                          jsd_eps=cfg.jsd_eps, lambda_jsd=cfg.lambda_jsd, lambda_nce=cfg.lambda_nce)
+    losses = alignment_loss(cfg.loss, query, passage_en, passage_tgt, temperature=cfg.temperature,
+                            jsd_eps=cfg.jsd_eps, jsd_temperature=cfg.jsd_temperature,
+                            lambda_jsd=cfg.lambda_jsd, lambda_nce=cfg.lambda_nce)
+    return {**losses, **passage_norms(out, needs, n)}
 
 
 def param_groups(model, weight_decay: float) -> list[dict]:
@@ -512,7 +565,10 @@ def manifest(cfg: TrainConfig, **fields) -> dict:
     its prompts) and how it was trained."""
     family = _family(cfg.model)
     record = {"base_model": cfg.model, "trained_by": "xldiag.train", "loss": cfg.loss, "data": cfg.data,
-              "langs": list(cfg.langs), "created": runs.now(), **fields}
+              "langs": list(cfg.langs), "temperature": cfg.temperature, "jsd_temperature": cfg.jsd_temperature,
+              "jsd_on": cfg.jsd_on, "created": runs.now(), **fields}
+    if prompt_overrides(cfg):  # family_of(checkpoint) applies them, so it is evaluated as it was trained
+        record["prompts"] = prompt_overrides(cfg)
     try:
         from xldiag.models import FAMILIES
 
@@ -618,14 +674,19 @@ class Trainer:
             triples = list(self.triples)
             report = getattr(self.triples, "report", None)
         else:
-            from xldiag.data import load_triples
+            from xldiag.data import TriplesWarning, load_triples
 
-            triples = load_triples(self.cfg.data, self.cfg.langs, data_dir=self.cfg.data_dir, limit=self.cfg.limit)
+            with warnings.catch_warnings():
+                # The report (bad rows with their lines) is logged below and named in any error:
+                # the warning would only repeat it as two more lines on stderr.
+                warnings.simplefilter("ignore", TriplesWarning)
+                triples = load_triples(self.cfg.data, self.cfg.langs, data_dir=self.cfg.data_dir, limit=self.cfg.limit)
             report = getattr(triples, "report", None)
         if self.cfg.limit is not None:
             triples = triples[: self.cfg.limit]
         if len(triples) < 2:
-            raise ValueError(f"Need at least 2 training triples, got {len(triples)} from {self.cfg.data}.")
+            detail = report.summary() if hasattr(report, "summary") else f"from {self.cfg.data}"
+            raise TrainingDataError(f"need at least 2 training triples, got {len(triples)}: {detail}")
         by_lang: dict[str, int] = {}
         for t in triples:
             by_lang[t.lang] = by_lang.get(t.lang, 0) + 1
@@ -691,7 +752,8 @@ class Trainer:
                 message = "interrupted (KeyboardInterrupt)"
             if self.status:
                 self.set_status(state="failed", error=message, finished=runs.now())
-            if self.status.get("state") == "failed" and not isinstance(err, (NonFiniteLossError, KeyboardInterrupt)):
+            if self.status.get("state") == "failed" and not isinstance(err, (NonFiniteLossError, KeyboardInterrupt,
+                                                                              *USER_ERRORS)):
                 traceback.print_exc(file=sys.stderr)  # an unexpected failure during the run
             raise
         finally:
@@ -722,6 +784,10 @@ class Trainer:
         batches = make_batches(triples, cfg.batch_size, cfg.seed, cfg.epochs)
         steps_per_epoch = max(1, sum(1 for e, _ in batches if e == 0) // self.world)
         total_steps = len(batches) // self.world
+        if not batches:
+            raise TrainingDataError(
+                f"no batch of 2 or more triples can be formed from the {len(triples)} triples of {cfg.data}: a batch "
+                "never holds the same English query, English passage or target passage twice, and these repeat them")
         if total_steps < 1:
             raise ValueError(f"{len(batches)} batches cannot be shared among {self.world} processes.")
         my_batches = [batches[s * self.world + self.rank] for s in range(total_steps)]
@@ -753,6 +819,7 @@ class Trainer:
         elif str(self.device).startswith("cpu") and (model.max_seq_length or 10**9) > CPU_DEFAULT_MAX_SEQ_LENGTH:
             model.max_seq_length = CPU_DEFAULT_MAX_SEQ_LENGTH
         prompts = resolve_prompts(cfg, model)
+        tasks = resolve_tasks(cfg, model)
         if checkpoint is not None:
             saved = runs.read_config(self.run_dir).get("resolved") or {}
             prompts = (saved.get("query_prompt", prompts[0]), saved.get("passage_prompt", prompts[1]))
@@ -788,6 +855,7 @@ class Trainer:
         resolved = {
             "lr": lr, "lr_source": lr_source, "device": str(self.device), "precision": "bf16" if use_bf16 else "fp32",
             "max_seq_length": model.max_seq_length, "query_prompt": prompts[0], "passage_prompt": prompts[1],
+            "query_task": tasks[0], "passage_task": tasks[1],
             "eval_langs": cfg.eval_langs or list(cfg.langs), "total_steps": total_steps,
             "steps_per_epoch": steps_per_epoch, "warmup_steps": warmup_steps, "world_size": self.world,
             "global_batch_size": cfg.batch_size * self.world, "n_batches": len(batches),
@@ -821,7 +889,6 @@ class Trainer:
                  f"max_seq_length {model.max_seq_length}, loss {cfg.loss}")
 
         needs = NEEDED_INPUTS[cfg.loss]
-        tasks = resolve_tasks(cfg)
         dist = None
         if self.distributed:
             import torch.distributed as dist
@@ -838,6 +905,8 @@ class Trainer:
                 batch = [triples[i] for i in indices]
                 lr_now = scheduler.get_last_lr()[0]
                 features = batch_features(model, batch, needs, prompts[0], prompts[1], self.device, tasks)
+                # Only the encoder runs under autocast; the losses are computed in float32 after it
+                # (and the loss functions switch autocast off themselves).
                 with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=use_bf16):
                     out = module(features)
                 losses = compute_losses(cfg, out, needs, len(batch))
@@ -847,29 +916,27 @@ class Trainer:
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
                 zero = loss.detach().new_zeros(())
                 parts = [loss.detach()] + [losses[k].detach() if losses[k] is not None else zero
-                                           for k in ("jsd", "nce", "nce_psg")]
+                                           for k in STEP_VALUES[1:]]
                 flags = torch.stack(parts + [grad_norm.detach().to(zero.device).float(),
                                              zero + (1.0 if stopper.requested() else 0.0)])
                 if dist is not None:
                     dist.all_reduce(flags)  # sums: losses → mean below; any rank's stop → stop
-                    flags[:5] /= self.world
-                values = flags.tolist()  # the step's one host sync
-                if not all(math.isfinite(v) for v in values[:5]):
+                    flags[:-1] /= self.world
+                values = dict(zip(STEP_VALUES + ("grad_norm", "stop"), flags.tolist()))  # the step's one host sync
+                if not all(math.isfinite(values[k]) for k in ("loss", "jsd", "nce", "nce_psg", "grad_norm")):
                     kept = f"; last good checkpoint: {last_saved}" if last_saved else "; no checkpoint was saved yet"
                     raise NonFiniteLossError(
-                        f"non-finite loss at step {step + 1} (loss={values[0]}, jsd={values[1]}, nce={values[2]}, "
-                        f"grad_norm={values[4]}); the update was not applied{kept}")
+                        f"non-finite loss at step {step + 1} (loss={values['loss']}, jsd={values['jsd']}, "
+                        f"nce={values['nce']}, grad_norm={values['grad_norm']}); the update was not applied{kept}")
                 optimizer.step()
                 scheduler.step()
                 step += 1
                 now_t = time.perf_counter()
                 if metrics_file is not None:
                     record = {
-                        "step": step, "epoch": round(step / steps_per_epoch, 4), "loss": values[0],
-                        "jsd": values[1] if losses["jsd"] is not None else None,
-                        "nce": values[2] if losses["nce"] is not None else None,
-                        "nce_psg": values[3] if losses["nce_psg"] is not None else None,
-                        "lr": lr_now, "grad_norm": values[4],
+                        "step": step, "epoch": round(step / steps_per_epoch, 4), "loss": values["loss"],
+                        **{k: values[k] if losses[k] is not None else None for k in STEP_VALUES[1:]},
+                        "lr": lr_now, "grad_norm": values["grad_norm"],
                         "examples_per_s": round(len(batch) * self.world / (now_t - t0), 3),
                         "elapsed": round(elapsed_before + now_t - started, 6),
                         "cpu_time": round(cpu_before + time.process_time() - cpu_started, 6),
@@ -877,8 +944,8 @@ class Trainer:
                     }
                     metrics_file.write(json.dumps(record) + "\n")
                     metrics_file.flush()
-                    self.set_status(force=False, step=step, loss=values[0])
-                stop = values[5] > 0
+                    self.set_status(force=False, step=step, loss=values["loss"])
+                stop = values["stop"] > 0
                 if stop or (step % cfg.save_every == 0 and step < total_steps):
                     last_saved = self._checkpoint(model, optimizer, scheduler, step, total_steps, fingerprint,
                                                   elapsed_before + time.perf_counter() - started, prompts,
@@ -965,6 +1032,11 @@ class Trainer:
                       construction=cfg.eval_pool, ties=cfg.eval_ties, limit=cfg.eval_limit,
                       data_dir=cfg.data_dir)
         summaries = {}
+        encoders = {}
+        if prompt_overrides(cfg):  # the base model with the prompts training used (final/ records them)
+            from xldiag.embeddings import Encoder
+
+            encoders["base"] = Encoder(cfg.model, prompts=prompt_overrides(cfg), trust_remote_code=cfg.trust_remote_code)
         for name, model in (("base", cfg.model), ("tuned", str(self.run_dir / "final"))):
             out = self.run_dir / "eval" / name
             self.set_status(phase=f"evaluating {name}")
@@ -975,8 +1047,9 @@ class Trainer:
                     raise StopRequested(stopper.reason)
                 self.set_status(force=False, eval_progress=f"{name}: {message} ({fraction:.0%})")
 
+            extra = {"encoder": encoders[name]} if name in encoders else {}
             summaries[name] = evaluate(model=model, out=out, trust_remote_code=cfg.trust_remote_code,
-                                       progress=progress, **common)
+                                       progress=progress, **common, **extra)
         table = comparison_table(summaries["base"], summaries["tuned"])
         from xldiag.atomic import atomic_path
 

@@ -373,6 +373,45 @@ def training_curves_figure(metrics: pd.DataFrame, smooth: int = 1) -> go.Figure:
     return fig
 
 
+NORM_CURVES = (("norm_en", "English passages ‖z‖"), ("norm_tgt", "target passages ‖z‖"))
+
+
+def has_passage_norms(metrics: pd.DataFrame) -> bool:
+    """Whether a metrics frame holds any logged pre-norm passage norm (runs before they were logged do not)."""
+    return metrics is not None and any(c in metrics and metrics[c].notna().any() for c, _ in NORM_CURVES)
+
+
+def passage_norms_figure(metrics: pd.DataFrame, smooth: int = 1) -> go.Figure:
+    """Mean pre-normalisation ‖z‖ of the English and the target passages per step (left axis) with
+    the √JSD term (right axis, dotted), from metrics.jsonl as a DataFrame.
+
+    The pre-norm √JSD can fall just because ‖z‖ shrinks (softmax of a short vector is nearly
+    uniform); this figure shows whether a falling JSD came with falling norms. `smooth` > 1 plots
+    rolling means over that many steps instead of the raw values."""
+    if not has_passage_norms(metrics) or "step" not in metrics:
+        return _empty("Passage norms", "No pre-norm ‖z‖ logged (a run from before they were logged, or no step yet).")
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+
+    def curve(col):
+        y = metrics[col].astype(float)
+        return y.rolling(smooth, min_periods=1).mean() if smooth > 1 else y
+
+    for (col, label), colour in zip(NORM_CURVES, (lang_color(PIVOT), PALETTE[1])):
+        if col in metrics and metrics[col].notna().any():
+            fig.add_trace(go.Scatter(x=metrics["step"], y=curve(col), mode="lines", name=label,
+                                     line=dict(color=colour, width=2)), secondary_y=False)
+    if "jsd" in metrics and metrics["jsd"].notna().any():
+        fig.add_trace(go.Scatter(x=metrics["step"], y=curve("jsd"), mode="lines", name="√JSD",
+                                 line=dict(color=PALETTE[2], width=1.5, dash="dot")), secondary_y=True)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="mean pre-norm ‖z‖", secondary_y=False)
+    fig.update_yaxes(title_text="√JSD", secondary_y=True, showgrid=False, tickformat=".4f")
+    suffix = f" (mean of {smooth} steps)" if smooth > 1 else ""
+    fig.update_layout(title=f"Pre-normalisation passage norms vs √JSD{suffix}", height=360,
+                      **{**LAYOUT, "legend": dict(orientation="h", y=-0.3)})
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 # Compare
 

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from xldiag.losses import DEFAULT_EPS, DEFAULT_TEMPERATURE, LOSS_MODES
+from xldiag.losses import DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, DEFAULT_TEMPERATURE, LOSS_MODES, MNRL_TEMPERATURE
 
 
 def _csv(value: str) -> list[str]:
@@ -51,12 +51,18 @@ def register(subparsers) -> None:
     g.add_argument("--max-grad-norm", type=float, help="gradient clipping norm, 0 = off (default 1.0)")
     g.add_argument("--seed", type=int, help="seed for shuffling, batches and dropout (default 42)")
     g = p.add_argument_group("loss")
-    g.add_argument("--temperature", type=float, help=f"InfoNCE temperature τ (default {DEFAULT_TEMPERATURE}, i.e. scale 20)")
+    g.add_argument("--temperature", type=float,
+                   help=f"InfoNCE temperature τ (default {DEFAULT_TEMPERATURE:g}, the paper's: its eq. 7 has no "
+                   f"temperature). {MNRL_TEMPERATURE:g} (scale 20, the sentence-transformers default and our default "
+                   "until measured) gave worse Max@R and Complete@10 on the demo recipe; docs/TRAINING.md shows both")
     g.add_argument("--lambda-jsd", type=float, help="weight of √JSD (or of the passage InfoNCE for nce-psg), default 1")
     g.add_argument("--lambda-nce", type=float, help="weight of the query InfoNCE, default 1")
     g.add_argument("--jsd-on", choices=("pre-norm", "post-norm"),
                    help="embedding the √JSD softmax is taken over: before (default) or after L2 normalisation")
     g.add_argument("--jsd-eps", type=float, help=f"ε inside √(JSD + ε) (default {DEFAULT_EPS})")
+    g.add_argument("--jsd-temperature", type=float,
+                   help=f"T of the √JSD's softmax(z / T) over the embedding dimensions (default "
+                   f"{DEFAULT_JSD_TEMPERATURE:g}, the paper's softmax(z)); T < 1 sharpens, T > 1 flattens")
     g = p.add_argument_group("hardware and memory")
     g.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     g.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="auto = bf16 autocast on GPU, fp32 on CPU")

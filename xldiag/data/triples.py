@@ -71,12 +71,17 @@ class TriplesReport:
         """One paragraph: counts, then the first `show` bad rows."""
         text = (
             f"{self.source}: {self.n_loaded} triples loaded from {self.n_rows} rows "
-            f"({self.n_bad} bad, {self.n_other_lang} in other languages, {self.n_over_limit} over the limit)"
+            f"({self.n_bad} bad rows skipped, {self.n_other_lang} in other languages, {self.n_over_limit} over the limit)"
         )
-        if self.bad:
-            text += "; " + "; ".join(str(b) for b in self.bad[:show])
-            if self.n_bad > show:
-                text += f"; ... {self.n_bad - show} more"
+        return text + self.bad_lines(show)
+
+    def bad_lines(self, show: int = 5) -> str:
+        """"; line 2: reason; line 7: reason; ... N more" for the first `show` bad rows ("" if none)."""
+        if not self.bad:
+            return ""
+        text = "; " + "; ".join(str(b) for b in self.bad[:show])
+        if self.n_bad > show:
+            text += f"; ... {self.n_bad - show} more"
         return text
 
 
@@ -155,14 +160,18 @@ def _raise_first(source: str, bad: list[BadRow]) -> None:
 def _jsonl_triples(path: Path, langs: list[str] | None, strict: bool):
     parsed = parse_triples_jsonl(path)
     report = TriplesReport(source=str(path), n_rows=parsed.n_rows, bad=list(parsed.bad))
+    if parsed.n_rows == 0:
+        raise DatasetError(f"{path} is empty (no non-blank lines); a triples file has one JSON object per line "
+                           "with query_en, passage_en, passage_tgt and lang (docs/DATA_FORMATS.md)")
     if strict and report.bad:
         _raise_first(report.source, report.bad)
     found = list(dict.fromkeys(t.lang for t in parsed.triples))
     langs = list(langs) if langs else found
     unknown = [lang for lang in langs if lang not in found]
-    if unknown:
+    if unknown or not langs:
         raise DatasetError(
-            f"{path}: no triples for {', '.join(unknown)}; languages in the file: {', '.join(found) or 'none'}"
+            f"{path}: no triples for {', '.join(unknown) or 'any language'}; languages in the file: "
+            f"{', '.join(found) or 'none'} ({report.n_rows} rows, {report.n_bad} bad rows skipped{report.bad_lines()})"
         )
     groups = {lang: [] for lang in langs}
     for triple in parsed.triples:

@@ -2,10 +2,15 @@
 
     L = λ_jsd · L_JSD(p_en, p_tgt) + λ_nce · L_NCE(p_tgt, q_en)        (λ = 1 in the paper)
 
-- `jsd.sqrt_jsd_loss` — √(JSD + ε) between the softmax-over-dimensions of the English and the
-  target-language passage embeddings (taken before the final L2 normalisation by default);
+- `jsd.sqrt_jsd_loss` — √(JSD + ε) between the softmax-over-dimensions softmax(z / T) of the
+  English and the target-language passage embeddings (taken before the final L2 normalisation by
+  default; T = 1, the paper's, unless `--jsd-temperature`);
 - `infonce.info_nce` — InfoNCE between each target-language passage and its English query, the
-  other queries of the batch being the negatives.
+  other queries of the batch being the negatives (τ = 1 by default, as in the paper's eq. 7;
+  τ = 0.05 measured worse on the demo recipe, see infonce.py).
+
+Every term is computed in float32 with autocast switched off, even when the encoder's forward
+ran under bf16 autocast.
 
 Ablations (`LOSS_MODES`, `--loss`):
 - `full`    — L_JSD + L_NCE (the paper's method);
@@ -19,8 +24,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from xldiag.losses.infonce import DEFAULT_TEMPERATURE, info_nce
-from xldiag.losses.jsd import DEFAULT_EPS, jsd, sqrt_jsd_loss
+from xldiag.losses.infonce import (DEFAULT_TEMPERATURE, MNRL_TEMPERATURE, PAPER_TEMPERATURE, info_nce,
+                                   similarity_logits)
+from xldiag.losses.jsd import DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, jsd, sqrt_jsd_loss
 
 LOSS_MODES = ("full", "no-jsd", "no-nce", "nce-psg")
 
@@ -47,6 +53,7 @@ def alignment_loss(
     *,
     temperature: float = DEFAULT_TEMPERATURE,
     jsd_eps: float = DEFAULT_EPS,
+    jsd_temperature: float = DEFAULT_JSD_TEMPERATURE,
     lambda_jsd: float = 1.0,
     lambda_nce: float = 1.0,
 ) -> dict[str, Tensor | None]:
@@ -54,12 +61,14 @@ def alignment_loss(
 
     `passage_en` / `passage_tgt` are the vectors the JSD is computed on (pre- or post-normalisation,
     the caller decides); InfoNCE normalises its inputs itself, so either works for it.
+    `temperature` is InfoNCE's τ, `jsd_temperature` the T of the JSD's softmax(z / T). Every term
+    is computed in float32 with autocast off, whatever the caller's autocast state.
     """
     check_mode(mode)
     out: dict[str, Tensor | None] = {"loss": None, "jsd": None, "nce": None, "nce_psg": None}
     terms = []
     if mode in ("full", "no-nce"):
-        out["jsd"] = sqrt_jsd_loss(passage_en, passage_tgt, eps=jsd_eps)
+        out["jsd"] = sqrt_jsd_loss(passage_en, passage_tgt, eps=jsd_eps, temperature=jsd_temperature)
         terms.append(lambda_jsd * out["jsd"])
     if mode == "nce-psg":
         out["nce_psg"] = info_nce(passage_tgt, passage_en, temperature=temperature)
@@ -72,6 +81,6 @@ def alignment_loss(
 
 
 __all__ = [
-    "DEFAULT_EPS", "DEFAULT_TEMPERATURE", "LOSS_MODES", "NEEDED_INPUTS",
-    "alignment_loss", "check_mode", "info_nce", "jsd", "sqrt_jsd_loss",
+    "DEFAULT_EPS", "DEFAULT_JSD_TEMPERATURE", "DEFAULT_TEMPERATURE", "LOSS_MODES", "NEEDED_INPUTS",
+    "MNRL_TEMPERATURE", "PAPER_TEMPERATURE", "alignment_loss", "check_mode", "info_nce", "jsd", "similarity_logits", "sqrt_jsd_loss",
 ]

@@ -1,6 +1,6 @@
 """√JSD: the Jensen–Shannon alignment loss of the seed paper (§4, Appendix C).
 
-For a document embedding z ∈ R^d, P(z) = softmax(z) is a distribution over the d embedding
+For a document embedding z ∈ R^d, P(z) = softmax(z / T) (T = 1 in the paper) is a distribution over the d embedding
 dimensions. For an English passage and its target-language counterpart,
 
     JSD(P ‖ Q) = ½ KL(P ‖ M) + ½ KL(Q ‖ M),   M = ½ (P + Q),   P = P(z_en), Q = P(z_tgt)
@@ -19,7 +19,19 @@ is ~1e-4 of its range — the loss would carry almost no signal. We therefore ta
 model's final L2 normalisation (the pooled vector; `jsd_on="pre-norm"`, the default), and keep the
 normalised variant as an option (`"post-norm"`). `tests/test_losses.py` shows the effect.
 
-All arithmetic is done in float32 with log-softmax and logsumexp, so it is stable for large z.
+**The norm shortcut.** softmax(z) of a *short* vector is nearly uniform, so the JSD between two
+pre-norm vectors can fall just because the encoder shrinks ‖z‖, without the two passages getting
+any closer in direction. The training loop therefore logs the mean pre-norm ‖z‖ of the English
+and the target passages at every step (`norm_en`, `norm_tgt` in metrics.jsonl) — a JSD that falls
+while those norms fall is the shortcut, not alignment.
+
+**Temperature** (`--jsd-temperature T`): P(z) = softmax(z / T). T = 1 is the paper's (the
+default). T < 1 sharpens the distributions (the JSD reacts more to the large coordinates), T > 1
+flattens them. `xldiag.alignment` computes the same JSD at any T, so the Alignment page can show
+the chosen T beside T = 1.
+
+All arithmetic is done in float32 with log-softmax and logsumexp, with autocast switched off
+whatever the caller's autocast state, so it is stable for large z and not rounded to bf16.
 """
 
 from __future__ import annotations
@@ -31,23 +43,30 @@ import torch.nn.functional as F
 from torch import Tensor
 
 DEFAULT_EPS = 1e-8
+DEFAULT_JSD_TEMPERATURE = 1.0  # the paper's softmax(z)
 LN2 = math.log(2.0)
 
 
-def jsd(z_p: Tensor, z_q: Tensor) -> Tensor:
-    """Per-row JSD(softmax(z_p) ‖ softmax(z_q)) in nats, shape (n,), in [0, ln 2]."""
+def jsd(z_p: Tensor, z_q: Tensor, temperature: float = DEFAULT_JSD_TEMPERATURE) -> Tensor:
+    """Per-row JSD(softmax(z_p / T) ‖ softmax(z_q / T)) in nats, shape (n,), in [0, ln 2]."""
     if z_p.shape != z_q.shape:
         raise ValueError(f"JSD needs two embeddings of the same shape, got {tuple(z_p.shape)} and {tuple(z_q.shape)}.")
-    log_p = F.log_softmax(z_p.float(), dim=-1)
-    log_q = F.log_softmax(z_q.float(), dim=-1)
-    # log M = log(½ (P + Q)) computed without leaving log space.
-    log_m = torch.logsumexp(torch.stack([log_p, log_q]), dim=0) - LN2
-    kl_pm = (log_p.exp() * (log_p - log_m)).sum(dim=-1)
-    kl_qm = (log_q.exp() * (log_q - log_m)).sum(dim=-1)
-    return 0.5 * (kl_pm + kl_qm)
+    if temperature <= 0:
+        raise ValueError(f"The JSD temperature must be positive, got {temperature}.")
+    with torch.autocast(device_type=z_p.device.type, enabled=False):
+        log_p = F.log_softmax(z_p.float() / temperature, dim=-1)
+        log_q = F.log_softmax(z_q.float() / temperature, dim=-1)
+        # log M = log(½ (P + Q)) computed without leaving log space.
+        log_m = torch.logsumexp(torch.stack([log_p, log_q]), dim=0) - LN2
+        kl_pm = (log_p.exp() * (log_p - log_m)).sum(dim=-1)
+        kl_qm = (log_q.exp() * (log_q - log_m)).sum(dim=-1)
+        return 0.5 * (kl_pm + kl_qm)
 
 
-def sqrt_jsd_loss(z_en: Tensor, z_tgt: Tensor, eps: float = DEFAULT_EPS) -> Tensor:
-    """L_JSD = mean_i √(JSD(P(z_en_i) ‖ P(z_tgt_i)) + ε), ε inside the root (see the module docstring)."""
+def sqrt_jsd_loss(z_en: Tensor, z_tgt: Tensor, eps: float = DEFAULT_EPS,
+                  temperature: float = DEFAULT_JSD_TEMPERATURE) -> Tensor:
+    """L_JSD = mean_i √(JSD(P(z_en_i) ‖ P(z_tgt_i)) + ε), P(z) = softmax(z / T), ε inside the root
+    (see the module docstring)."""
     # Rounding can leave a JSD a hair below 0 for identical rows; clamp before the root.
-    return torch.sqrt(jsd(z_en, z_tgt).clamp_min(0.0) + eps).mean()
+    with torch.autocast(device_type=z_en.device.type, enabled=False):
+        return torch.sqrt(jsd(z_en, z_tgt, temperature).clamp_min(0.0) + eps).mean()

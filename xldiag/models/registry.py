@@ -48,10 +48,12 @@ class ModelFamily:
         return {role: self.prompt(role) for role in ROLES}
 
     def encode_kwargs(self, role: str, model_prompts: dict | None = None) -> dict:
-        """Keyword arguments for SentenceTransformer.encode for `role`.
+        """Keyword arguments for SentenceTransformer.encode for `role` — what evaluation uses, and
+        (through `inputs`) what training uses too.
 
         Task families pass task=...; their model's own prompt of that name is used unless the
-        family carries an explicit prompt (a user override), which then wins.
+        family carries an explicit prompt (a user override), which then wins. A `prompt_name` is
+        only ever passed when `model_prompts` has it (sentence-transformers raises otherwise).
         """
         kwargs = {}
         task, prompt = self.task(role), self.prompt(role)
@@ -62,6 +64,24 @@ class ModelFamily:
         if prompt:
             kwargs["prompt"] = prompt
         return kwargs
+
+    def inputs(self, role: str, model=None) -> tuple[str, str | None]:
+        """(prompt text, task) that `model.encode(texts, **self.encode_kwargs(role, model.prompts))`
+        applies — the one resolution both training and evaluation use.
+
+        The prompt is, as sentence-transformers resolves it: an explicit prompt, else the model's
+        prompt named by `prompt_name`, else the model's `default_prompt_name` prompt, else "".
+        `model` may be None (no model prompts)."""
+        model_prompts = dict(getattr(model, "prompts", None) or {})
+        kwargs = self.encode_kwargs(role, model_prompts)
+        if "prompt" in kwargs:
+            prompt = kwargs["prompt"]
+        elif "prompt_name" in kwargs:
+            prompt = model_prompts[kwargs["prompt_name"]]
+        else:
+            default = getattr(model, "default_prompt_name", None)
+            prompt = model_prompts.get(default, "") if default else ""
+        return prompt or "", kwargs.get("task")
 
     def with_prompts(self, prompts: dict[str, str] | None) -> "ModelFamily":
         """A copy with the given role prompts replacing the family's ({} or None: unchanged)."""
@@ -130,10 +150,12 @@ def _find_family(name: str, depth: int) -> ModelFamily:
         return FAMILIES["multilingual-e5"]
     path = Path(name).expanduser()
     manifest = _read_json(path / MANIFEST_NAME) if path.is_dir() else {}
+    # A checkpoint trained with prompt overrides records them: it is evaluated with what it was trained with.
+    trained_prompts = {k: v for k, v in (manifest.get("prompts") or {}).items() if k in ROLES and isinstance(v, str)}
     if manifest.get("family") in FAMILIES:
-        return FAMILIES[manifest["family"]]
+        return FAMILIES[manifest["family"]].with_prompts(trained_prompts)
     if manifest.get("base_model") and depth < 5:  # a checkpoint: its base model's family
-        return _find_family(str(manifest["base_model"]), depth + 1)
+        return _find_family(str(manifest["base_model"]), depth + 1).with_prompts(trained_prompts)
     lowered = name.lower()
     for family in reversed(list(FAMILIES.values())):
         if family.pattern and re.search(family.pattern, lowered):
