@@ -290,13 +290,11 @@ class Encoder:
         return np.asarray(vectors, dtype=np.float32), count_tokens(model, texts, kwargs)
 
     def _encode_kwargs(self, model, role: str) -> dict:
-        """The family's prompt/task arguments, a prompt name resolved to its text (the body
-        model that yields pre-normalisation vectors has no prompts of its own)."""
-        prompts = getattr(model, "prompts", None) or {}
-        kwargs = self.family.encode_kwargs(role, prompts)
-        if "prompt_name" in kwargs:
-            kwargs["prompt"] = prompts[kwargs.pop("prompt_name")]
-        return kwargs
+        """The prompt text and task `model.encode` would apply for `role` (`ModelFamily.inputs`:
+        the one resolution training uses too), passed explicitly: the body model that yields
+        pre-normalisation vectors has no prompts or default prompt of its own."""
+        prompt, task = self.family.inputs(role, model)
+        return {**({"prompt": prompt} if prompt else {}), **({"task": task} if task else {})}
 
     def _store(self, role: str) -> "ShardStore":
         if role not in self._stores:

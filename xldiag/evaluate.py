@@ -20,7 +20,9 @@ from xldiag import __version__, metrics
 from xldiag.atomic import atomic_path, write_json, write_text
 from xldiag.pools import Pool, build_pool
 from xldiag.ranking import rank_gold
-from xldiag.vocab import COMPLETE_KS, HEADLINE_METRICS, PIVOT, POOLS, SCENARIOS, TIE_RULES, metric
+from xldiag.tables import table1_markdown
+from xldiag.vocab import (COMPLETE_KS, CONFIG_FILE, PER_QUERY_FILE, PIVOT, POOLS, SCENARIOS, SUMMARY_FILE, TABLE_FILE,
+                          TIE_RULES)
 from xldiag.truncation import Truncation
 
 RUN_FORMAT_VERSION = 2  # 2: ranks by text identity, several tie rules per run, per-query n_docs
@@ -285,12 +287,12 @@ def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.Da
               fingerprint: str, seconds: float, truncation: dict | None = None) -> None:
     """Write the run folder; each file atomically, config.json last (it marks a complete run)."""
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "summary.csv") as tmp:
+    with atomic_path(out / SUMMARY_FILE) as tmp:
         summary.to_csv(tmp, index=False)
-    with atomic_path(out / "per_query.parquet") as tmp:
+    with atomic_path(out / PER_QUERY_FILE) as tmp:
         per_query.to_parquet(tmp, index=False)
-    write_text(out / "table.md", paper_table(summary))
-    write_json(out / "config.json", {
+    write_text(out / TABLE_FILE, table1_markdown(summary))
+    write_json(out / CONFIG_FILE, {
         "kind": "evaluation",
         "format_version": RUN_FORMAT_VERSION,
         "xldiag_version": __version__,
@@ -306,42 +308,3 @@ def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.Da
         "seconds": round(seconds, 2),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
-
-
-def paper_table(summary: pd.DataFrame) -> str:
-    """The paper's Table 1 layout: per scenario, rows = query language × metric, columns = pools.
-
-    With several tie rules in the summary (e.g. `--paper`), each cell is the range over the rules
-    ("921.30–926.21": optimistic and pessimistic bounds), lowest value first."""
-    rules = list(dict.fromkeys(summary["ties"])) if "ties" in summary else []
-    lines = []
-    if len(rules) > 1:
-        lines += [f"Each cell: the range over the tie rules {', '.join(rules)} (the paper does not say how it "
-                  "broke ties).", ""]
-    for scenario, block in summary.groupby("scenario", sort=False):
-        pairs = list(dict.fromkeys(block["pair"]))
-        lines += [f"### {scenario} ({_pool_size(block)})", "", "| queries | metric | " + " | ".join(pairs) + " | avg |",
-                  "|---|---|" + "---|" * (len(pairs) + 1)]
-        for side in ("English", "target"):
-            rows = block[(block["query_lang"] == PIVOT) == (side == "English")]
-            if rows.empty:
-                continue
-            for column in HEADLINE_METRICS:
-                m = metric(column)
-                by_pair = rows.groupby(["ties", "pair"], sort=False)[column].mean().unstack("ties")
-                cells = [_cell(by_pair.loc[p], m.fmt) if p in by_pair.index else "–" for p in pairs]
-                lines.append(f"| {side} | {m.arrow_label} | " + " | ".join(cells) + f" | {_cell(by_pair.mean(), m.fmt)} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _cell(values: pd.Series, fmt: str) -> str:
-    """One value, or the range of the values over tie rules."""
-    lo, hi = fmt.format(values.min()), fmt.format(values.max())
-    return lo if lo == hi else f"{lo}–{hi}"
-
-
-def _pool_size(block: pd.DataFrame) -> str:
-    """|D| and |R| of a scenario's pools, e.g. "|D| = 2380, |R| = 2"."""
-    sizes = sorted({f"{d:g}" for d in block["n_docs"].round(2)})
-    return f"|D| = {' / '.join(sizes)}, |R| = {'/'.join(str(r) for r in sorted(set(block['n_rel'])))}"

@@ -15,6 +15,14 @@ from dataclasses import dataclass
 PIVOT = "en"  # English: the language paired with every target language ("ar" means the pool en+ar)
 ROLES = ("query", "passage")  # how a text is embedded (a model's query / passage prompts)
 
+
+def pair_target(pair: str) -> str:
+    """A language set's short name: 'en+zh' → 'zh' (the target language of an English pair);
+    other sets keep their name ('de+zh', 'en+de+zh')."""
+    langs = str(pair).split("+")
+    rest = [lang for lang in langs if lang != PIVOT]
+    return rest[0] if len(langs) == 2 and len(rest) == 1 else str(pair)
+
 # --- scenarios, pools, tie rules -----------------------------------------------------------------
 
 SCENARIOS = ("multi", "multi-1", "mono-same", "mono-cross")

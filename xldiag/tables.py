@@ -1,0 +1,144 @@
+"""The tables a user reads, built in one place from `vocab.METRICS`: the paper's Table 1 (as a
+DataFrame, as ranges over tie rules, as Markdown) and base vs tuned (long form and Markdown).
+
+Table 1 layout: per scenario, rows = query side (English / target) × metric, columns = the
+target language of each pair (or the pool's name for non-English pools) and their average.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from xldiag.vocab import HEADLINE_METRICS, PIVOT, SCENARIO_LABELS, SCENARIOS, metric, pair_target
+
+SIDES = ("English", "target")  # query side: English queries, or the other language's
+
+
+def query_side(query_lang: pd.Series) -> pd.Series:
+    """'English' for English queries, 'target' for the others."""
+    return query_lang.map(lambda lang: SIDES[0] if lang == PIVOT else SIDES[1])
+
+
+def table1(summary: pd.DataFrame, metrics=HEADLINE_METRICS, scenario: str | None = None) -> pd.DataFrame:
+    """Table 1 as a DataFrame: columns scenario (label), queries, metric, one per target, avg.
+    `summary` must hold one tie rule (see `table1_ranges` for several)."""
+    frame = summary if scenario is None else summary[summary["scenario"] == scenario]
+    frame = frame.assign(queries=query_side(frame["query_lang"]), target=frame["pair"].map(pair_target))
+    long = frame.melt(id_vars=["scenario", "queries", "target"], value_vars=list(metrics), var_name="metric")
+    table = long.pivot_table(index=["scenario", "queries", "metric"], columns="target", values="value",
+                             aggfunc="mean", sort=False)
+    table["avg"] = table.mean(axis=1)
+    table = table.reset_index()
+    order = {"scenario": {s: i for i, s in enumerate(SCENARIOS)}, "metric": {m: i for i, m in enumerate(metrics)}}
+    table = table.sort_values(["scenario", "queries", "metric"], key=lambda c: c.map(order.get(c.name, {})).fillna(99)
+                              if c.name in order else c, kind="stable")
+    table["scenario"] = table["scenario"].map(lambda s: SCENARIO_LABELS.get(s, s))
+    table.columns.name = None
+    return table.reset_index(drop=True)
+
+
+def table1_ranges(summary: pd.DataFrame, metrics=HEADLINE_METRICS, scenario: str | None = None) -> pd.DataFrame:
+    """`table1` over a summary with several tie rules: each cell is "lo–hi" over the rules (one
+    value where they agree), e.g. Max@R "921.31–926.17" for the optimistic and pessimistic bounds."""
+    tables = [table1(rows, metrics, scenario) for _, rows in summary.groupby("ties", sort=False)]
+    keys = ["scenario", "queries", "metric"]
+    stacked = pd.concat(tables, ignore_index=True)
+    values = [c for c in tables[0].columns if c not in keys]
+    lo = stacked.groupby(keys, sort=False)[values].min()
+    hi = stacked.groupby(keys, sort=False)[values].max()
+    fmts = [metric(m).fmt for m in lo.index.get_level_values("metric")]
+    cells = {c: [_range(a, b, fmt) for a, b, fmt in zip(lo[c], hi[c], fmts)] for c in values}
+    return pd.concat([lo.index.to_frame(index=False), pd.DataFrame(cells)], axis=1)
+
+
+def _range(lo: float, hi: float, fmt: str) -> str:
+    a, b = fmt.format(lo), fmt.format(hi)
+    return a if a == b else f"{a}–{b}"
+
+
+def table1_markdown(summary: pd.DataFrame) -> str:
+    """Table 1 as Markdown (table.md): per scenario a header with |D| and |R|; with several tie
+    rules each cell is the range over them, lowest value first."""
+    rules = list(dict.fromkeys(summary["ties"]))
+    lines = []
+    if len(rules) > 1:
+        lines += [f"Each cell: the range over the tie rules {', '.join(rules)} (the paper does not say how it "
+                  "broke ties).", ""]
+    for scenario, block in summary.groupby("scenario", sort=False):
+        table = table1_ranges(block) if len(rules) > 1 else _formatted(table1(block))
+        targets = [c for c in table.columns if c not in ("scenario", "queries", "metric")]
+        lines += [f"### {scenario} ({_pool_size(block)})", "",
+                  "| queries | metric | " + " | ".join(_pair_names(block, targets)) + " |",
+                  "|---|---|" + "---|" * len(targets)]
+        for _, row in table.iterrows():
+            cells = [row[t] if isinstance(row[t], str) and row[t] != "nan" else "–" for t in targets]
+            lines.append(f"| {row['queries']} | {metric(row['metric']).arrow_label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as strings in each row's metric format (NaN stays 'nan')."""
+    out = table.copy()
+    for column in out.columns.drop(["scenario", "queries", "metric"]):
+        out[column] = [metric(m).format(v) for m, v in zip(out["metric"], out[column])]
+    return out
+
+
+def _pair_names(block: pd.DataFrame, targets: list[str]) -> list[str]:
+    """Column headers: the pair's full name (en+zh) where the target names one pair, else as is."""
+    by_target = {pair_target(p): p for p in block["pair"]}
+    return [by_target.get(t, t) for t in targets]
+
+
+def _pool_size(block: pd.DataFrame) -> str:
+    """|D| and |R| of a scenario's pools, e.g. "|D| = 2380, |R| = 2"."""
+    sizes = sorted({f"{d:g}" for d in block["n_docs"].round(2)})
+    return f"|D| = {' / '.join(sizes)}, |R| = {'/'.join(str(r) for r in sorted(set(block['n_rel'])))}"
+
+
+# --- base vs tuned -------------------------------------------------------------------------------
+
+COMPARISON_KEYS = ["dataset", "pair", "query_lang", "scenario"]
+
+
+def comparison(base: pd.DataFrame, tuned: pd.DataFrame, metrics=HEADLINE_METRICS) -> pd.DataFrame:
+    """Long table, one row per (dataset, pair, query_lang, scenario, metric): base, tuned, delta
+    (tuned − base) and improved (in the metric's better direction). One tie rule per summary."""
+    merged = base.merge(tuned, on=COMPARISON_KEYS, suffixes=("_base", "_tuned"))
+    rows = []
+    for _, row in merged.iterrows():
+        for column in metrics:
+            if f"{column}_base" not in row:
+                continue
+            b, t = float(row[f"{column}_base"]), float(row[f"{column}_tuned"])
+            better = t > b if metric(column).higher_is_better else t < b
+            rows.append({**{k: row[k] for k in COMPARISON_KEYS}, "metric": column, "base": b, "tuned": t,
+                         "delta": t - b, "improved": better})
+    return pd.DataFrame(rows, columns=COMPARISON_KEYS + ["metric", "base", "tuned", "delta", "improved"])
+
+
+def comparison_markdown(table: pd.DataFrame, title: str | None = None) -> str:
+    """The paper's Base/Ours layout: per scenario, rows = query side × metric, Base | Ours per pair."""
+    lines = [f"# {title}", ""] if title else []
+    for scenario, block in table.groupby("scenario", sort=False):
+        pairs = list(dict.fromkeys(block["pair"]))
+        header = "| queries | metric | " + " | ".join(f"{p} Base | {p} Ours" for p in pairs) + " | avg Base | avg Ours |"
+        lines += [f"### {block['dataset'].iloc[0]} — {scenario}", "", header,
+                  "|---|---|" + "---|" * (2 * len(pairs) + 2)]
+        for side in SIDES:
+            rows = block[query_side(block["query_lang"]) == side]
+            for column in dict.fromkeys(rows["metric"]):
+                lines.append(_comparison_line(side, column, rows[rows["metric"] == column], pairs))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _comparison_line(side: str, column: str, rows: pd.DataFrame, pairs: list[str]) -> str:
+    m = metric(column)
+    means = rows.groupby("pair", sort=False)[["base", "tuned"]].mean()
+    cells = []
+    for p in pairs:
+        cells += [m.format(means.loc[p, "base"]), m.format(means.loc[p, "tuned"])] if p in means.index else ["–", "–"]
+    cells += [m.format(means["base"].mean()), m.format(means["tuned"].mean())]
+    return f"| {side} | {m.arrow_label} | " + " | ".join(cells) + " |"
