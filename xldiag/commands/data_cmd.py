@@ -46,7 +46,7 @@ def run_fetch(args) -> int:
 
 def run_list(args) -> int:
     from xldiag.config import DataDirError
-    from xldiag.data.registry import inventory
+    from xldiag.data.inventory import inventory
 
     try:
         rows = inventory(args.data_dir)

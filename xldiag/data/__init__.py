@@ -9,7 +9,8 @@ File layouts and the JSONL formats for one's own data: docs/DATA_FORMATS.md.
 
 from xldiag.data.dataset import DataFormatError, DatasetError, ParallelDataset, ParallelismError
 from xldiag.data.jsonl import load_jsonl_dataset, write_jsonl_dataset
-from xldiag.data.registry import DATASETS, DatasetSpec, inventory, load_dataset, resolve
+from xldiag.data.inventory import inventory
+from xldiag.data.registry import DATASETS, DatasetSpec, load_dataset, resolve
 from xldiag.data.triples import (
     Triple,
     Triples,

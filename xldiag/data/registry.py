@@ -201,29 +201,3 @@ def _as_list(langs) -> list[str] | None:
     if isinstance(langs, str):
         return [part for part in langs.replace(",", " ").split() if part]
     return list(langs) if langs else None
-
-
-def inventory(data_dir: str | os.PathLike | None = None) -> list[dict]:
-    """One row per (dataset, supported language): file, present, passages, questions, triples, error.
-
-    Counts are for the language's file on its own (MLQA-R: all questions of that file).
-    """
-    from xldiag.data.triples import load_triples
-
-    root = config.data_dir(data_dir)
-    rows = []
-    for spec in DATASETS.values():
-        for lang in spec.languages:
-            row = {"dataset": spec.name, "lang": lang, "file": spec.relpath(lang),
-                   "present": spec.path(root, lang).is_file(), "passages": None,
-                   "questions": None, "triples": None, "error": None}
-            if row["present"]:
-                try:
-                    ds = spec.loader(spec, [lang], root)
-                    row["passages"], row["questions"] = ds.n_passages, ds.n_questions
-                    if spec.triples is not None and lang in spec.triple_languages:
-                        row["triples"] = len(load_triples(spec.name, [lang], data_dir=root))
-                except (OSError, ValueError) as err:
-                    row["error"] = str(err)
-            rows.append(row)
-    return rows

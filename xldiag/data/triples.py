@@ -27,6 +27,7 @@ from xldiag import config
 from xldiag.atomic import atomic_path
 from xldiag.data.dataset import DataFormatError, DatasetError
 from xldiag.data.files import cached_by_file, iter_jsonl
+from xldiag.data.registry import resolve, triple_sources
 
 FIELDS = ("query_en", "passage_en", "passage_tgt", "lang")
 
@@ -221,15 +222,11 @@ def load_triples(
     round-robin across `langs`, with `.report`; bad rows warn (TriplesWarning) or, with
     `strict=True`, raise TriplesFormatError naming the first bad row's file and line.
     """
-    from xldiag.data.registry import resolve
-
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive number of triples, got {limit}")
     spec, path = resolve(name_or_path)
     if spec is not None:
         if spec.triples is None:
-            from xldiag.data.registry import triple_sources
-
             raise DatasetError(
                 f"{spec.name} has no training triples; sources with triples: "
                 f"{', '.join(triple_sources())}, or a JSONL file (docs/DATA_FORMATS.md)"

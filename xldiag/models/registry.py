@@ -11,14 +11,14 @@ from its folder or its Hugging Face cache snapshot) are used when no family matc
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ROLES = ("query", "passage")
+from xldiag.atomic import read_json
+from xldiag.vocab import MANIFEST_FILE, ROLES
+
 DEFAULT_LR = 2e-5
-MANIFEST_NAME = "xldiag_manifest.json"
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def _find_family(name: str, depth: int) -> ModelFamily:
     if name == "default":
         return FAMILIES["multilingual-e5"]
     path = Path(name).expanduser()
-    manifest = _read_json(path / MANIFEST_NAME) if path.is_dir() else {}
+    manifest = (read_json(path / MANIFEST_FILE) or {}) if path.is_dir() else {}
     # A checkpoint trained with prompt overrides records them: it is evaluated with what it was trained with.
     trained_prompts = {k: v for k, v in (manifest.get("prompts") or {}).items() if k in ROLES and isinstance(v, str)}
     if manifest.get("family") in FAMILIES:
@@ -173,19 +173,12 @@ def _cached_hub_folder(name: str) -> Path | None:
 
 def _family_from_folder_prompts(path: Path) -> ModelFamily:
     """A generic family using the folder's own sentence-transformers query/passage prompts."""
-    prompts = _read_json(path / "config_sentence_transformers.json").get("prompts") or {}
+    prompts = (read_json(path / "config_sentence_transformers.json") or {}).get("prompts") or {}
     return dataclasses.replace(
         GENERIC,
         query_prompt=prompts.get("query", ""),
         passage_prompt=prompts.get("passage", prompts.get("document", "")),
     )
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def _check_role(role: str) -> str:
