@@ -18,7 +18,7 @@ import pandas as pd
 
 from xldiag import __version__, metrics
 from xldiag.atomic import atomic_path, write_json, write_text
-from xldiag.pools import Pool, build_pool
+from xldiag.pools import Pool, build_pool, doc_id
 from xldiag.ranking import rank_gold
 from xldiag.tables import table1_markdown
 from xldiag.vocab import (COMPLETE_KS, CONFIG_FILE, PER_QUERY_FILE, PIVOT, POOLS, SCENARIOS, SUMMARY_FILE, TABLE_FILE,
@@ -168,7 +168,7 @@ def _embed_dataset(encoder, data, langs, progress: Progress) -> dict:
         try:
             embeddings[(role, lang)] = encoder.encode(texts, role)
         except NonFiniteEmbeddingError as err:
-            ids = [data.question_ids[p] if role == "query" else f"{lang}:p{p}" for p in err.positions]
+            ids = [data.question_ids[p] if role == "query" else doc_id(lang, "p", p) for p in err.positions]
             more = f" and {len(ids) - 1} more ({', '.join(map(str, ids[1:4]))}{', …' if len(ids) > 4 else ''})" \
                 if len(ids) > 1 else ""
             raise ValueError(
