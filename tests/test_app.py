@@ -1,7 +1,7 @@
 """Every dashboard page under streamlit.testing.v1.AppTest: runs without exception, key widgets
 change state, and missing or bad input gets a clear message instead of a traceback.
 
-Evaluations are the small hand-made run folders of test_results.make_eval (the real schemas);
+Evaluations are the small hand-made run folders of eval_folders.make_eval (the real schemas);
 Alignment and Embedding map embed the real XQuAD texts (first 4 questions) with the embedded
 default model."""
 
@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
-from test_results import make_eval
+from eval_folders import make_eval
 
-from xldiag import results
+from xldiag import jobs, results
+from xldiag.vocab import EVALS_DIR_ENV, RUNS_DIR_ENV
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 180
@@ -64,8 +65,8 @@ def workspace(tmp_path, monkeypatch, data_dir):
     evals, runs = tmp_path / "evals", tmp_path / "runs"
     make_eval(evals / "default-xquad-zh", model="default", created="2025-04-01T00:00:00")
     make_run(runs)
-    monkeypatch.setenv(results.EVALS_DIR_ENV, str(evals))
-    monkeypatch.setenv(results.RUNS_DIR_ENV, str(runs))
+    monkeypatch.setenv(EVALS_DIR_ENV, str(evals))
+    monkeypatch.setenv(RUNS_DIR_ENV, str(runs))
     monkeypatch.setenv("XLDIAG_DATA_DIR", str(data_dir))
     clear_listings()
     return tmp_path
@@ -223,9 +224,11 @@ def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):
     assert at.sidebar.selectbox(key="sb_eval").value == "evals:old"
     assert any("older xldiag" in e.value for e in at.error)
     # an evaluation still running (progress file of a live process)
-    results._write_progress(evals / "pending", state="running", fraction=0.4, message="Embedding", pid=os.getpid(),
-                            model="default", dataset="xquad", language_sets=["en+zh"], pool="unique", ties="average",
-                            started="2030-01-02")
+    (evals / "pending").mkdir()
+    jobs.write_status(evals / "pending", {"kind": "evaluation", "state": "running", "fraction": 0.4,
+                                          "message": "Embedding", "pid": os.getpid(), "model": "default",
+                                          "dataset": "xquad", "language_sets": ["en+zh"], "pool": "unique",
+                                          "ties": ["average"], "started": "2030-01-02"})
     clear_listings()
     at = app()
     at.sidebar.selectbox(key="sb_model").set_value("default")
@@ -248,8 +251,8 @@ def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):
 
 
 def test_no_evaluations_at_all(tmp_path, monkeypatch):
-    monkeypatch.setenv(results.EVALS_DIR_ENV, str(tmp_path / "none"))
-    monkeypatch.setenv(results.RUNS_DIR_ENV, str(tmp_path / "none-runs"))
+    monkeypatch.setenv(EVALS_DIR_ENV, str(tmp_path / "none"))
+    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "none-runs"))
     clear_listings()
     for page in (None, "pages/2_queries.py", "pages/3_language_preference.py", "pages/7_compare.py",
                  "pages/6_fine_tune.py"):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from test_results import make_per_query, make_summary
+from eval_folders import make_per_query, make_summary
 
 from xldiag import alignment, results, viz
 
