@@ -8,11 +8,10 @@ import streamlit as st
 
 from pages import _shared as shared
 from xldiag import results, viz
+from xldiag.results import selection
 
-fr = shared.frame()
-st.title("Language preference")
-st.caption("For each query language and reference language: the mean number of unrelated documents of each "
-           "language ranked above that reference (Multi pool).")
+fr = shared.header("Language preference", "For each query language and reference language: the mean number of "
+                   "unrelated documents of each language ranked above that reference (Multi pool).")
 run = shared.require_eval(fr)
 
 pref = shared.preference(run.path)
@@ -45,17 +44,10 @@ with c2:
                      "mean_rank_gap": st.column_config.NumberColumn("rank gap", format="%.2f")})
 
 st.subheader("Inclination rates per target language and model")
-ids, labels = shared.eval_options(dataset=run.config.get("dataset"))
-evals = shared.list_evals().set_index("id")
+ids, labels = shared.eval_options(dataset_name=run.config.get("dataset"))
 # default: the sidebar's evaluation plus the newest evaluation of every other model with the same settings
-default = [fr.eval_id]
-seen = {run.model}
-for ident in ids:
-    r = evals.loc[ident]
-    if r["model"] not in seen and r["pool"] == fr.pool and fr.ties in str(r["ties"]).split(","):
-        default.append(ident)
-        seen.add(r["model"])
-chosen = st.multiselect("Evaluations (models / checkpoints)", ids, default=[d for d in default if d in ids],
+default = selection.other_models(shared.list_evals(), ids, fr.eval_id, fr.pool, fr.ties)
+chosen = st.multiselect("Evaluations (models / checkpoints)", ids, default=default,
                         key="pref_evals", format_func=lambda i: labels.get(i, i))
 summaries = {}
 for ident in chosen:

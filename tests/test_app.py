@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 from eval_folders import make_eval
+from streamlit.testing.v1 import AppTest
 
 from xldiag import jobs, results
 from xldiag.vocab import EVALS_DIR_ENV, RUNS_DIR_ENV
@@ -125,6 +125,54 @@ def test_overview_run_evaluation_validates_input(workspace):
     form_button[0].click().run()
     ok(at)
     assert any("at least one" in w.value for w in at.warning)
+
+
+def _wait_for(folder: Path, states: tuple[str, ...], timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while (status := jobs.read_status(folder))["state"] not in states:
+        assert time.monotonic() < deadline, (status, jobs.tail_log(folder))
+        time.sleep(0.2)
+    return status
+
+
+def _submit(at: AppTest, limit: int) -> None:
+    at.multiselect(key="ov_scenarios").set_value(["multi"])
+    at.number_input(key="ov_limit").set_value(limit)
+    [b for b in at.get("button") if getattr(b, "label", "") == "Run evaluation"][0].click().run()
+    ok(at)
+
+
+def test_overview_runs_an_evaluation_job_and_opens_it(workspace, default_model_dir):
+    at = app()
+    _submit(at, 5)
+    out = Path(results.evals_dir()) / "default__xquad__zh__unique__optimistic__n5__multi"
+    assert at.session_state["ov_watch"] == [str(out)]
+    status = jobs.read_status(out)
+    assert status["kind"] == "evaluation" and status["command"][3:5] == ["eval", "--model"]
+    assert any("Evaluating" in p.text for p in at.get("progress")) or _wait_for(out, ("finished",))
+    assert _wait_for(out, ("finished", "failed"))["state"] == "finished", jobs.tail_log(out)
+    clear_listings()
+    at.run()
+    ok(at)
+    assert at.sidebar.selectbox(key="sb_eval").value == "evals:default__xquad__zh__unique__optimistic__n5__multi"
+    assert "first 5" in at.sidebar.selectbox(key="sb_eval").format_func(at.sidebar.selectbox(key="sb_eval").value)
+
+
+def test_overview_stops_a_running_evaluation(workspace, default_model_dir):
+    at = app()
+    _submit(at, 0)  # all of XQuAD en+zh: it runs long enough to be stopped
+    out = Path(results.evals_dir()) / "default__xquad__zh__unique__optimistic__all__multi"
+    _wait_for(out, ("running",))
+    at.run()
+    stop = [b for b in at.get("button") if getattr(b, "label", "") == "Stop"]
+    assert stop, "a Stop button beside the running evaluation"
+    stop[0].click().run()
+    ok(at)
+    assert _wait_for(out, ("stopped", "failed", "finished"))["state"] == "stopped", jobs.tail_log(out)
+    clear_listings()
+    at.run()
+    ok(at)
+    assert any("stopped by request" in e.value for e in at.error)
 
 
 def test_queries_filters_and_deep_link(workspace):

@@ -46,6 +46,14 @@ def test_eval_argv_reads_like_a_user_typed_it(tmp_path):
     assert argv[argv.index("--limit") + 1] == "5" and "--trust-remote-code" not in argv
 
 
+def test_eval_spec_reads_form_values_as_evaluate_does():
+    spec = launch.eval_spec(model="m", langs=["ar", "de+zh"], scenarios="multi, mono-cross",
+                            ties="optimistic,pessimistic", limit=7, data_dir="/d")
+    assert spec == EvalSpec(model="m", language_sets=(("en", "ar"), ("de", "zh")), scenarios=("multi", "mono-cross"),
+                            ties=("optimistic", "pessimistic"), limit=7, data_dir="/d")
+    assert launch.eval_spec().scenarios == EvalSpec().scenarios and launch.eval_spec(langs="zh") == EvalSpec()
+
+
 def test_a_bad_spec_is_refused_before_anything_starts(evals):
     with pytest.raises(ValueError, match="Unknown scenario"):
         launch.launch_evaluation(EvalSpec(scenarios=("bogus",)), evals / "bad")

@@ -103,6 +103,9 @@ def test_labels(tmp_path):
     assert listing.model_label("/x/runs/r1/checkpoints/step-40") == "r1 · step-40"
     assert listing.model_label("intfloat/multilingual-e5-small") == "intfloat/multilingual-e5-small"
     assert listing.model_label("default") == "default" and listing.model_label("") == "?"
+    final = str(tmp_path / "runs" / "r1" / "final")
+    assert listing.labelled_models(["default", final]) == {"default": "default", "r1 · final": final}
+    assert listing.labelled_models(["/a/x", "/b/x"]) == {"x": "/a/x", "/b/x": "/b/x"}  # same label: full name
     row = pd.Series({"name": "n", "model": "default", "dataset": "xquad", "language_sets": ["en+zh", "de+zh"],
                      "limit": 30, "state": "running"})
     assert listing.eval_label(row) == "n — default, xquad zh,de+zh, first 30 [running]"

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from xldiag import jobs
-from xldiag.evaluate import EvalSpec, parse_language_sets, parse_ties, run_evaluation
-from xldiag.results.launch import KIND, job_fields
+from xldiag.evaluate import EvalSpec, run_evaluation
+from xldiag.results.launch import KIND, eval_spec, job_fields
 from xldiag.vocab import PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TABLE_FILE, TIE_RULES
 
 
@@ -51,18 +51,17 @@ def pool_and_ties(args) -> tuple[str, str]:
     if args.pool not in (None, PAPER_POOL):
         raise ValueError(f"--paper uses the per-question pool; drop --pool {args.pool} or --paper.")
     if args.ties not in (None, ",".join(PAPER_TIES)):
-        raise ValueError(f"--paper reports both tie bounds ({','.join(PAPER_TIES)}); drop --ties {args.ties} or --paper.")
+        raise ValueError(f"--paper reports both tie bounds ({','.join(PAPER_TIES)}); drop --ties {args.ties} "
+                         "or --paper.")
     return PAPER_POOL, ",".join(PAPER_TIES)
 
 
 def spec_from_args(args) -> EvalSpec:
-    """The EvalSpec the flags describe (what `evaluate(...)` would build from the same values)."""
+    """The EvalSpec the flags describe."""
     construction, ties = pool_and_ties(args)
-    return EvalSpec(model=str(args.model), dataset=str(args.dataset), language_sets=parse_language_sets(args.langs),
-                    scenarios=tuple(s.strip() for s in args.scenarios.split(",") if s.strip()),
-                    construction=construction, ties=parse_ties(ties), limit=args.limit,
-                    data_dir=str(args.data_dir) if args.data_dir else None,
-                    trust_remote_code=args.trust_remote_code)
+    return eval_spec(model=args.model, dataset=args.dataset, langs=args.langs, scenarios=args.scenarios,
+                     construction=construction, ties=ties, limit=args.limit, data_dir=args.data_dir,
+                     trust_remote_code=args.trust_remote_code)
 
 
 def run(args) -> int:

@@ -12,13 +12,14 @@ Table 1 and base-vs-tuned tables are in xldiag.tables; the paired significance t
 """
 
 from xldiag.results.errors import RunFolderError, RunFormatError, RunIncompleteError, explain
-from xldiag.results.launch import eval_argv, job_fields, launch_evaluation
+from xldiag.results.launch import eval_argv, eval_spec, job_fields, launch_evaluation
 from xldiag.results.listing import (
     eval_id,
     eval_label,
     eval_name,
     evals_dir,
     id_of,
+    labelled_models,
     list_evaluations,
     model_label,
     resolve_eval_id,
@@ -52,12 +53,12 @@ from xldiag.tables import comparison
 from xldiag.vocab import SCENARIO_LABELS
 
 __all__ = [
-    "FORMAT_VERSION", "PER_QUERY_COLUMNS", "SUMMARY_COLUMNS", "EvalRun", "RunFolderError", "RunFormatError",
-    "RunIncompleteError", "check_format", "compare_table", "doc_text", "eval_argv", "eval_id", "eval_label",
-    "eval_name", "evals_dir", "explain", "filter_queries", "id_of", "inclination_rates", "job_fields",
-    "language_preference", "launch_evaluation", "list_evaluations", "load_eval", "model_label", "most_changed",
-    "paired_queries", "preference_verdict", "query_detail", "query_index", "query_table", "read_config",
-    "read_per_query", "resolve_eval_id", "runs_dir", "slug", "tie_rules",
+    "FORMAT_VERSION", "PER_QUERY_COLUMNS", "SUMMARY_COLUMNS", "check_format", "compare_table", "doc_text",
+    "eval_argv", "eval_id", "eval_label", "eval_name", "eval_spec", "EvalRun", "evals_dir", "explain",
+    "filter_queries", "id_of", "inclination_rates", "job_fields", "labelled_models", "language_preference",
+    "launch_evaluation", "list_evaluations", "load_eval", "model_label", "most_changed", "paired_queries",
+    "preference_verdict", "query_detail", "query_index", "query_table", "read_config", "read_per_query",
+    "resolve_eval_id", "RunFolderError", "RunFormatError", "RunIncompleteError", "runs_dir", "slug", "tie_rules",
 ]
 
 

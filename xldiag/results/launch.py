@@ -11,10 +11,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from xldiag import jobs
-from xldiag.evaluate import EvalSpec
-from xldiag.vocab import PIVOT
+from xldiag.evaluate import EvalSpec, parse_language_sets, parse_ties
+from xldiag.vocab import PIVOT, SCENARIOS
 
 KIND = "evaluation"
+
+
+def eval_spec(model: str = "default", dataset: str = "xquad", langs="zh", scenarios=None,
+              construction: str = "unique", ties="optimistic", limit: int | None = None,
+              data_dir: str | None = None, trust_remote_code: bool = False) -> EvalSpec:
+    """An EvalSpec from what a form or a command line gives (the same reading as `evaluate()`):
+    `langs` "ar,zh" or ["ar", "de+zh"] (targets pair with English), `scenarios` a list or
+    "multi,mono-cross" (None: all), `ties` one rule or "optimistic,pessimistic"."""
+    if isinstance(scenarios, str):
+        scenarios = [s.strip() for s in scenarios.split(",") if s.strip()]
+    return EvalSpec(model=str(model), dataset=str(dataset), language_sets=parse_language_sets(langs),
+                    scenarios=tuple(scenarios) if scenarios is not None else SCENARIOS,
+                    construction=construction, ties=parse_ties(ties), limit=limit,
+                    data_dir=str(data_dir) if data_dir else None, trust_remote_code=bool(trust_remote_code))
 
 
 def job_fields(spec: EvalSpec) -> dict:

@@ -99,6 +99,14 @@ def model_label(model: str) -> str:
     return path.name if len(path.parts) > 2 else model
 
 
+def labelled_models(models: list[str]) -> dict[str, str]:
+    """{label: model} in order; a model whose label is taken already keeps its full name."""
+    out: dict[str, str] = {}
+    for model in models:
+        out[model_label(model) if model_label(model) not in out else str(model)] = model
+    return out
+
+
 def eval_label(row) -> str:
     """A one-line description of a list_evaluations row."""
     langs = ",".join(s.split("+", 1)[-1] if s.startswith(PIVOT + "+") else s for s in row["language_sets"]) or "?"
