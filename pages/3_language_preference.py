@@ -9,6 +9,10 @@ import streamlit as st
 from pages import _shared as shared
 from xldiag import results, viz
 from xldiag.results import selection
+from xldiag.vocab import metric
+
+PREFERENCE_METRICS = ["english_inclination_rate", "own_language_inclination_rate", "mean_english_distractors",
+                      "mean_own_language_distractors", "mean_rank_gap"]
 
 fr = shared.header("Language preference", "For each query language and reference language: the mean number of "
                    "unrelated documents of each language ranked above that reference (Multi pool).")
@@ -32,16 +36,11 @@ with c2:
         st.markdown(f"- {line}")
     s = run.summary_for(fr.ties)
     s = s[(s["scenario"] == "multi") & (s["pair"] == pair)]
-    st.dataframe(s[["query_lang", "english_inclination_rate", "own_language_inclination_rate",
-                    "mean_english_distractors", "mean_own_language_distractors", "mean_rank_gap"]],
-                 hide_index=True, width="stretch",
-                 column_config={
-                     "query_lang": st.column_config.TextColumn("queries"),
-                     "english_inclination_rate": st.column_config.NumberColumn("English-incl. %", format="%.1f"),
-                     "own_language_inclination_rate": st.column_config.NumberColumn("own-lang. incl. %", format="%.1f"),
-                     "mean_english_distractors": st.column_config.NumberColumn("en distractors", format="%.2f"),
-                     "mean_own_language_distractors": st.column_config.NumberColumn("own-lang. distr.", format="%.2f"),
-                     "mean_rank_gap": st.column_config.NumberColumn("rank gap", format="%.2f")})
+    st.dataframe(s[["query_lang", *PREFERENCE_METRICS]], hide_index=True, width="stretch",
+                 column_config={"query_lang": st.column_config.TextColumn("queries"),
+                                **{c: st.column_config.NumberColumn(metric(c).arrow_label,
+                                                                    format="%.1f" if metric(c).percent else "%.2f")
+                                   for c in PREFERENCE_METRICS}})
 
 st.subheader("Inclination rates per target language and model")
 ids, labels = shared.eval_options(dataset_name=run.config.get("dataset"))
