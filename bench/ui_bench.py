@@ -137,6 +137,44 @@ def summarize(values: list[float]) -> dict:
             "p90_s": ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]}
 
 
+def measure(page, url: str, first_id: str, repeat: int, shots: Path) -> dict:
+    """Warm every page, then time `repeat` rounds of navigation and 2 x `repeat` query selections;
+    saves a screenshot of each page. Returns {"warm_up_s", "pages", "selections"} (seconds)."""
+    timings: dict[str, list[float]] = {title: [] for title, _ in PAGES}
+    warm: dict[str, float] = {}
+    page.goto(f"{url}/?eval={first_id}")
+    page.wait_for_function(PAGE_DONE, arg="Overview", timeout=600_000, polling=100)
+    # warm-up: the first visit computes embeddings / projections (minutes on a CPU, once)
+    for title, _ in PAGES[1:] + PAGES[:1]:
+        warm[title] = nav(page, title, 900_000)
+        print(f"warm-up {title:<20} {warm[title]:7.2f} s", flush=True)
+    for _ in range(repeat):
+        for title, _ in PAGES[1:] + PAGES[:1]:
+            timings[title].append(nav(page, title, 120_000))
+    nav(page, "Queries", 120_000)
+    select_row(page, 0, 120_000)  # first selection (warms the detail path)
+    selections = [select_row(page, 1 + r % 5, 60_000) for r in range(repeat * 2)]
+    shots.mkdir(exist_ok=True)
+    for title, _ in PAGES:
+        nav(page, title, 120_000)
+        height = page.evaluate("""() => document.querySelector('[data-testid="stMain"]').scrollHeight""")
+        page.set_viewport_size({"width": 1500, "height": int(min(max(height + 40, 800), 6000))})
+        page.wait_for_timeout(400)
+        page.screenshot(path=str(shots / f"{title.lower().replace(' ', '_')}.png"), full_page=True)
+        page.set_viewport_size({"width": 1500, "height": 1000})
+    return {"warm_up_s": warm, "pages": timings, "selections": selections}
+
+
+def print_report(report: dict) -> None:
+    print(f"\n{'page':<22}{'median':>9}{'p90':>9}{'max':>9}   target {PAGE_TARGET_S:.1f} s")
+    for title, stats in report["pages"].items():
+        flag = "ok" if stats["median_s"] < PAGE_TARGET_S else "SLOW"
+        print(f"{title:<22}{stats['median_s']:9.3f}{stats['p90_s']:9.3f}{stats['max_s']:9.3f}   {flag}")
+    s = report["query_selection"]
+    flag = "ok" if s["median_s"] < SELECT_TARGET_S else "SLOW"
+    print(f"{'select a query':<22}{s['median_s']:9.3f}{s['p90_s']:9.3f}{s['max_s']:9.3f}   {flag} (target 0.3 s)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", default=str(ROOT / "cache" / "bench-ui"),
@@ -164,35 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     proc, url = start_server(env, ws / "streamlit.log")
     from playwright.sync_api import sync_playwright
 
-    timings: dict[str, list[float]] = {title: [] for title, _ in PAGES}
-    warm: dict[str, float] = {}
-    selections: list[float] = []
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.goto(f"{url}/?eval={ids[0]}")
-            page.wait_for_function(PAGE_DONE, arg="Overview", timeout=600_000, polling=100)
-            # warm-up: the first visit computes embeddings / projections (minutes on a CPU, once)
-            for title, _ in PAGES[1:] + PAGES[:1]:
-                warm[title] = nav(page, title, 900_000)
-                print(f"warm-up {title:<20} {warm[title]:7.2f} s", flush=True)
-            for r in range(args.repeat):
-                for title, _ in PAGES[1:] + PAGES[:1]:
-                    timings[title].append(nav(page, title, 120_000))
-            nav(page, "Queries", 120_000)
-            select_row(page, 0, 120_000)  # first selection (warms the detail path)
-            for r in range(args.repeat * 2):
-                selections.append(select_row(page, 1 + r % 5, 60_000))
-            shots = ws / "screenshots"
-            shots.mkdir(exist_ok=True)
-            for title, _ in PAGES:
-                nav(page, title, 120_000)
-                height = page.evaluate("""() => document.querySelector('[data-testid="stMain"]').scrollHeight""")
-                page.set_viewport_size({"width": 1500, "height": int(min(max(height + 40, 800), 6000))})
-                page.wait_for_timeout(400)
-                page.screenshot(path=str(shots / f"{title.lower().replace(' ', '_')}.png"), full_page=True)
-                page.set_viewport_size({"width": 1500, "height": 1000})
+            measured = measure(page, url, ids[0], args.repeat, ws / "screenshots")
             browser.close()
     finally:
         proc.terminate()
@@ -203,15 +217,9 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(),
               "cpus": os.cpu_count(), "evaluations": ids, "targets": {"page_s": PAGE_TARGET_S, "select_s": SELECT_TARGET_S},
-              "warm_up_s": warm, "pages": {t: summarize(v) for t, v in timings.items()},
-              "query_selection": summarize(selections)}
-    print(f"\n{'page':<22}{'median':>9}{'p90':>9}{'max':>9}   target {PAGE_TARGET_S:.1f} s")
-    for title, stats in report["pages"].items():
-        flag = "ok" if stats["median_s"] < PAGE_TARGET_S else "SLOW"
-        print(f"{title:<22}{stats['median_s']:9.3f}{stats['p90_s']:9.3f}{stats['max_s']:9.3f}   {flag}")
-    s = report["query_selection"]
-    flag = "ok" if s["median_s"] < SELECT_TARGET_S else "SLOW"
-    print(f"{'select a query':<22}{s['median_s']:9.3f}{s['p90_s']:9.3f}{s['max_s']:9.3f}   {flag} (target 0.3 s)")
+              "warm_up_s": measured["warm_up_s"], "pages": {t: summarize(v) for t, v in measured["pages"].items()},
+              "query_selection": summarize(measured["selections"])}
+    print_report(report)
     (ws / "ui_bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {ws / 'ui_bench.json'}")
     return 0

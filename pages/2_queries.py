@@ -4,68 +4,48 @@ beat each reference marked by language. Deep links: ?eval=ID&pair=..&scenario=..
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from pages import _shared as shared
 from xldiag import results, viz
+from xldiag.vocab import SCENARIO_LABELS, SCENARIOS
 
-fr = shared.frame()
-st.title("Queries")
-st.caption("Which queries fail, and why: the documents, and their languages, that beat each reference.")
-run = shared.require_eval(fr)
 ss = st.session_state
 
-table_all = shared.query_table(run.path)
-table_all = table_all[table_all["pair"] == fr.pair]
-if table_all.empty:
-    st.warning(f"This evaluation has no {fr.pair} queries; pick another language pair in the sidebar.")
-    st.stop()
 
-# deep link (from Compare): select that query once
-link = (st.query_params.get("qid"), st.query_params.get("scenario"), st.query_params.get("query_lang"))
-if link[0] and ss.get("_q_link") != link:
-    ss["_q_link"] = link
-    ss["q_current"] = (fr.pair, link[1], link[2], link[0])
-    if link[1]:
-        ss["q_scenario"] = link[1]
-    ss["q_min_maxr"] = 1.0
-
-present = set(table_all["scenario"].unique().tolist())
-scenarios = [s for s in shared.SCENARIOS if s in present]
-if ss.get("q_scenario") not in scenarios:
-    ss["q_scenario"] = "multi" if "multi" in scenarios else scenarios[0]
-qlangs = table_all["query_lang"].unique().tolist()
-n_rel = int(run.summary[run.summary["scenario"] == ss["q_scenario"]]["n_rel"].max() or 1)
-
-c1, c2, c3, c4, c5 = st.columns([1.2, 1.2, 1, 1, 1.6])
-scenario = c1.selectbox("Scenario", scenarios, key="q_scenario",
-                        format_func=lambda s: results.SCENARIO_LABELS.get(s, s))
-langs = c2.multiselect("Query language", qlangs, default=qlangs, key="q_langs")
-ss.setdefault("q_min_maxr", float(n_rel + 1))
-min_maxr = c3.number_input("Max@R at least", min_value=1.0, step=1.0, key="q_min_maxr",
-                           help=f"Queries fail when Max@R > {n_rel} (not every reference on top).")
-tied = c4.selectbox("Ties", ["any", "tied", "untied"], key="q_tied")
-search = c5.text_input("Search question / id", key="q_search")
-
-view = table_all[(table_all["scenario"] == scenario) & table_all["query_lang"].isin(langs)
-                 & (table_all["max_r"] >= min_maxr)]
-if tied != "any":
-    view = view[view["tied"] == (tied == "tied")]
-if search:
-    view = view[view["query_text"].str.contains(search, case=False, regex=False)
-                | view["qid"].str.contains(search, case=False, regex=False)]
-view = view.sort_values("max_r", ascending=False, kind="stable")
-
-n_scen = int(((table_all["scenario"] == scenario) & table_all["query_lang"].isin(langs)).sum())
-st.markdown(f"**{len(view)}** of {n_scen} queries match (Max@R ≥ {min_maxr:g}). Click a row to inspect it.")
-
-rank_cols = [c for c in view.columns if c.startswith("rank_")]
-shown = view[["qid", "query_lang", "query_text", "max_r", *rank_cols, "tied", "top1_lang"]].reset_index(drop=True)
-ss["_q_rows"] = view[["pair", "scenario", "query_lang", "qid"]].to_numpy(dtype=object)
+def follow_link(pair: str) -> None:
+    """A deep link (from Compare) selects its query once."""
+    link = (st.query_params.get("qid"), st.query_params.get("scenario"), st.query_params.get("query_lang"))
+    if link[0] and ss.get("_q_link") != link:
+        ss["_q_link"] = link
+        ss["q_current"] = (pair, link[1], link[2], link[0])
+        if link[1]:
+            ss["q_scenario"] = link[1]
+        ss["q_min_maxr"] = 1.0
 
 
-def _on_select() -> None:
+def filters(run: results.EvalRun, table):
+    """The filter row; returns the rows to show (worst Max@R first)."""
+    scenarios = [s for s in SCENARIOS if s in set(table["scenario"])]
+    if ss.get("q_scenario") not in scenarios:
+        ss["q_scenario"] = "multi" if "multi" in scenarios else scenarios[0]
+    qlangs = table["query_lang"].unique().tolist()
+    n_rel = int(run.summary[run.summary["scenario"] == ss["q_scenario"]]["n_rel"].max() or 1)
+    c1, c2, c3, c4, c5 = st.columns([1.2, 1.2, 1, 1, 1.6])
+    scenario = c1.selectbox("Scenario", scenarios, key="q_scenario", format_func=lambda s: SCENARIO_LABELS.get(s, s))
+    langs = c2.multiselect("Query language", qlangs, default=qlangs, key="q_langs")
+    ss.setdefault("q_min_maxr", float(n_rel + 1))
+    min_maxr = c3.number_input("Max@R at least", min_value=1.0, step=1.0, key="q_min_maxr",
+                               help=f"Queries fail when Max@R > {n_rel} (not every reference on top).")
+    tied = c4.selectbox("Ties", ["any", "tied", "untied"], key="q_tied")
+    search = c5.text_input("Search question / id", key="q_search")
+    view = results.filter_queries(table, scenario, langs, min_maxr, tied, search)
+    n_scenario = int(((table["scenario"] == scenario) & table["query_lang"].isin(langs)).sum())
+    st.markdown(f"**{len(view)}** of {n_scenario} queries match (Max@R ≥ {min_maxr:g}). Click a row to inspect it.")
+    return view
+
+
+def on_select() -> None:
     state = ss.get("queries_table")
     rows = state.selection.rows if state is not None else []
     keys = ss.get("_q_rows")
@@ -73,11 +53,100 @@ def _on_select() -> None:
         ss["q_current"] = tuple(keys[rows[0]])
 
 
+def texts_of(run: results.EvalRun, fr: shared.Frame):
+    """The evaluation's dataset for passage texts (None without a data folder: ranks still show)."""
+    if shared.data_dir_or_none() is None:
+        st.caption("Passage texts need the data folder (sidebar → Data folder); ranks and ids are shown without it.")
+        return None
+    try:
+        return shared.dataset(run.config.get("dataset", fr.dataset), run.langs, run.config.get("limit"))
+    except Exception as err:  # noqa: BLE001 - texts are a bonus: ranks still show
+        shared.show_error(err, "Passage texts")
+        return None
+
+
+def show_questions(detail: dict, ds, fr: shared.Frame, qlang: str) -> None:
+    questions = dict(detail["questions"])
+    if ds is not None:
+        for lang in fr.pair_langs:
+            if lang not in questions and lang in ds.questions:
+                questions[lang] = ds.questions[lang][int(detail["row"]["question_index"])]
+    for col, lang in zip(st.columns(len(fr.pair_langs)), fr.pair_langs):
+        col.markdown(f"{shared.badge(lang)} {'**(asked)** ' if lang == qlang else ''}{questions.get(lang, '—')}")
+
+
+def show_references(refs: list[dict], ds) -> None:
+    for col, ref in zip(st.columns(max(1, len(refs))), refs):
+        above = ", ".join(f"{n} {k[6:]}" for k, n in ref.items() if k.startswith("above_"))
+        tie = f" ({ref['n_tied']} tied)" if ref["n_tied"] else ""
+        with col.container(border=True):
+            st.markdown(f"**{ref['lang']} reference** `{ref['doc_id']}`")
+            st.metric(f"{ref['lang']} reference rank", f"{ref['rank']:g}", help="rank of this reference in the pool")
+            st.caption(f"unrelated documents above it: {above or '0'}{tie}")
+            if ds is not None:
+                with st.expander("passage"):
+                    st.write(results.doc_text(ds, ref["doc_id"]))
+
+
+def show_top(top, refs: list[dict], ds) -> None:
+    st.markdown(f"**Top {len(top)}** — ★ references; distractors that beat a reference are marked.")
+    lines = []
+    for t in top.to_dict("records"):
+        mark = " ★ **reference**" if t["is_reference"] else (
+            f" :gray-badge[⚠ beats the {t['beats']}]" if t["beats"] else "")
+        text = results.doc_text(ds, t["doc_id"])[:140] if ds is not None else ""
+        lines.append(f"{t['rank']}. {shared.badge(t['lang'])} `{t['score']:.4f}` `{t['doc_id']}`{mark} {text}")
+    shown = set(top["doc_id"].tolist())
+    outside = [f"… rank **{r['rank']:g}**: {shared.badge(r['lang'])} `{r['doc_id']}` ★ **reference** "
+               f"(outside the top {len(top)})" for r in refs if r["doc_id"] not in shown]
+    st.markdown("\n".join(lines) + ("\n\n" + "  \n".join(outside) if outside else ""))
+
+
+def show_detail(run: results.EvalRun, fr: shared.Frame) -> None:
+    """The selected query: its question in each language, its references, its ranked list."""
+    current = ss.get("q_current")
+    if not current or current[0] != fr.pair:
+        st.info("Select a query in the table to see its references and ranked list.")
+        return
+    pair, scenario, qlang, qid = current
+    try:
+        detail = results.query_detail(shared.per_query(run.path), qid, scenario, qlang, pair=pair,
+                                      index=shared.query_index(run.path))
+    except KeyError as err:
+        st.warning(str(err.args[0]))
+        return
+    ds = texts_of(run, fr)
+    st.divider()
+    st.subheader(f"{qid} · {SCENARIO_LABELS.get(scenario, scenario)} · {qlang} query · "
+                 f"Max@R {detail['row']['max_r']:g}")
+    show_questions(detail, ds, fr, qlang)
+    refs = detail["refs"].to_dict("records")
+    show_references(refs, ds)
+    show_top(detail["top"], refs, ds)
+    st.plotly_chart(viz.topk_figure(detail["top"], detail["refs"], title=f"Top {len(detail['top'])} for {qid}"),
+                    key="q_topk")
+
+
+fr = shared.header("Queries", "Which queries fail, and why: the documents, and their languages, that beat each "
+                   "reference.")
+run = shared.require_eval(fr)
+table_all = shared.query_table(run.path)
+table_all = table_all[table_all["pair"] == fr.pair]
+if table_all.empty:
+    st.warning(f"This evaluation has no {fr.pair} queries; pick another language pair in the sidebar.")
+    st.stop()
+follow_link(fr.pair)
+view = filters(run, table_all)
+rank_cols = [c for c in view.columns if c.startswith("rank_")]
+shown = view[["qid", "query_lang", "query_text", "max_r", *rank_cols, "tied", "top1_lang"]].reset_index(drop=True)
+ss["_q_rows"] = view[["pair", "scenario", "query_lang", "qid"]].to_numpy(dtype=object)
+
+
 @shared.fragment()
 def query_browser() -> None:
     """The table and the selected query's detail: selecting a row reruns only this fragment."""
     st.dataframe(
-        shown, key="queries_table", on_select=_on_select, selection_mode="single-row", hide_index=True,
+        shown, key="queries_table", on_select=on_select, selection_mode="single-row", hide_index=True,
         width="stretch", height=300,
         column_config={
             "qid": st.column_config.TextColumn("id", width="small"),
@@ -88,69 +157,7 @@ def query_browser() -> None:
             "top1_lang": st.column_config.TextColumn("top-1 lang", width="small"),
         },
     )
-
-    current = ss.get("q_current")
-    if not current or current[0] != fr.pair:
-        st.info("Select a query in the table to see its references and ranked list.")
-        return
-
-    pair, scen, qlang, qid = current
-    try:
-        detail = results.query_detail(shared.per_query(run.path), qid, scen, qlang, pair=pair,
-                                      index=shared.query_index(run.path))
-    except KeyError as err:
-        st.warning(str(err.args[0]))
-        return
-
-    row = detail["row"]
-    refs = detail["refs"]
-    top = detail["top"]
-    cfg = run.config
-    ds = None
-    if shared.data_dir_or_none() is None:
-        st.caption("Passage texts need the data folder (sidebar → Data folder); ranks and ids are shown without it.")
-    else:
-        try:
-            ds = shared.dataset(cfg.get("dataset", fr.dataset), run.langs, cfg.get("limit"))
-        except Exception as err:  # noqa: BLE001 - texts are a bonus: ranks still show
-            shared.show_error(err, "Passage texts")
-
-    st.divider()
-    st.subheader(f"{qid} · {results.SCENARIO_LABELS.get(scen, scen)} · {qlang} query · Max@R {row['max_r']:g}")
-    qcols = st.columns(len(fr.pair_langs))
-    questions = dict(detail["questions"])
-    if ds is not None:
-        for lang in fr.pair_langs:
-            if lang not in questions and lang in ds.questions:
-                questions[lang] = ds.questions[lang][int(row["question_index"])]
-    for col, lang in zip(qcols, fr.pair_langs):
-        col.markdown(f"{shared.badge(lang)} {'**(asked)** ' if lang == qlang else ''}{questions.get(lang, '—')}")
-
-    rcols = st.columns(max(1, len(refs)))
-    ref_rows = refs.to_dict("records")
-    for col, ref in zip(rcols, ref_rows):
-        above_txt = ", ".join(f"{n} {k[6:]}" for k, n in ref.items() if k.startswith("above_"))
-        tie_txt = f" ({ref['n_tied']} tied)" if ref["n_tied"] else ""
-        with col.container(border=True):
-            st.markdown(f"**{ref['lang']} reference** `{ref['doc_id']}`")
-            st.metric(f"{ref['lang']} reference rank", f"{ref['rank']:g}", help="rank of this reference in the pool")
-            st.caption(f"unrelated documents above it: {above_txt or '0'}{tie_txt}")
-            if ds is not None:
-                with st.expander("passage"):
-                    st.write(shared.doc_text(ds, ref["doc_id"]))
-
-    st.markdown(f"**Top {len(top)}** — ★ references; distractors that beat a reference are marked.")
-    lines = []
-    for t in top.to_dict("records"):
-        mark = " ★ **reference**" if t["is_reference"] else (
-            f" :gray-badge[⚠ beats the {t['beats']}]" if t["beats"] else "")
-        text = shared.doc_text(ds, t["doc_id"])[:140] if ds is not None else ""
-        lines.append(f"{t['rank']}. {shared.badge(t['lang'])} `{t['score']:.4f}` `{t['doc_id']}`{mark} {text}")
-    shown_ids = set(top["doc_id"].tolist())
-    outside = [f"… rank **{r['rank']:g}**: {shared.badge(r['lang'])} `{r['doc_id']}` ★ **reference** "
-               f"(outside the top {len(top)})" for r in ref_rows if r["doc_id"] not in shown_ids]
-    st.markdown("\n".join(lines) + ("\n\n" + "  \n".join(outside) if outside else ""))
-    st.plotly_chart(viz.topk_figure(top, refs, title=f"Top {len(top)} for {qid}"), key="q_topk")
+    show_detail(run, fr)
 
 
 query_browser()

@@ -8,11 +8,14 @@ import streamlit as st
 
 from pages import _shared as shared
 from xldiag import results, viz
+from xldiag.results import selection
+from xldiag.vocab import metric
 
-fr = shared.frame()
-st.title("Language preference")
-st.caption("For each query language and reference language: the mean number of unrelated documents of each "
-           "language ranked above that reference (Multi pool).")
+PREFERENCE_METRICS = ["english_inclination_rate", "own_language_inclination_rate", "mean_english_distractors",
+                      "mean_own_language_distractors", "mean_rank_gap"]
+
+fr = shared.header("Language preference", "For each query language and reference language: the mean number of "
+                   "unrelated documents of each language ranked above that reference (Multi pool).")
 run = shared.require_eval(fr)
 
 pref = shared.preference(run.path)
@@ -33,29 +36,17 @@ with c2:
         st.markdown(f"- {line}")
     s = run.summary_for(fr.ties)
     s = s[(s["scenario"] == "multi") & (s["pair"] == pair)]
-    st.dataframe(s[["query_lang", "english_inclination_rate", "own_language_inclination_rate",
-                    "mean_english_distractors", "mean_own_language_distractors", "mean_rank_gap"]],
-                 hide_index=True, width="stretch",
-                 column_config={
-                     "query_lang": st.column_config.TextColumn("queries"),
-                     "english_inclination_rate": st.column_config.NumberColumn("English-incl. %", format="%.1f"),
-                     "own_language_inclination_rate": st.column_config.NumberColumn("own-lang. incl. %", format="%.1f"),
-                     "mean_english_distractors": st.column_config.NumberColumn("en distractors", format="%.2f"),
-                     "mean_own_language_distractors": st.column_config.NumberColumn("own-lang. distr.", format="%.2f"),
-                     "mean_rank_gap": st.column_config.NumberColumn("rank gap", format="%.2f")})
+    st.dataframe(s[["query_lang", *PREFERENCE_METRICS]], hide_index=True, width="stretch",
+                 column_config={"query_lang": st.column_config.TextColumn("queries"),
+                                **{c: st.column_config.NumberColumn(metric(c).arrow_label,
+                                                                    format="%.1f" if metric(c).percent else "%.2f")
+                                   for c in PREFERENCE_METRICS}})
 
 st.subheader("Inclination rates per target language and model")
-ids, labels = shared.eval_options(dataset=run.config.get("dataset"))
-evals = shared.list_evals().set_index("id")
+ids, labels = shared.eval_options(dataset_name=run.config.get("dataset"))
 # default: the sidebar's evaluation plus the newest evaluation of every other model with the same settings
-default = [fr.eval_id]
-seen = {run.model}
-for ident in ids:
-    r = evals.loc[ident]
-    if r["model"] not in seen and r["pool"] == fr.pool and fr.ties in str(r["ties"]).split(","):
-        default.append(ident)
-        seen.add(r["model"])
-chosen = st.multiselect("Evaluations (models / checkpoints)", ids, default=[d for d in default if d in ids],
+default = selection.other_models(shared.list_evals(), ids, fr.eval_id, fr.pool, fr.ties)
+chosen = st.multiselect("Evaluations (models / checkpoints)", ids, default=default,
                         key="pref_evals", format_func=lambda i: labels.get(i, i))
 summaries = {}
 for ident in chosen:

@@ -4,23 +4,21 @@ with cosine and JSD; cosine vs JSD over all parallel pairs, coloured by language
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from pages import _shared as shared
 from xldiag import alignment, results, viz
+from xldiag.vocab import PIVOT
 
-fr = shared.frame()
-st.title("Alignment")
-st.caption("Each embedding read as a distribution over its dimensions (softmax). Parallel texts are aligned "
-           "when their distributions match: high cosine, JSD near 0.")
+fr = shared.header("Alignment", "Each embedding read as a distribution over its dimensions (softmax). Parallel texts "
+                   "are aligned when their distributions match: high cosine, JSD near 0.")
 
 run = shared.require_eval(fr)
 if shared.check_data_dir() is None:
     st.stop()
 cfg = run.config
 limit = cfg.get("limit")
-targets_all = [lang for lang in run.langs if lang != shared.PIVOT]
+targets_all = [lang for lang in run.langs if lang != PIVOT]
 if not targets_all:
     st.warning("This evaluation has no English/target pair.")
     st.stop()
@@ -44,9 +42,7 @@ except Exception as err:  # noqa: BLE001
     shared.show_error(err, "Dataset")
     st.stop()
 
-models = {results.model_label(fr.model): fr.model}
-if compare != "—":
-    models[results.model_label(compare) if results.model_label(compare) not in models else compare] = compare
+models = results.labelled_models([fr.model] + ([compare] if compare != "—" else []))
 
 
 def _vectors(model: str, lang: str, kind: str, pre_norm: bool, trust: bool) -> np.ndarray:
@@ -76,7 +72,7 @@ try:
     with st.spinner("Loading the model(s) and embedding the parallel texts (cached on disk after the first time)"):
         for label, model in models.items():
             embeddings[label] = {lang: _vectors(model, lang, kind, space == "pre-norm", trust)
-                                 for lang in [shared.PIVOT, *targets]}
+                                 for lang in [PIVOT, *targets]}
 except Exception as err:  # noqa: BLE001
     shared.show_error(err, "Embedding")
     st.stop()
@@ -87,7 +83,7 @@ jsd_t = st.number_input("JSD temperature T, shown beside T = 1 (the paper's soft
                         help="softmax(z / T) over the dimensions; defaults to the --jsd-temperature a tuned "
                              "model shown here was trained with.")
 frame = alignment.alignment_frame(embeddings, chosen_temperature=jsd_t)
-n_items = len(next(iter(embeddings.values()))[shared.PIVOT])
+n_items = len(next(iter(embeddings.values()))[PIVOT])
 
 st.subheader("One pair")
 p1, p2 = st.columns([1, 3])
@@ -100,18 +96,18 @@ elif order == "best JSD":
     candidates = list(first.sort_values("jsd")["index"])
 else:
     candidates = list(range(n_items))
-texts_en = ds.passages[shared.PIVOT] if kind == "passage" else ds.questions[shared.PIVOT]
+texts_en = ds.passages[PIVOT] if kind == "passage" else ds.questions[PIVOT]
 texts_tgt = ds.passages[lang] if kind == "passage" else ds.questions[lang]
 index = p1.selectbox("Pair", candidates, key="al_index",
                      format_func=lambda i: f"#{i}: {texts_en[i][:50]}")
 with p2:
     a, b = st.columns(2)
-    a.markdown(f"{shared.badge(shared.PIVOT)} {texts_en[index][:400]}")
+    a.markdown(f"{shared.badge(PIVOT)} {texts_en[index][:400]}")
     b.markdown(f"{shared.badge(lang)} {texts_tgt[index][:400]}")
 
 panels = []
 for label in embeddings:
-    en_vec = embeddings[label][shared.PIVOT][index]
+    en_vec = embeddings[label][PIVOT][index]
     tgt_vec = embeddings[label][lang][index]
     row = frame[(frame["model"] == label) & (frame["lang"] == lang) & (frame["index"] == index)].iloc[0]
     panels.append({"title": label, "p_en": alignment.softmax_dims(en_vec)[0], "p_tgt": alignment.softmax_dims(tgt_vec)[0],

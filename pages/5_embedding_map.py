@@ -10,11 +10,10 @@ import streamlit as st
 
 from pages import _shared as shared
 from xldiag import alignment, results, viz
+from xldiag.pools import doc_id
 
-fr = shared.frame()
-st.title("Embedding map")
-st.caption("Where the pool's documents lie: if the two languages form separate islands, parallel lines are "
-           "long and a query's nearest neighbours are in one language only.")
+fr = shared.header("Embedding map", "Where the pool's documents lie: if the two languages form separate islands, "
+                   "parallel lines are long and a query's nearest neighbours are in one language only.")
 
 run = shared.require_eval(fr)
 if shared.check_data_dir() is None:
@@ -54,9 +53,7 @@ except Exception as err:  # noqa: BLE001
     shared.show_error(err, "Dataset")
     st.stop()
 
-models = {results.model_label(fr.model): fr.model}
-if compare != "—":
-    models[results.model_label(compare) if results.model_label(compare) not in models else compare] = compare
+models = results.labelled_models([fr.model] + ([compare] if compare != "—" else []))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -88,7 +85,7 @@ n = len(ds.passages[langs[0]])
 titles = ds.titles if ds.titles else [""] * n
 base_rows = pd.DataFrame({
     "lang": np.repeat(langs, n), "passage": np.tile(np.arange(n), len(langs)),
-    "doc_id": [f"{lang}:p{i}" for lang in langs for i in range(n)],
+    "doc_id": [doc_id(lang, "p", i) for lang in langs for i in range(n)],
     "text": [ds.passages[lang][i][:100] for lang in langs for i in range(n)],
 })
 points = pd.concat([base_rows.assign(model=label, x=proj.coords[label][:, 0], y=proj.coords[label][:, 1])
@@ -98,7 +95,7 @@ highlight = {}
 if query_key != "—":
     qid, qlang, scen = query_key.split("|")
     text, max_r, gold_langs, passage = by_key[query_key]
-    refs = [f"{lang}:p{int(passage)}" for lang in gold_langs]
+    refs = [doc_id(lang, "p", passage) for lang in gold_langs]
     proj_key = (tuple(models.items()), tuple(langs), (cfg.get("dataset"), tuple(run.langs), cfg.get("limit")), method)
     for label, model in models.items():
         x, y = _query_xy(proj_key, model, text, proj)

@@ -4,18 +4,16 @@ view in Queries. Deep link: ?a=ID&b=ID."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
 from pages import _shared as shared
-from xldiag import results, viz
+from xldiag import results, stats, tables, viz
+from xldiag.results import selection
+from xldiag.vocab import SCENARIO_LABELS, SCENARIOS, metric
 
-fr = shared.frame()
+fr = shared.header("Compare", "Two evaluations of the same dataset, query by query: did fine-tuning help, and where?")
 ss = st.session_state
-st.title("Compare")
-st.caption("Two evaluations of the same dataset, query by query: did fine-tuning help, and where?")
 
 ids, labels = shared.eval_options()
 if len(ids) < 2:
@@ -33,36 +31,8 @@ if link[0] and link[1] and ss.get("_cmp_link") != link:
             ss[key] = ident
         else:
             st.warning(f"Linked evaluation {ident!r} not found (or not finished).")
-def _limit(value) -> int:
-    return 0 if value is None or pd.isna(value) else int(value)
-
-
-def _sidebar_pair() -> tuple[str, str] | None:
-    """The sidebar's evaluation and the same evaluation of its base/tuned partner, as (base, tuned)."""
-    evals = shared.list_evals()
-    if fr.eval_id not in ids or evals.empty:
-        return None
-    me = evals.set_index("id").loc[fr.eval_id]
-    partner = shared.partner_model(me["model"])
-    if not partner:
-        return None
-    same = evals[(evals["state"] == "complete") & (evals["model"] == partner) & (evals["dataset"] == me["dataset"])
-                 & (evals["pool"] == me["pool"]) & (evals["ties"] == me["ties"])
-                 & evals["language_sets"].map(lambda s: list(s) == list(me["language_sets"]))
-                 & (evals["limit"].map(_limit) == _limit(me["limit"]))]
-    if same.empty:
-        return None
-    other = same.iloc[0]["id"]
-    is_tuned = shared.partner_model(partner) == me["model"] and Path(str(me["model"])).name == "final"
-    return (other, fr.eval_id) if is_tuned else (fr.eval_id, other)
-
-
 if ss.get("cmp_a") not in ids or ss.get("cmp_b") not in ids:
-    guess = _sidebar_pair()
-    runs_pairs = [(i, i[: -len("/base")] + "/tuned") for i in ids if i.startswith("runs:") and i.endswith("/eval/base")]
-    runs_pairs = [p for p in runs_pairs if p[1] in ids]
-    a0, b0 = guess or (runs_pairs[0] if runs_pairs else (ids[1], ids[0]))
-    ss["cmp_a"], ss["cmp_b"] = a0, b0
+    ss["cmp_a"], ss["cmp_b"] = selection.comparison_defaults(ids, shared.list_evals(), fr.eval_id, shared.list_runs())
 
 c1, c2 = st.columns(2)
 a_id = c1.selectbox("Base", ids, key="cmp_a", format_func=lambda i: labels.get(i, i))
@@ -82,13 +52,14 @@ if run_a.config.get("dataset") != run_b.config.get("dataset"):
     st.stop()
 
 st.subheader("Base / Ours")
-table = results.compare_table(run_a.summary, run_b.summary)
+table = tables.comparison(run_a.summary, run_b.summary)
 if table.empty:
     st.warning("The two evaluations share no (pair, scenario, query language).")
     st.stop()
-table["metric"] = table["metric"].map(lambda m: viz.METRIC_LABELS.get(m, m))
-st.dataframe(table, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(table)),
-             column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("Base", "Ours", "change")})
+table["scenario"] = table["scenario"].map(lambda s: SCENARIO_LABELS.get(s, s))
+table["metric"] = table["metric"].map(lambda m: metric(m).arrow_label)
+st.dataframe(table.drop(columns="dataset"), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(table)),
+             column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("base", "tuned", "delta")})
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -96,13 +67,13 @@ def _paired(a: str, b: str, stamp: tuple) -> pd.DataFrame:
     return results.paired_queries(shared.per_query(a), shared.per_query(b))
 
 
-paired_all = _paired(str(run_a.path), str(run_b.path), (shared._stamp(run_a.path), shared._stamp(run_b.path)))
+paired_all = _paired(str(run_a.path), str(run_b.path), (shared.stamp(run_a.path), shared.stamp(run_b.path)))
 pairs = list(dict.fromkeys(paired_all["pair"]))
-scens = [s for s in shared.SCENARIOS if s in set(paired_all["scenario"])]
+scens = [s for s in SCENARIOS if s in set(paired_all["scenario"])]
 f1, f2, f3 = st.columns(3)
 pair = f1.selectbox("Pair", pairs, index=pairs.index(fr.pair) if fr.pair in pairs else 0, key="cmp_pair")
 scen = f2.selectbox("Scenario", scens, index=scens.index("multi") if "multi" in scens else 0, key="cmp_scen",
-                    format_func=lambda s: results.SCENARIO_LABELS.get(s, s))
+                    format_func=lambda s: SCENARIO_LABELS.get(s, s))
 method = f3.radio("Paired test", ["wilcoxon", "permutation"], horizontal=True, key="cmp_test",
                   format_func=lambda m: {"wilcoxon": "Wilcoxon signed-rank", "permutation": "paired permutation"}[m])
 paired = paired_all[(paired_all["pair"] == pair) & (paired_all["scenario"] == scen)]
@@ -115,7 +86,7 @@ with right:
     rows = []
     for qlang, sub in [("all", paired), *paired.groupby("query_lang", sort=False)]:
         for metric, col, log in (("Max@R (log2)", "max_r", True), ("NDCG@1", "ndcg@1", False)):
-            res = results.paired_test(sub[f"{col}_base"], sub[f"{col}_tuned"], method=method, log=log,
+            res = stats.paired_test(sub[f"{col}_base"], sub[f"{col}_tuned"], method=method, log=log,
                                       **({"n_resamples": 4999} if method == "permutation" else {}))
             rows.append({"queries": qlang, "metric": metric, "n": res["n"], "changed": res["n_nonzero"],
                          "mean Δ": res["mean_diff"], "p-value": res["p_value"]})

@@ -1,7 +1,7 @@
 """Every dashboard page under streamlit.testing.v1.AppTest: runs without exception, key widgets
 change state, and missing or bad input gets a clear message instead of a traceback.
 
-Evaluations are the small hand-made run folders of test_results.make_eval (the real schemas);
+Evaluations are the small hand-made run folders of eval_folders.make_eval (the real schemas);
 Alignment and Embedding map embed the real XQuAD texts (first 4 questions) with the embedded
 default model."""
 
@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import streamlit as st
+from eval_folders import make_eval
 from streamlit.testing.v1 import AppTest
-from test_results import make_eval
 
-from xldiag import results
+from xldiag import jobs, results
+from xldiag.vocab import EVALS_DIR_ENV, RUNS_DIR_ENV
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 180
@@ -64,8 +65,8 @@ def workspace(tmp_path, monkeypatch, data_dir):
     evals, runs = tmp_path / "evals", tmp_path / "runs"
     make_eval(evals / "default-xquad-zh", model="default", created="2025-04-01T00:00:00")
     make_run(runs)
-    monkeypatch.setenv(results.EVALS_DIR_ENV, str(evals))
-    monkeypatch.setenv(results.RUNS_DIR_ENV, str(runs))
+    monkeypatch.setenv(EVALS_DIR_ENV, str(evals))
+    monkeypatch.setenv(RUNS_DIR_ENV, str(runs))
     monkeypatch.setenv("XLDIAG_DATA_DIR", str(data_dir))
     clear_listings()
     return tmp_path
@@ -124,6 +125,54 @@ def test_overview_run_evaluation_validates_input(workspace):
     form_button[0].click().run()
     ok(at)
     assert any("at least one" in w.value for w in at.warning)
+
+
+def _wait_for(folder: Path, states: tuple[str, ...], timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while (status := jobs.read_status(folder))["state"] not in states:
+        assert time.monotonic() < deadline, (status, jobs.tail_log(folder))
+        time.sleep(0.2)
+    return status
+
+
+def _submit(at: AppTest, limit: int) -> None:
+    at.multiselect(key="ov_scenarios").set_value(["multi"])
+    at.number_input(key="ov_limit").set_value(limit)
+    [b for b in at.get("button") if getattr(b, "label", "") == "Run evaluation"][0].click().run()
+    ok(at)
+
+
+def test_overview_runs_an_evaluation_job_and_opens_it(workspace, default_model_dir):
+    at = app()
+    _submit(at, 5)
+    out = Path(results.evals_dir()) / "default__xquad__zh__unique__optimistic__n5__multi"
+    assert at.session_state["ov_watch"] == [str(out)]
+    status = jobs.read_status(out)
+    assert status["kind"] == "evaluation" and status["command"][3:5] == ["eval", "--model"]
+    assert any("Evaluating" in p.text for p in at.get("progress")) or _wait_for(out, ("finished",))
+    assert _wait_for(out, ("finished", "failed"))["state"] == "finished", jobs.tail_log(out)
+    clear_listings()
+    at.run()
+    ok(at)
+    assert at.sidebar.selectbox(key="sb_eval").value == "evals:default__xquad__zh__unique__optimistic__n5__multi"
+    assert "first 5" in at.sidebar.selectbox(key="sb_eval").format_func(at.sidebar.selectbox(key="sb_eval").value)
+
+
+def test_overview_stops_a_running_evaluation(workspace, default_model_dir):
+    at = app()
+    _submit(at, 0)  # all of XQuAD en+zh: it runs long enough to be stopped
+    out = Path(results.evals_dir()) / "default__xquad__zh__unique__optimistic__all__multi"
+    _wait_for(out, ("running",))
+    at.run()
+    stop = [b for b in at.get("button") if getattr(b, "label", "") == "Stop"]
+    assert stop, "a Stop button beside the running evaluation"
+    stop[0].click().run()
+    ok(at)
+    assert _wait_for(out, ("stopped", "failed", "finished"))["state"] == "stopped", jobs.tail_log(out)
+    clear_listings()
+    at.run()
+    ok(at)
+    assert any("stopped by request" in e.value for e in at.error)
 
 
 def test_queries_filters_and_deep_link(workspace):
@@ -223,9 +272,11 @@ def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):
     assert at.sidebar.selectbox(key="sb_eval").value == "evals:old"
     assert any("older xldiag" in e.value for e in at.error)
     # an evaluation still running (progress file of a live process)
-    results._write_progress(evals / "pending", state="running", fraction=0.4, message="Embedding", pid=os.getpid(),
-                            model="default", dataset="xquad", language_sets=["en+zh"], pool="unique", ties="average",
-                            started="2030-01-02")
+    (evals / "pending").mkdir()
+    jobs.write_status(evals / "pending", {"kind": "evaluation", "state": "running", "fraction": 0.4,
+                                          "message": "Embedding", "pid": os.getpid(), "model": "default",
+                                          "dataset": "xquad", "language_sets": ["en+zh"], "pool": "unique",
+                                          "ties": ["average"], "started": "2030-01-02"})
     clear_listings()
     at = app()
     at.sidebar.selectbox(key="sb_model").set_value("default")
@@ -248,8 +299,8 @@ def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):
 
 
 def test_no_evaluations_at_all(tmp_path, monkeypatch):
-    monkeypatch.setenv(results.EVALS_DIR_ENV, str(tmp_path / "none"))
-    monkeypatch.setenv(results.RUNS_DIR_ENV, str(tmp_path / "none-runs"))
+    monkeypatch.setenv(EVALS_DIR_ENV, str(tmp_path / "none"))
+    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "none-runs"))
     clear_listings()
     for page in (None, "pages/2_queries.py", "pages/3_language_preference.py", "pages/7_compare.py",
                  "pages/6_fine_tune.py"):

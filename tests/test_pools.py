@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from xldiag.pools import build_pool
+from xldiag.pools import build_pool, doc_id, doc_passage, parse_doc_id
 
 
 def toy(with_repeat: bool = False):
@@ -149,6 +149,30 @@ def test_bad_arguments_raise_clear_errors(kwargs, message):
 
 def test_mono_same_accepts_a_single_language():
     assert build_pool(toy(), "mono-same", "en", ["en"]).n_docs == 3
+
+
+# --- document ids ------------------------------------------------------------------------
+
+
+def test_doc_ids_round_trip_and_point_at_their_passage():
+    data = toy()
+    for construction in ("unique", "per-question"):
+        pool = build_pool(data, "multi", "en", ["en", "de"], construction=construction)
+        for ident, lang, passage in zip(pool.doc_ids, pool.doc_lang, pool.doc_passage):
+            parsed = parse_doc_id(ident)
+            assert doc_id(*parsed) == ident and parsed[0] == lang
+            # a per-question id names a question; doc_passage follows it to that question's passage
+            assert doc_passage(ident, data.question_passage) == (lang, passage)
+    assert parse_doc_id("zh:q40") == ("zh", "q", 40)
+    assert doc_passage("de:q3", data.question_passage) == ("de", 2)  # question 3 is about passage 2
+
+
+@pytest.mark.parametrize("bad", ["zh", "zh:", ":p1", "zh:x1", "zh:p", "zh:p-1", "zh:p1a"])
+def test_parse_doc_id_rejects_what_is_not_an_id(bad):
+    with pytest.raises(ValueError, match="not a document id"):
+        parse_doc_id(bad)
+    with pytest.raises(ValueError, match="Unknown document kind"):
+        doc_id("zh", "x", 1)
 
 
 # --- real data ----------------------------------------------------------------------------

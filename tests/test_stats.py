@@ -1,4 +1,4 @@
-"""Bootstrap intervals and the sign test: hand-worked cases, explicit resampling, scipy."""
+"""Bootstrap intervals, paired tests and the sign test: hand-worked cases, explicit resampling, scipy."""
 
 from __future__ import annotations
 
@@ -112,6 +112,50 @@ def test_paired_interval():
     assert lo2 < d.mean() < hi2
     with pytest.raises(ValueError, match="same shape"):
         stats.paired_bootstrap_interval(a, b[:-1])
+
+
+# --- paired tests (Wilcoxon, sign-flip permutation) --------------------------------------------
+
+A = np.array([5.0, 3, 8, 2, 9, 4, 7, 6])
+B = np.array([3.0, 1, 5, 2, 4, 4, 2, 1])
+
+
+def test_wilcoxon_matches_scipy_on_the_pairs():
+    from scipy.stats import wilcoxon
+
+    w = stats.wilcoxon_test(A, B)
+    ref = wilcoxon(B, A)
+    assert w["p_value"] == pytest.approx(ref.pvalue) and w["statistic"] == pytest.approx(ref.statistic)
+    assert w["n"] == 8 and w["n_nonzero"] == 6  # two pairs unchanged
+    assert w["mean_diff"] == pytest.approx(np.mean(B - A)) and w["median_diff"] == pytest.approx(np.median(B - A))
+    # NaN on either side drops the pair; nothing changed: p = 1
+    a, b = np.append(A, NAN), np.append(B, 1.0)
+    assert stats.wilcoxon_test(a, b)["n"] == 8
+    assert stats.wilcoxon_test(A, A)["p_value"] == 1.0
+
+
+def test_permutation_test_approaches_the_exact_sign_flip_p_value():
+    p = stats.permutation_test(A, B, n_resamples=4000, seed=1)
+    # exact two-sided sign-flip p-value over all 2^8 sign patterns
+    d = B - A
+    signs = np.array(np.meshgrid(*[[-1, 1]] * 8)).reshape(8, -1).T
+    exact = np.mean(np.abs(signs @ d) >= abs(d.sum()) - 1e-9)
+    assert p["p_value"] == pytest.approx(exact, abs=0.02)
+    assert p["statistic"] == pytest.approx(d.mean()) and p["n_resamples"] == 4000
+    again = stats.permutation_test(A, B, n_resamples=300, seed=5)
+    assert stats.permutation_test(A, B, n_resamples=300, seed=5) == again  # seeded
+    assert stats.permutation_test(A, A)["p_value"] == 1.0
+
+
+def test_paired_test_dispatches_and_compares_logs():
+    assert stats.paired_test(A, B, "wilcoxon", log=True)["p_value"] < 0.05
+    # log=True is the same test on log2 values
+    assert stats.paired_test(A, B, "permutation", log=True, n_resamples=500) == stats.permutation_test(
+        np.log2(A), np.log2(B), n_resamples=500)
+    with pytest.raises(ValueError, match="wilcoxon, permutation"):
+        stats.paired_test(A, B, "t-test")
+    with pytest.raises(ValueError, match="same shape"):
+        stats.wilcoxon_test(A, B[:-1])
 
 
 def test_sign_test_by_hand():

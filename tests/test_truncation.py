@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+from eval_folders import make_eval
 from test_app import app, clear_listings, ok, router_always  # noqa: F401 - router_always is an autouse fixture
-from test_results import make_eval
 
-from xldiag import results, truncation
+from xldiag import truncation
+from xldiag.vocab import EVALS_DIR_ENV, RUNS_DIR_ENV
 
 RECORD = {"max_seq_length": 512, "counts": {
     "en/passage": {"texts": 240, "truncated": 3}, "en/query": {"texts": 1190, "truncated": 0},
@@ -35,8 +36,8 @@ def test_overview_warns_about_truncated_texts(tmp_path, monkeypatch, data_dir):
     run = make_eval(evals / "default-xquad-zh", model="default")
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "truncation": RECORD}))
-    monkeypatch.setenv(results.EVALS_DIR_ENV, str(evals))
-    monkeypatch.setenv(results.RUNS_DIR_ENV, str(tmp_path / "runs"))
+    monkeypatch.setenv(EVALS_DIR_ENV, str(evals))
+    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
     monkeypatch.setenv("XLDIAG_DATA_DIR", str(data_dir))
     clear_listings()
     at = app()

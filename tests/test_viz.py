@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from test_results import make_per_query, make_summary
+from eval_folders import make_per_query, make_summary
 
 from xldiag import alignment, results, viz
 
@@ -43,6 +43,9 @@ def test_per_language_figure(summary):
     # Complete@10 for target-language queries (max ranks 2,4,2,7 → all ≤ 10)
     assert list(tgt[1].y) == pytest.approx([100.0, 100.0])
     assert fig.layout.yaxis.rangemode == "tozero"
+    # labels from vocab: the metrics' names with their direction, the scenario's name
+    assert [a.text for a in fig.layout.annotations] == ["Max@R ↓", "Complete@10 ↑"]
+    assert fig.layout.title.text == "Multi: per language"
     by_model = viz.per_language_figure(summary.assign(model_label="m1"), model_col="model_label")
     assert _traces(by_model, "m1 · English queries")
     empty = viz.per_language_figure(summary, scenario="multi-1")
@@ -59,6 +62,7 @@ def test_multi_vs_cross_figure(summary):
     assert cross[0].y[0] == pytest.approx(np.mean([1, 2, 1, 3]))  # en → zh Mono-Cross
     assert cross[1].y[0] == pytest.approx(np.mean([1, 1, 2, 4]))  # zh → en
     assert fig.layout.annotations[0].text == "English queries"
+    assert fig.layout.title.text == "Multi vs Mono-Cross — Max@R ↓" and fig.layout.yaxis.title.text == "Max@R ↓"
 
 
 def test_topk_figure(pq):

@@ -1,26 +1,23 @@
-"""`python -m xldiag`: one subcommand per module in xldiag/commands (eval, train, data, model)."""
+"""`python -m xldiag`: one subcommand per module in xldiag/commands (eval, train, data, model, runs)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from xldiag.commands import data_cmd, eval_cmd, model_cmd, runs_cmd, train_cmd
+from xldiag.jobs import StopRequested
+
 # Each module defines register(subparsers) and sets `func` on its parser.
-COMMAND_MODULES = ["eval", "train", "data", "model", "runs"]
+COMMANDS = (eval_cmd, train_cmd, data_cmd, model_cmd, runs_cmd)
+STOPPED_EXIT = 143  # 128 + SIGTERM: the job ended because a stop was asked for
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m xldiag", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"xldiag.commands.{name}_cmd")
-        except ModuleNotFoundError as err:
-            if err.name != f"xldiag.commands.{name}_cmd":
-                raise
-            continue
-        module.register(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     return parser
 
 
@@ -31,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except StopRequested as err:
+        print(f"stopped: {err}", file=sys.stderr)
+        return STOPPED_EXIT
     except (FileNotFoundError, ValueError, RuntimeError, PermissionError) as err:
         # Expected user-facing failures: one clear line, no traceback.
         print(f"error: {err}", file=sys.stderr)

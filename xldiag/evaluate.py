@@ -18,7 +18,7 @@ import pandas as pd
 
 from xldiag import __version__, metrics
 from xldiag.atomic import atomic_path, write_json, write_text
-from xldiag.pools import Pool, build_pool
+from xldiag.pools import Pool, build_pool, doc_id
 from xldiag.ranking import rank_gold
 from xldiag.tables import table1_markdown
 from xldiag.vocab import (COMPLETE_KS, CONFIG_FILE, PER_QUERY_FILE, PIVOT, POOLS, SCENARIOS, SUMMARY_FILE, TABLE_FILE,
@@ -153,6 +153,11 @@ def _scaled(progress: Progress, start: float, width: float) -> Progress:
     return lambda message, fraction: progress(message, start + width * fraction)
 
 
+def _counted(progress: Progress, message: str) -> Callable[[int, int], None]:
+    """An Encoder progress callback `(done, total)` reported as `message` at fraction done / total."""
+    return lambda done, total: progress(message, done / max(total, 1))
+
+
 def _embed_dataset(encoder, data, langs, progress: Progress) -> dict:
     """Embed every passage and question of every language once; returns {(role, lang): matrix}.
 
@@ -164,11 +169,13 @@ def _embed_dataset(encoder, data, langs, progress: Progress) -> dict:
     tasks = [(role, lang) for lang in langs for role in ("passage", "query")]
     for i, (role, lang) in enumerate(tasks):
         texts = data.passages[lang] if role == "passage" else data.questions[lang]
-        progress(f"Embedding {len(texts)} {lang} {role}s", 0.8 * i / len(tasks))
-        try:
-            embeddings[(role, lang)] = encoder.encode(texts, role)
+        message = f"Embedding {len(texts)} {lang} {role}s"
+        part = _scaled(progress, 0.8 * i / len(tasks), 0.8 / len(tasks))
+        part(message, 0.0)
+        try:  # progress per stored shard too: a long encoding can be watched, and stopped between shards
+            embeddings[(role, lang)] = encoder.encode(texts, role, progress=_counted(part, message))
         except NonFiniteEmbeddingError as err:
-            ids = [data.question_ids[p] if role == "query" else f"{lang}:p{p}" for p in err.positions]
+            ids = [data.question_ids[p] if role == "query" else doc_id(lang, "p", p) for p in err.positions]
             more = f" and {len(ids) - 1} more ({', '.join(map(str, ids[1:4]))}{', …' if len(ids) > 4 else ''})" \
                 if len(ids) > 1 else ""
             raise ValueError(

@@ -13,7 +13,8 @@ Scenarios (queries are all questions of the dataset, in `query_lang`):
 
 Constructions:
 
-- ``unique``       each distinct passage text once per language; doc id ``"{lang}:p{passage}"``.
+- ``unique``       each distinct passage text once per language; doc id ``"{lang}:p{passage}"``
+                   (`doc_id` builds these ids, `parse_doc_id` reads them back).
                    Passages whose text repeats within a language are merged into the first one.
 - ``per-question`` one doc per question per language (passages repeated); doc id ``"{lang}:q{question}"``.
                    The gold of question q is q's own docs; other docs with the same passage are
@@ -34,6 +35,34 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from xldiag.vocab import POOLS, SCENARIOS
+
+# --- document ids --------------------------------------------------------------------------------
+
+# The letter of a doc id after "{lang}:": which index follows, per pool construction.
+DOC_KINDS = {"p": "passage", "q": "question"}  # unique pool: passage index; per-question: question index
+
+
+def doc_id(lang: str, kind: str, index: int) -> str:
+    """A pool document's id: `"{lang}:p{passage}"` (unique pool) or `"{lang}:q{question}"`
+    (per-question pool), e.g. doc_id("zh", "p", 12) == "zh:p12"."""
+    if kind not in DOC_KINDS:
+        raise ValueError(f"Unknown document kind {kind!r}; choose one of {', '.join(DOC_KINDS)}.")
+    return f"{lang}:{kind}{int(index)}"
+
+
+def parse_doc_id(text: str) -> tuple[str, str, int]:
+    """`"zh:p12"` → ("zh", "p", 12): the inverse of `doc_id`; ValueError naming the id otherwise."""
+    lang, sep, rest = str(text).partition(":")
+    if not (sep and lang and rest[:1] in DOC_KINDS and rest[1:].isdigit()):
+        raise ValueError(f"{text!r} is not a document id (expected e.g. 'zh:p12' or 'zh:q40').")
+    return lang, rest[0], int(rest[1:])
+
+
+def doc_passage(text: str, question_passage) -> tuple[str, int]:
+    """(language, passage index) of a document id; a per-question id `q{n}` points at question n's
+    passage (`question_passage[n]`, the dataset's array)."""
+    lang, kind, index = parse_doc_id(text)
+    return lang, int(question_passage[index]) if kind == "q" else index
 
 
 
@@ -199,12 +228,12 @@ def _docs(dataset, pool_langs: list[str], construction: str) -> dict:
             for p, text in enumerate(passages):
                 if text not in doc_of_text:
                     doc_of_text[text] = len(out["ids"])
-                    _add_doc(out, group_of, f"{lang}:p{p}", lang, p, text)
+                    _add_doc(out, group_of, doc_id(lang, "p", p), lang, p, text)
                 doc_of_passage[p] = doc_of_text[text]
             out["gold"][lang] = doc_of_passage[qp]
         else:
             for q, p in enumerate(qp):
-                _add_doc(out, group_of, f"{lang}:q{q}", lang, int(p), passages[p])
+                _add_doc(out, group_of, doc_id(lang, "q", q), lang, int(p), passages[p])
             out["gold"][lang] = first_doc + np.arange(len(qp), dtype=np.int64)
     out["group"] = np.array(out["group"], dtype=np.int64)
     return out
@@ -216,8 +245,8 @@ def _text_ids(texts: list[str]) -> np.ndarray:
     return np.array([ids.setdefault(text, len(ids)) for text in texts], dtype=np.int64)
 
 
-def _add_doc(out: dict, group_of: dict, doc_id: str, lang: str, passage: int, text: str) -> None:
-    out["ids"].append(doc_id)
+def _add_doc(out: dict, group_of: dict, ident: str, lang: str, passage: int, text: str) -> None:
+    out["ids"].append(ident)
     out["lang"].append(lang)
     out["passage"].append(passage)
     out["texts"].append(text)

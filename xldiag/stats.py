@@ -1,4 +1,5 @@
-"""Uncertainty over per-query values: percentile bootstrap, paired bootstrap, sign test.
+"""Uncertainty over per-query values: percentile bootstrap, paired bootstrap, paired tests
+(Wilcoxon signed-rank, sign-flip permutation, sign test).
 
 Pure numpy/scipy over arrays (no pandas). A summary value is the NaN-skipping mean of per-query
 values (`metrics.mean`), so its bootstrap resamples the *queries*: resample b draws Q queries
@@ -110,7 +111,7 @@ def bootstrap_intervals(columns: dict, n_resamples: int = DEFAULT_RESAMPLES, see
 
 def paired_bootstrap_interval(a, b, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
                               level: float = DEFAULT_LEVEL, counts: np.ndarray | None = None):
-    """Percentile bootstrap interval of mean_q (b_q - a_q) (b - a, as `results.paired_test`), over the
+    """Percentile bootstrap interval of mean_q (b_q - a_q) (b - a, as `paired_test`), over the
     queries where both are defined. a and b are aligned per query; a resample draws queries, so each
     draw keeps its pair together (that is what makes it paired)."""
     a = np.asarray(a, dtype=float)
@@ -128,3 +129,76 @@ def sign_test(n_positive: int, n_negative: int) -> float:
 
     n = int(n_positive) + int(n_negative)
     return float(binomtest(int(n_positive), n, 0.5).pvalue) if n else float("nan")
+
+
+# --- paired tests --------------------------------------------------------------------------------
+
+
+def _paired_differences(a, b) -> np.ndarray:
+    """d = b - a over the pairs where both are defined (NaN in either drops the pair)."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"Paired values need the same shape, got {a.shape} and {b.shape}.")
+    keep = ~(np.isnan(a) | np.isnan(b))
+    return b[keep] - a[keep]
+
+
+def _paired_description(method: str, d: np.ndarray) -> dict:
+    return {"method": method, "n": int(d.size), "n_nonzero": int(np.count_nonzero(d)),
+            "mean_diff": float(d.mean()) if d.size else float("nan"),
+            "median_diff": float(np.median(d)) if d.size else float("nan")}
+
+
+def wilcoxon_test(a, b) -> dict:
+    """Wilcoxon signed-rank test on paired samples, d = b - a, two-sided (scipy.stats.wilcoxon,
+    zero differences dropped). Returns method, n, n_nonzero, mean_diff, median_diff, statistic,
+    p_value; p = 1 when no pair changed."""
+    from scipy.stats import wilcoxon
+
+    d = _paired_differences(a, b)
+    out = _paired_description("Wilcoxon signed-rank", d)
+    if out["n_nonzero"] == 0:
+        return {**out, "statistic": 0.0, "p_value": 1.0}
+    res = wilcoxon(d, zero_method="wilcox", alternative="two-sided")  # = wilcoxon(b, a): the same d
+    return {**out, "statistic": float(res.statistic), "p_value": float(res.pvalue)}
+
+
+def permutation_test(a, b, n_resamples: int = 9999, seed: int = 0, batch: int = 500) -> dict:
+    """Paired permutation (sign-flip) test on the mean difference d = b - a, two-sided:
+
+        p = (1 + #{resamples s: |mean(s * d)| >= |mean(d)|}) / (1 + n_resamples),   s in {-1, +1}^n
+
+    Seeded; resamples are drawn `batch` at a time (memory batch x n). Returns the keys of
+    `wilcoxon_test` plus n_resamples; `statistic` is mean(d)."""
+    d = _paired_differences(a, b)
+    out = {**_paired_description("paired permutation", d), "n_resamples": int(n_resamples)}
+    if out["n_nonzero"] == 0:
+        return {**out, "statistic": 0.0, "p_value": 1.0}
+    observed = abs(d.mean())
+    tol = 1e-12 * max(1.0, observed)  # a flip equal to the observed mean counts, despite rounding
+    rng = np.random.default_rng(seed)
+    hits = done = 0
+    while done < n_resamples:
+        m = min(batch, n_resamples - done)
+        signs = rng.integers(0, 2, size=(m, d.size), dtype=np.int8) * 2 - 1
+        hits += int(np.count_nonzero(np.abs(signs @ d) / d.size >= observed - tol))
+        done += m
+    return {**out, "statistic": float(d.mean()), "p_value": (1 + hits) / (1 + n_resamples)}
+
+
+PAIRED_TESTS = ("wilcoxon", "permutation")
+
+
+def paired_test(a, b, method: str = "wilcoxon", log: bool = False, **kwargs) -> dict:
+    """One of PAIRED_TESTS on d = b - a; `log=True` compares log2 values (for heavy-tailed ranks
+    such as Max@R: a rank halving counts the same at rank 4 and at rank 400)."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if log:
+        a, b = np.log2(a), np.log2(b)
+    if method == "wilcoxon":
+        return wilcoxon_test(a, b)
+    if method == "permutation":
+        return permutation_test(a, b, **kwargs)
+    raise ValueError(f"Unknown test {method!r}; choose one of {', '.join(PAIRED_TESTS)}.")

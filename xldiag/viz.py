@@ -1,4 +1,5 @@
 """Plotly figure builders for the dashboard: pure functions from DataFrames to figures.
+Labels of languages, scenarios and metrics come from xldiag.vocab.
 
 Each builder takes plain pandas/numpy inputs in the run-folder schemas (docs/ARCHITECTURE.md) or
 the frames built by xldiag.results / xldiag.alignment, and returns a `plotly.graph_objects.Figure`.
@@ -12,17 +13,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-PIVOT = "en"
+from xldiag import vocab
+from xldiag.vocab import PIVOT, SCENARIO_LABELS, pair_target
+
 # One colour per language, stable across pages: English first, then a fixed order.
 LANG_ORDER = ["en", "zh", "ar", "de", "es", "hi", "vi", "th", "el", "ro", "ru", "tr"]
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#393b79", "#637939"]
-SCENARIO_LABELS = {"multi": "Multi", "multi-1": "Multi-1", "mono-same": "Mono-Same", "mono-cross": "Mono-Cross"}
-METRIC_LABELS = {"max_r": "Max@R (↓)", "complete@10": "Complete@10 % (↑)", "complete@1": "Complete@1 % (↑)",
-                 "complete@5": "Complete@5 % (↑)", "complete@20": "Complete@20 % (↑)",
-                 "complete@100": "Complete@100 % (↑)", "max_r_norm_table": "Max@R_norm (↑)",
-                 "max_r_norm_per_query": "Max@R_norm per query (↑)", "ndcg@1": "NDCG@1 % (↑)",
-                 "ndcg@10": "NDCG@10 % (↑)", "mrr": "MRR (↑)", "recall@10": "Recall@10 % (↑)"}
+# Transitional, for pages/6_fine_tune.py only (the training side's page): labels come from vocab.
+METRIC_LABELS = {column: m.arrow_label for column, m in vocab.METRICS.items()}
 LAYOUT = dict(margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.15))
 
 
@@ -31,12 +30,6 @@ def lang_color(lang: str) -> str:
     if lang in LANG_ORDER:
         return PALETTE[LANG_ORDER.index(lang) % len(PALETTE)]
     return PALETTE[sum(map(ord, str(lang))) % len(PALETTE)]
-
-
-def _target(pair: str) -> str:
-    langs = str(pair).split("+")
-    rest = [lang for lang in langs if lang != PIVOT]
-    return rest[0] if len(langs) == 2 and len(rest) == 1 else str(pair)
 
 
 def _empty(title: str, message: str) -> go.Figure:
@@ -63,9 +56,9 @@ def per_language_figure(summary: pd.DataFrame, scenario: str = "multi",
     s = summary[summary["scenario"] == scenario].copy()
     if s.empty:
         return _empty("Per language", f"No {SCENARIO_LABELS.get(scenario, scenario)} rows in this evaluation.")
-    s["target"] = s["pair"].map(_target)
+    s["target"] = s["pair"].map(pair_target)
     s["side"] = _sides(s)
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[METRIC_LABELS.get(m, m) for m in metrics])
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[vocab.metric(m).arrow_label for m in metrics])
     targets = list(dict.fromkeys(s["target"]))
     groups = [(None, s)] if not model_col else list(s.groupby(model_col, sort=False))
     colors = {"English queries": lang_color(PIVOT), "Target-language queries": "#ff7f0e"}
@@ -95,7 +88,7 @@ def multi_vs_cross_figure(summary: pd.DataFrame, metric: str = "complete@10",
     s = summary[summary["scenario"].isin(scenarios)].copy()
     if s.empty:
         return _empty("Multi vs Mono-Cross", "This evaluation has neither Multi nor Mono-Cross rows.")
-    s["target"] = s["pair"].map(_target)
+    s["target"] = s["pair"].map(pair_target)
     s["side"] = _sides(s)
     sides = ["English queries", "Target-language queries"]
     fig = make_subplots(rows=1, cols=2, subplot_titles=sides, shared_yaxes=True)
@@ -110,9 +103,9 @@ def multi_vs_cross_figure(summary: pd.DataFrame, metric: str = "complete@10",
                 legendgroup=scen, showlegend=ci == 1, marker_color=colors.get(scen),
                 hovertemplate=f"{SCENARIO_LABELS.get(scen, scen)}<br>%{{x}}: %{{y:.2f}}<extra>{side}</extra>",
             ), row=1, col=ci)
-    fig.update_yaxes(title_text=METRIC_LABELS.get(metric, metric), row=1, col=1)
+    fig.update_yaxes(title_text=vocab.metric(metric).arrow_label, row=1, col=1)
     fig.update_yaxes(rangemode="tozero")
-    fig.update_layout(barmode="group", title=f"Multi vs Mono-Cross — {METRIC_LABELS.get(metric, metric)}",
+    fig.update_layout(barmode="group", title=f"Multi vs Mono-Cross — {vocab.metric(metric).arrow_label}",
                       height=380, **LAYOUT)
     return fig
 

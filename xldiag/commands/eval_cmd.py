@@ -1,11 +1,19 @@
-"""`python -m xldiag eval`: evaluate a model on parallel pools and write a run folder."""
+"""`python -m xldiag eval`: evaluate a model on parallel pools and write a run folder.
+
+The evaluation runs as a job (xldiag.jobs) in its --out folder, whoever starts it: status.json
+holds its state, progress and settings; a STOP file or SIGTERM (`python -m xldiag runs stop DIR`,
+the dashboard's Stop) ends it at its next progress point, as `stopped`.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from xldiag.vocab import PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TIE_RULES
+from xldiag import jobs
+from xldiag.evaluate import EvalSpec, run_evaluation
+from xldiag.results.launch import KIND, eval_spec, job_fields
+from xldiag.vocab import PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TABLE_FILE, TIE_RULES
 
 
 def register(subparsers) -> None:
@@ -43,20 +51,24 @@ def pool_and_ties(args) -> tuple[str, str]:
     if args.pool not in (None, PAPER_POOL):
         raise ValueError(f"--paper uses the per-question pool; drop --pool {args.pool} or --paper.")
     if args.ties not in (None, ",".join(PAPER_TIES)):
-        raise ValueError(f"--paper reports both tie bounds ({','.join(PAPER_TIES)}); drop --ties {args.ties} or --paper.")
+        raise ValueError(f"--paper reports both tie bounds ({','.join(PAPER_TIES)}); drop --ties {args.ties} "
+                         "or --paper.")
     return PAPER_POOL, ",".join(PAPER_TIES)
 
 
-def run(args) -> int:
-    from xldiag.evaluate import evaluate
-
+def spec_from_args(args) -> EvalSpec:
+    """The EvalSpec the flags describe."""
     construction, ties = pool_and_ties(args)
-    summary = evaluate(
-        model=args.model, dataset=args.dataset, langs=args.langs,
-        scenarios=[s.strip() for s in args.scenarios.split(",") if s.strip()],
-        construction=construction, ties=ties, limit=args.limit, out=args.out,
-        data_dir=args.data_dir, trust_remote_code=args.trust_remote_code,
-    )
-    print((Path(args.out) / "table.md").read_text(encoding="utf-8"))
+    return eval_spec(model=args.model, dataset=args.dataset, langs=args.langs, scenarios=args.scenarios,
+                     construction=construction, ties=ties, limit=args.limit, data_dir=args.data_dir,
+                     trust_remote_code=args.trust_remote_code)
+
+
+def run(args) -> int:
+    spec = spec_from_args(args)
+    spec.validate()  # a typo is one line, before the folder becomes a job
+    with jobs.Job(args.out, KIND, **job_fields(spec)) as job:
+        summary = run_evaluation(spec, out=args.out, progress=job.progress)
+    print((Path(args.out) / TABLE_FILE).read_text(encoding="utf-8"))
     print(f"wrote {args.out}/summary.csv ({len(summary)} rows), per_query.parquet, table.md", file=sys.stderr)
     return 0

@@ -1,0 +1,71 @@
+"""Evaluation results: reading run folders back, listing them, launching evaluations as jobs, and
+the per-query views the dashboard shows. Plain pandas in and out; no Streamlit.
+
+    errors.py     RunFolderError (+ RunFormatError, RunIncompleteError); explain(err) for users
+    store.py      one run folder: load_eval → EvalRun, check_format, read_config, read_per_query
+    listing.py    where evaluations live, names and ids, list_evaluations (state from status.json)
+    selection.py  choosing among listed evaluations (matching a setting, base/tuned partners)
+    launch.py     `python -m xldiag eval ... --out DIR` started detached through xldiag.jobs
+    queries.py    query browser, one query's detail, language preference, paired queries
+
+Table 1 and base-vs-tuned tables are in xldiag.tables; the paired significance tests in xldiag.stats.
+"""
+
+from xldiag.results.errors import RunFolderError, RunFormatError, RunIncompleteError, explain
+from xldiag.results.launch import eval_argv, eval_spec, job_fields, launch_evaluation
+from xldiag.results.listing import (
+    eval_id,
+    eval_label,
+    eval_name,
+    evals_dir,
+    id_of,
+    labelled_models,
+    list_evaluations,
+    model_label,
+    resolve_eval_id,
+    runs_dir,
+    slug,
+)
+from xldiag.results.queries import (
+    doc_text,
+    filter_queries,
+    inclination_rates,
+    language_preference,
+    most_changed,
+    paired_queries,
+    preference_verdict,
+    query_detail,
+    query_index,
+    query_table,
+)
+from xldiag.results.store import (
+    FORMAT_VERSION,
+    PER_QUERY_COLUMNS,
+    SUMMARY_COLUMNS,
+    EvalRun,
+    check_format,
+    load_eval,
+    read_config,
+    read_per_query,
+    tie_rules,
+)
+from xldiag.tables import comparison
+from xldiag.vocab import SCENARIO_LABELS
+
+__all__ = [
+    "FORMAT_VERSION", "PER_QUERY_COLUMNS", "SUMMARY_COLUMNS", "check_format", "compare_table", "doc_text",
+    "eval_argv", "eval_id", "eval_label", "eval_name", "eval_spec", "EvalRun", "evals_dir", "explain",
+    "filter_queries", "id_of", "inclination_rates", "job_fields", "labelled_models", "language_preference",
+    "launch_evaluation", "list_evaluations", "load_eval", "model_label", "most_changed", "paired_queries",
+    "preference_verdict", "query_detail", "query_index", "query_table", "read_config", "read_per_query",
+    "resolve_eval_id", "RunFolderError", "RunFormatError", "RunIncompleteError", "runs_dir", "slug", "tie_rules",
+]
+
+
+def compare_table(base, tuned):
+    """Transitional, for pages/6_fine_tune.py only (the training side's page): Base/Ours columns
+    over `xldiag.tables.comparison`. Delete it when that page shows `tables.comparison` itself."""
+    table = comparison(base, tuned)
+    table["scenario"] = table["scenario"].map(lambda s: SCENARIO_LABELS.get(s, s))
+    return table.rename(columns={"base": "Base", "tuned": "Ours", "delta": "change"})[
+        ["pair", "scenario", "query_lang", "metric", "Base", "Ours", "change"]]

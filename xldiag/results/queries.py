@@ -1,0 +1,223 @@
+"""Views of per_query.parquet the dashboard shows: the query browser's table and one query's
+detail, language preference, inclination rates, and two evaluations paired query by query.
+
+Every function takes and returns plain pandas objects (the run-folder schemas of
+docs/ARCHITECTURE.md); document ids are read with `pools.parse_doc_id`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from xldiag import metrics
+from xldiag.pools import doc_passage, parse_doc_id
+from xldiag.vocab import PIVOT, pair_target
+
+QUERY_KEYS = ["dataset", "pair", "scenario", "query_lang", "qid"]  # one query of one evaluation
+
+
+def gold_rank_matrix(gold_ranks) -> np.ndarray:
+    """Ragged per-query gold ranks (a per_query column) → Q x (most golds) floats, NaN-padded:
+    the input of xldiag.metrics."""
+    rows = [np.asarray(r, dtype=float) for r in gold_ranks]
+    out = np.full((len(rows), max((len(r) for r in rows), default=0)), np.nan)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def ndcg_per_query(gold_ranks, k: int) -> np.ndarray:
+    """NDCG@k of each query in % (metrics.ndcg_at_k per query); NaN for a query without gold."""
+    return 100.0 * metrics.ndcg_at_k(gold_rank_matrix(gold_ranks), k, per_query=True)
+
+
+def doc_lang(doc_id: str) -> str:
+    return parse_doc_id(doc_id)[0]
+
+
+def doc_text(dataset, doc_id: str) -> str:
+    """The passage text of a pool document id ("" when the dataset does not hold it)."""
+    try:
+        lang, passage = doc_passage(doc_id, dataset.question_passage)
+        return dataset.passages[lang][passage]
+    except (KeyError, IndexError, ValueError):
+        return ""
+
+
+# --- the query browser ---------------------------------------------------------------------------
+
+
+def query_table(per_query: pd.DataFrame) -> pd.DataFrame:
+    """One flat row per query for browsing: gold ranks as rank_<lang> columns, tie flag, NDCG@1, top-1."""
+    pq = per_query
+    out = pq[["dataset", "pair", "scenario", "query_lang", "qid", "question_index", "passage_index",
+              "query_text", "max_r"]].copy()
+    langs = sorted({lang for gl in pq["gold_langs"] for lang in gl}, key=lambda x: (x != PIVOT, x))
+    for lang in langs:
+        out[f"rank_{lang}"] = [next((float(r) for gl_, r in zip(gl, gr) if gl_ == lang), np.nan)
+                               for gl, gr in zip(pq["gold_langs"], pq["gold_ranks"])]
+    out["tied"] = [bool(np.sum(t) > 0) for t in pq["n_tied"]]
+    out["n_tied"] = [int(np.sum(t)) for t in pq["n_tied"]]
+    out["ndcg@1"] = ndcg_per_query(pq["gold_ranks"], 1)
+    out["top1_lang"] = [doc_lang(t[0]) if len(t) else "" for t in pq["top_doc_ids"]]
+    return out
+
+
+def filter_queries(table: pd.DataFrame, scenario: str, query_langs, min_max_r: float = 1.0,
+                   tied: str = "any", search: str = "") -> pd.DataFrame:
+    """Rows of `query_table` in one scenario and these query languages with Max@R ≥ min_max_r;
+    `tied`: any / tied / untied; `search`: a case-insensitive piece of the question or its id.
+    Worst Max@R first."""
+    view = table[(table["scenario"] == scenario) & table["query_lang"].isin(list(query_langs))
+                 & (table["max_r"] >= min_max_r)]
+    if tied != "any":
+        view = view[view["tied"] == (tied == "tied")]
+    if search:
+        view = view[view["query_text"].str.contains(search, case=False, regex=False)
+                    | view["qid"].str.contains(search, case=False, regex=False)]
+    return view.sort_values("max_r", ascending=False, kind="stable")
+
+
+def query_index(per_query: pd.DataFrame) -> dict:
+    """{(pair, scenario, query_lang, qid): row position} and {(pair, qid): [positions]} for fast lookups."""
+    keys = per_query[["pair", "scenario", "query_lang", "qid"]].to_numpy(dtype=object).tolist()
+    exact, by_qid = {}, {}
+    for pos, (pair, scen, q_lang, qid) in enumerate(keys):
+        exact.setdefault((pair, scen, q_lang, qid), pos)
+        by_qid.setdefault((pair, qid), []).append(pos)
+    return {"exact": exact, "by_qid": by_qid}
+
+
+def _query_row(pq: pd.DataFrame, qid: str, scenario: str, query_lang: str, pair: str | None,
+               index: dict | None) -> pd.Series:
+    missing = KeyError(f"No query {qid!r} ({scenario}, {query_lang} queries) in this evaluation.")
+    if index is not None and pair:
+        pos = index["exact"].get((pair, scenario, query_lang, qid))
+        if pos is None:
+            raise missing
+        return pq.iloc[pos]
+    mask = (pq["qid"] == qid) & (pq["scenario"] == scenario) & (pq["query_lang"] == query_lang)
+    rows = pq[mask & (pq["pair"] == pair)] if pair else pq[mask]
+    if rows.empty:
+        raise missing
+    return rows.iloc[0]
+
+
+def _references(row: pd.Series, pool_langs: list[str]) -> pd.DataFrame:
+    """The query's references: doc_id, lang, rank, n_tied, above_<lang> (unrelated docs above it)."""
+    refs = {"doc_id": [str(x) for x in row["gold_doc_ids"]], "lang": [str(x) for x in row["gold_langs"]],
+            "rank": [float(r) for r in row["gold_ranks"]], "n_tied": [int(t) for t in row["n_tied"]]}
+    for j, lang in enumerate(pool_langs):
+        refs[f"above_{lang}"] = [int(a[j]) for a in row["above_by_lang"]]
+    return pd.DataFrame(refs)
+
+
+def _top_list(row: pd.Series, refs: pd.DataFrame) -> pd.DataFrame:
+    """The stored top-k: rank, doc_id, score, lang, is_reference, and which references each beats."""
+    top_ids = [str(x) for x in row["top_doc_ids"]]
+    ranks = list(range(1, len(top_ids) + 1))
+    is_ref = [d in set(refs["doc_id"]) for d in top_ids]
+    beats = ["" if ref else ", ".join(f"{lang} reference" for lang, r in zip(refs["lang"], refs["rank"]) if rank < r)
+             for rank, ref in zip(ranks, is_ref)]
+    return pd.DataFrame({"rank": np.asarray(ranks, dtype=np.int64), "doc_id": top_ids,
+                         "score": [float(x) for x in row["top_scores"]], "lang": [doc_lang(d) for d in top_ids],
+                         "is_reference": is_ref, "beats": beats})
+
+
+def query_detail(per_query: pd.DataFrame, qid: str, scenario: str, query_lang: str, pair: str | None = None,
+                 index: dict | None = None) -> dict:
+    """Everything the Queries page shows for one query: {row, refs, top, questions, pool_langs};
+    `questions`: the same question in each query language of the pair. KeyError when absent.
+
+    `index` (query_index of the same frame) makes the lookup O(1) on large evaluations."""
+    row = _query_row(per_query, qid, scenario, query_lang, pair, index)
+    pool_langs = [str(x) for x in row["pool_langs"]]
+    refs = _references(row, pool_langs)
+    if index is not None:
+        others = per_query.iloc[index["by_qid"].get((row["pair"], qid), [])]
+    else:
+        others = per_query[(per_query["qid"] == qid) & (per_query["pair"] == row["pair"])]
+    questions = dict(zip(others["query_lang"].tolist(), others["query_text"].tolist()))
+    return {"row": row, "refs": refs, "top": _top_list(row, refs), "questions": questions, "pool_langs": pool_langs}
+
+
+# --- language preference -------------------------------------------------------------------------
+
+PREFERENCE_COLUMNS = ["pair", "query_lang", "ref_lang", "distractor_lang", "mean_above", "n_queries"]
+
+
+def language_preference(per_query: pd.DataFrame, scenario: str = "multi") -> pd.DataFrame:
+    """Mean number of unrelated documents of each language ranked above each reference.
+
+    One row per (pair, query_lang, ref_lang, distractor_lang) with `mean_above` and `n_queries`."""
+    pq = per_query[per_query["scenario"] == scenario]
+    records = [(pair, q_lang, g_lang, d_lang, float(count))
+               for pair, q_lang, gls, above, pls in zip(pq["pair"], pq["query_lang"], pq["gold_langs"],
+                                                         pq["above_by_lang"], pq["pool_langs"])
+               for g_lang, counts in zip(gls, above)
+               for d_lang, count in zip(pls, counts)]
+    frame = pd.DataFrame(records, columns=["pair", "query_lang", "ref_lang", "distractor_lang", "above"])
+    if frame.empty:
+        return pd.DataFrame(columns=PREFERENCE_COLUMNS)
+    return frame.groupby(PREFERENCE_COLUMNS[:4], sort=False)["above"].agg(
+        mean_above="mean", n_queries="size").reset_index()
+
+
+def preference_verdict(pref: pd.DataFrame) -> list[str]:
+    """Plain sentences saying which language's distractors dominate, from the data (no assumption)."""
+    lines = []
+    for (pair, q_lang), block in pref.groupby(["pair", "query_lang"], sort=False):
+        by_lang = block.groupby("distractor_lang")["mean_above"].mean()
+        if by_lang.empty:
+            continue
+        if by_lang.max() <= 0:
+            lines.append(f"{pair}, {q_lang} queries: no unrelated document outranks a reference.")
+            continue
+        top = by_lang.idxmax()
+        who = ("English" if top == PIVOT else top) + (" (the query's own language)" if top == q_lang else "")
+        detail = ", ".join(f"{lang} {v:.2f}" for lang, v in by_lang.items())
+        lines.append(f"{pair}, {q_lang} queries: distractors in {who} outrank the references most "
+                     f"(mean per reference: {detail}).")
+    return lines
+
+
+INCLINATION_COLUMNS = ["model", "pair", "target", "query_lang", "english_inclination_rate",
+                       "own_language_inclination_rate"]
+
+
+def inclination_rates(summaries: dict[str, pd.DataFrame], scenario: str = "multi") -> pd.DataFrame:
+    """English- and own-language-inclination rates per model label, target language and query language."""
+    frames = [summary[summary["scenario"] == scenario].assign(
+        model=label, target=lambda s: s["pair"].map(pair_target))[INCLINATION_COLUMNS]
+        for label, summary in summaries.items()]
+    if not frames:
+        return pd.DataFrame(columns=INCLINATION_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+# --- two evaluations, query by query -------------------------------------------------------------
+
+
+def paired_queries(base: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
+    """Join two per-query frames on QUERY_KEYS.
+
+    Columns: the keys, query_text, max_r_base, max_r_tuned, ndcg@1_base, ndcg@1_tuned, delta_max_r
+    (tuned − base; negative = better), log2_ratio (log2 tuned/base)."""
+    a = base[QUERY_KEYS + ["query_text", "max_r"]].assign(**{"ndcg@1": ndcg_per_query(base["gold_ranks"], 1)})
+    b = tuned[QUERY_KEYS + ["max_r"]].assign(**{"ndcg@1": ndcg_per_query(tuned["gold_ranks"], 1)})
+    merged = a.merge(b, on=QUERY_KEYS, suffixes=("_base", "_tuned"))
+    merged["delta_max_r"] = merged["max_r_tuned"] - merged["max_r_base"]
+    merged["log2_ratio"] = np.log2(merged["max_r_tuned"] / merged["max_r_base"])
+    return merged
+
+
+def most_changed(paired: pd.DataFrame, n: int = 10, direction: str = "improved") -> pd.DataFrame:
+    """The queries whose Max@R improved (fell) or degraded (rose) most, by log2 ratio then by rank change."""
+    if direction == "improved":
+        frame = paired[paired["delta_max_r"] < 0].sort_values(["log2_ratio", "delta_max_r"], ascending=[True, True])
+    elif direction == "degraded":
+        frame = paired[paired["delta_max_r"] > 0].sort_values(["log2_ratio", "delta_max_r"], ascending=[False, False])
+    else:
+        raise ValueError(f"direction must be 'improved' or 'degraded', got {direction!r}.")
+    return frame.head(n).reset_index(drop=True)

@@ -1,0 +1,110 @@
+"""Choosing among listed evaluations: the ones matching a setting, base/tuned partners, defaults.
+
+Every function takes the frames it chooses from (`listing.list_evaluations()`, and
+`xldiag.runs.list_runs()` for training runs) and returns ids; nothing here reads folders, so the
+dashboard can pass its cached listings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from xldiag.results.listing import eval_label
+
+FINAL = "final"  # a training run's last checkpoint folder (<run>/final)
+
+
+def choices(evals: pd.DataFrame, state: str = "complete", dataset: str | None = None) -> tuple[list[str], dict]:
+    """(ids, {id: label}) of the evaluations in `state` (of one dataset, if given)."""
+    if evals.empty:
+        return [], {}
+    chosen = evals[evals["state"] == state]
+    if dataset:
+        chosen = chosen[chosen["dataset"] == dataset]
+    return list(chosen["id"]), {row["id"]: eval_label(row) for _, row in chosen.iterrows()}
+
+
+def matching(evals: pd.DataFrame, model: str, dataset: str, pool: str, ties: str, pair: str) -> pd.DataFrame:
+    """The evaluations of `model` on `dataset` with this pool and tie rule that hold `pair`."""
+    if evals.empty:
+        return evals
+    return evals[(evals["model"] == model) & (evals["dataset"] == dataset) & (evals["pool"] == pool)
+                 & evals["ties"].map(lambda rules: ties in str(rules).split(","))
+                 & evals["language_sets"].map(lambda sets: pair in sets)]
+
+
+def preferred(options: pd.DataFrame) -> str | None:
+    """The id to open among `options`: the first complete one, else the first."""
+    if options.empty:
+        return None
+    complete = options[options["state"] == "complete"]
+    return (complete if not complete.empty else options).iloc[0]["id"]
+
+
+def checkpoint_models(runs: pd.DataFrame) -> list[str]:
+    """The final checkpoints of the training runs that have one."""
+    finals = [Path(str(run_dir)) / FINAL for run_dir in runs.get("run_dir", [])]
+    return [str(final) for final in finals if final.is_dir()]
+
+
+def partner_model(model: str, runs: pd.DataFrame) -> str | None:
+    """The other side of a base/tuned pair: a run's final checkpoint ↔ the model it started from."""
+    finals = [(str(Path(str(row["run_dir"])) / FINAL), row.get("model")) for _, row in runs.iterrows()]
+    for final, base in finals:
+        if model == final and base:
+            return str(base)
+    for final, base in finals:
+        if base == model and Path(final).is_dir():
+            return final
+    return None
+
+
+def _limit(value) -> int:
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
+def partner_evaluation(evals: pd.DataFrame, ident: str, runs: pd.DataFrame) -> tuple[str, str] | None:
+    """(base id, tuned id): evaluation `ident` and the complete evaluation of its partner model
+    with the same dataset, pool, tie rules, language sets and limit; None when there is none."""
+    if evals.empty or ident not in set(evals["id"]):
+        return None
+    me = evals.set_index("id").loc[ident]
+    partner = partner_model(me["model"], runs)
+    if not partner:
+        return None
+    same = evals[(evals["state"] == "complete") & (evals["model"] == partner) & (evals["dataset"] == me["dataset"])
+                 & (evals["pool"] == me["pool"]) & (evals["ties"] == me["ties"])
+                 & evals["language_sets"].map(lambda sets: list(sets) == list(me["language_sets"]))
+                 & (evals["limit"].map(_limit) == _limit(me["limit"]))]
+    if same.empty:
+        return None
+    other = same.iloc[0]["id"]
+    is_tuned = partner_model(partner, runs) == me["model"] and Path(str(me["model"])).name == FINAL
+    return (other, ident) if is_tuned else (ident, other)
+
+
+def comparison_defaults(ids: list[str], evals: pd.DataFrame, ident: str | None, runs: pd.DataFrame) -> tuple[str, str]:
+    """What Compare opens on (two or more `ids`): `ident` and its partner, else the newest training
+    run's eval/base and eval/tuned, else the two newest evaluations (older as base)."""
+    guess = partner_evaluation(evals, ident, runs) if ident in ids else None
+    if guess:
+        return guess
+    run_pairs = [(i, i[: -len("/base")] + "/tuned") for i in ids if i.startswith("runs:") and i.endswith("/eval/base")]
+    run_pairs = [pair for pair in run_pairs if pair[1] in ids]
+    return run_pairs[0] if run_pairs else (ids[1], ids[0])
+
+
+def other_models(evals: pd.DataFrame, ids: list[str], ident: str, pool: str, ties: str) -> list[str]:
+    """`ident` and, for every other model among `ids`, its first evaluation with this pool and
+    tie rule (the listing is newest first: the newest)."""
+    table = evals.set_index("id")
+    chosen = [ident] if ident in ids else []
+    seen = {table.loc[ident, "model"]} if ident in table.index else set()
+    for other in ids:
+        row = table.loc[other]
+        if row["model"] not in seen and row["pool"] == pool and ties in str(row["ties"]).split(","):
+            chosen.append(other)
+            seen.add(row["model"])
+    return chosen
