@@ -201,3 +201,13 @@ def test_losses_stay_fp32_inside_bf16_autocast():
         assert inside[key] == pytest.approx(value, rel=1e-6, abs=1e-7), key
     # the check can fail: a bf16 similarity matrix (~0.004 cosine resolution × 20) moves InfoNCE measurably
     assert abs(naive - reference["nce"]) > 1e-5
+
+
+def test_importing_the_losses_does_not_load_torch():
+    """The modes and defaults are read by the CLI, configurations and pages: no torch import for that."""
+    import subprocess
+    import sys
+
+    code = "import sys, xldiag.losses as L; assert L.LOSS_MODES and L.DEFAULT_EPS; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
