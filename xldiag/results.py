@@ -409,7 +409,7 @@ def read_progress(folder: str | Path) -> dict:
 
 def _pid_alive(pid) -> bool:
     """Whether the evaluation's worker process still lives (pid as read from its progress file)."""
-    from xldiag.runs import pid_alive
+    from xldiag.jobs import pid_alive
 
     try:
         return pid_alive(int(pid))
