@@ -21,7 +21,9 @@ from xldiag.models import FAMILIES, family_of, load_model
 from xldiag.training.config import CPU_DEFAULT_MAX_SEQ_LENGTH, TrainConfig
 from xldiag.vocab import MANIFEST_FILE
 
-TRAINED_BY = "xldiag.train"  # the manifest's "trained_by" (alignment.trained_jsd_temperature reads it)
+# The manifest's "trained_by" (alignment.trained_jsd_temperature reads it): the value earlier
+# versions wrote, so that their checkpoints are still recognised.
+TRAINED_BY = "xldiag.train"
 
 
 # --- loading and the family ----------------------------------------------------------------------
