@@ -2,8 +2,8 @@
 job's folder that anyone can read while it runs.
 
     status.json   {"kind", "state": queued|running|finished|failed|stopped, "phase", "message",
-                   "fraction", "error", "pid", "proc_start", "host", "command", "queued",
-                   "started", "updated", "finished", ...job-specific fields (step, loss, ...)}
+                   "fraction", "error", "stop_reason", "pid", "proc_start", "host", "command",
+                   "queued", "started", "updated", "finished", ...job-specific fields (step, loss, ...)}
     job.log       stdout + stderr of a detached job (`launch`)
     lock          the owner's PID; an advisory `flock` on it is held while the job lives, so a
                   lock left by a dead process is stale by construction and is taken over
