@@ -127,7 +127,8 @@ def base_vs_tuned(run_dir: str, state: str) -> None:
     base_dir, tuned_dir = Path(run_dir) / runs.EVAL_DIR / "base", Path(run_dir) / runs.EVAL_DIR / "tuned"
     if not ((base_dir / "config.json").exists() and (tuned_dir / "config.json").exists()):
         if state == "finished":
-            st.info("The run finished without an evaluation (eval disabled?): evaluate its final checkpoint on Overview.")
+            st.info("The run finished without an evaluation (eval disabled?): evaluate its final checkpoint on "
+                    "Overview.")
         return
     st.subheader("Base vs tuned")
     try:
@@ -142,9 +143,9 @@ def base_vs_tuned(run_dir: str, state: str) -> None:
                  width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("Base", "Ours", "change")})
     root = runs.runs_root()
+    ids = {"a": results.eval_id("runs", root, base_dir), "b": results.eval_id("runs", root, tuned_dir)}
     st.page_link(shared.PAGES["compare"], label="Compare base and tuned query by query",
-                 icon=":material/compare_arrows:",
-                 query_params={"a": results.eval_id("runs", root, base_dir), "b": results.eval_id("runs", root, tuned_dir)})
+                 icon=":material/compare_arrows:", query_params=ids)
 
 
 st.title("Fine-tune")

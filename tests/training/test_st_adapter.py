@@ -43,7 +43,8 @@ def test_passage_norms_are_the_mean_pre_norm_lengths():
 
     passages = torch.tensor([[3.0, 4.0], [0.0, 1.0], [6.0, 8.0], [0.0, 2.0]])  # p_en rows, then p_tgt rows
     norms = st_adapter.passage_norms({"passages": passages}, ("query", "passage_en", "passage_tgt"), 2)
-    assert norms["norm_en"].item() == pytest.approx((5 + 1) / 2) and norms["norm_tgt"].item() == pytest.approx((10 + 2) / 2)
+    assert norms["norm_en"].item() == pytest.approx((5 + 1) / 2)
+    assert norms["norm_tgt"].item() == pytest.approx((10 + 2) / 2)
     only_tgt = st_adapter.passage_norms({"passages": passages[:2]}, ("query", "passage_tgt"), 2)
     assert only_tgt["norm_en"] is None and only_tgt["norm_tgt"].item() == pytest.approx(3.0)
 

@@ -258,7 +258,8 @@ def save_model(model, path: Path, info: dict, prompts: tuple[str, str], max_seq_
     training_length = model.max_seq_length
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
-    extra = {k: v for k, v in {"query": query_prompt, "passage": passage_prompt, "document": passage_prompt}.items() if v}
+    roles = {"query": query_prompt, "passage": passage_prompt, "document": passage_prompt}
+    extra = {role: prompt for role, prompt in roles.items() if prompt}
     try:
         model.prompts = {**(getattr(model, "prompts", None) or {}), **extra}
     except Exception:  # noqa: BLE001 - a model whose prompts cannot be set keeps its own; the manifest records ours

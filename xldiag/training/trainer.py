@@ -162,7 +162,8 @@ class Trainer:
         if not self.main:
             self.stop = jobs.StopSignals(self.run_dir, STOP_SIGNALS, notice)
             return self.stop
-        fields = {"phase": "starting", "world_size": self.ranks.world, "resumed": bool(self.resume), "stop_reason": None}
+        fields = {"phase": "starting", "world_size": self.ranks.world, "resumed": bool(self.resume),
+                  "stop_reason": None}
         if not self.resume:
             fields.update(step=0, total_steps=None, loss=None, checkpoint=None)
         self.job = jobs.Job(self.run_dir, runs.KIND, check=lambda: runs.check_run_dir(self.run_dir, self.resume),
@@ -290,7 +291,8 @@ class Trainer:
         model.to(device)
         saved_max_seq_length = model.max_seq_length
         if checkpoint is not None:
-            saved_max_seq_length = st_adapter.read_manifest(checkpoint).get("saved_max_seq_length", saved_max_seq_length)
+            saved = st_adapter.read_manifest(checkpoint)
+            saved_max_seq_length = saved.get("saved_max_seq_length", saved_max_seq_length)
         model.max_seq_length = st_adapter.training_max_seq_length(cfg, model, device)
         frozen = st_adapter.freeze_word_embeddings(model) if cfg.freeze_embeddings else 0
         checkpointing = st_adapter.wants_checkpointing(cfg, model, device)
@@ -304,9 +306,11 @@ class Trainer:
         import torch
 
         cfg = self.cfg
-        optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
+        optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=lr,
+                                      betas=(cfg.adam_beta1, cfg.adam_beta2))
         warmup_steps = math.ceil(cfg.warmup_ratio * total_steps)
-        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(total_steps, warmup_steps)), warmup_steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(total_steps, warmup_steps))
+        return optimizer, scheduler, warmup_steps
 
     def _session(self, triples, plan: BatchPlan, model, saved_max_seq_length, checkpoint, optimizer,
                  scheduler) -> Session:
@@ -429,11 +433,13 @@ class Trainer:
             "step": step, "epoch": round(step / s.plan.steps_per_epoch, 4),
             **{k: values[k] for k in STEP_VALUES}, "lr": values["lr"], "grad_norm": values["grad_norm"],
             "examples_per_s": round(values["n"] * world / values["seconds"], 3),
-            "elapsed": round(s.clock.elapsed(), 6), "cpu_time": round(s.clock.cpu(), 6), "batch_size": values["n"] * world,
+            "elapsed": round(s.clock.elapsed(), 6), "cpu_time": round(s.clock.cpu(), 6),
+            "batch_size": values["n"] * world,
         }
         metrics.write(json.dumps(record) + "\n")
         metrics.flush()
-        self.report(throttle=True, step=step, loss=values["loss"], fraction=step / total, message=f"step {step}/{total}")
+        self.report(throttle=True, step=step, loss=values["loss"], fraction=step / total,
+                    message=f"step {step}/{total}")
 
     # -- checkpoint and finish ------------------------------------------------------------------
     def checkpoint(self, s: Session, step: int) -> Path:
