@@ -3,10 +3,10 @@
     XLDIAG_DATA_DIR=../shared/data python bench/train_bench.py                 # default model
     python bench/train_bench.py --tiny --steps 40 --threads 1                 # tiny random BERT
 
-Both loops see the same triples, the same batches (`xldiag.train.make_batches`), the same
+Both loops see the same triples, the same batches (`xldiag.training.make_batches`), the same
 tokenisation, model modules, loss (`xldiag.losses.alignment_loss`), gradient clipping, AdamW and
 schedule, each on its own copy of the model. The bare loop does nothing else; ours
-(`xldiag.train.train`) also writes one flushed JSON line per step, checks for a stop request,
+(`xldiag.training.train`) also writes one flushed JSON line per step, checks for a stop request,
 keeps status.json fresh and saves the model at the end (not timed).
 
 `--mode interleaved` (default) runs them step by step in one process: each step of our loop first
@@ -37,8 +37,8 @@ class BareLoop:
     def __init__(self, model_path: str, triples, args):
         import torch
 
-        from xldiag.train import (TrainConfig, load_sentence_transformer, lr_lambda_factory, make_batches,
-                                  param_groups, resolve_prompts)
+        from xldiag.training import TrainConfig, linear_schedule, make_batches, param_groups
+        from xldiag.training.st_adapter import load_sentence_transformer, resolve_prompts
 
         torch.manual_seed(42)
         self.triples = triples
@@ -51,7 +51,7 @@ class BareLoop:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(param_groups(self.model, 0.01), lr=args.lr, betas=(0.9, 0.99))
         warmup = int(0.15 * len(self.batches) + 0.999)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda_factory(len(self.batches), warmup))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, linear_schedule(len(self.batches), warmup))
         self.k = 0
 
     def embed(self, texts, prompt):
@@ -88,26 +88,26 @@ class BareLoop:
 
 
 def our_loop(model_path: str, triples, args, out: Path, hook=None) -> tuple[list[float], list[float]]:
-    """xldiag.train.train; per-step (wall, CPU) from metrics.jsonl, minus `hook`'s own time."""
-    import xldiag.train as train_module
+    """xldiag.training.train; per-step (wall, CPU) from metrics.jsonl, minus `hook`'s own time."""
     from xldiag import runs
+    from xldiag.training import TrainConfig, st_adapter, train
 
     inside: list[tuple[float, float]] = []
-    original = train_module.batch_features  # the first thing each of our steps does
+    original = st_adapter.batch_features  # the first thing each of our steps does
     if hook is not None:
         def batch_features(*a, **kw):
             inside.append(hook())
             return original(*a, **kw)
 
-        train_module.batch_features = batch_features
+        st_adapter.batch_features = batch_features
     try:
-        cfg = train_module.TrainConfig(
+        cfg = TrainConfig(
             model=model_path, langs=sorted({t.lang for t in triples}), batch_size=args.batch_size,
             max_seq_length=args.max_seq_length, lr=args.lr, eval=False, save_every=10**9, out=str(out),
             threads=args.threads)
-        run_dir = train_module.train(cfg, triples=triples, log=lambda message: None)
+        run_dir = train(cfg, triples=triples, log=lambda message: None)
     finally:
-        train_module.batch_features = original
+        st_adapter.batch_features = original
     metrics = runs.read_metrics(run_dir)
     wall, cpu = list(metrics["elapsed"]), list(metrics["cpu_time"])
     wall = [b - a for a, b in zip(wall, wall[1:])]
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
         workdir = Path(tmp)
         if args.tiny:
             sys.path.insert(0, str(ROOT / "tests"))
-            from test_train import make_tiny_model, make_triples
+            from training.tiny import make_tiny_model, make_triples
 
             model_path = str(make_tiny_model(workdir / "tiny"))
             triples = make_triples(args.steps * args.batch_size)

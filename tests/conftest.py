@@ -27,3 +27,11 @@ def default_model_dir() -> Path:
     from xldiag.models import ensure_default_model
 
     return ensure_default_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random 2-layer BERT sentence-transformer (tests/training/tiny.py), built once."""
+    from training.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")

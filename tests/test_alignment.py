@@ -12,7 +12,7 @@ import pytest
 from xldiag import alignment, runs, viz
 
 from test_prompts import family_stand_in
-from test_train import make_triples, tiny_config, tiny_model  # noqa: F401  (tiny_model is a fixture)
+from training.tiny import make_triples, tiny_config
 
 
 def _kl(p, q):
@@ -26,7 +26,7 @@ def _jsd(p, q):
 
 @pytest.fixture(scope="module")
 def tuned_run(tiny_model, tmp_path_factory):
-    from xldiag.train import train
+    from xldiag.training import train
 
     out = tmp_path_factory.mktemp("alignment") / "run"
     return train(tiny_config(tiny_model, out, jsd_temperature=0.5, save_every=100), triples=make_triples(16))
@@ -89,7 +89,8 @@ def test_pre_norm_vectors_of_a_task_prompt_model_match_what_training_sees(tmp_pa
 
     from xldiag.data import Triple
     from xldiag.embeddings import Encoder
-    from xldiag.train import TrainConfig, _make_embedder, batch_features, resolve_prompts, resolve_tasks
+    from xldiag.training import TrainConfig
+    from xldiag.training.st_adapter import batch_features, make_embedder, resolve_prompts, resolve_tasks
 
     path = family_stand_in(tmp_path / "jina-embeddings-v3-tiny",
                            {"retrieval.query": "query : w1 ", "retrieval.passage": "passage : w2 "}, None)
@@ -105,7 +106,7 @@ def test_pre_norm_vectors_of_a_task_prompt_model_match_what_training_sees(tmp_pa
     prompts, tasks = resolve_prompts(cfg, model), resolve_tasks(cfg, model)
     batch = [Triple(str(i), "zh", q, "w20", "w21") for i, q in enumerate(queries)]
     with torch.no_grad():
-        out = _make_embedder(model)(batch_features(model, batch, ("query", "passage_en"), prompts[0], prompts[1], "cpu", tasks))
+        out = make_embedder(model)(batch_features(model, batch, ("query", "passage_en"), prompts[0], prompts[1], "cpu", tasks))
     assert got.shape == (2, 32)
     assert np.linalg.norm(got, axis=1).min() > 1.5  # really before the normalisation
     assert np.abs(got - out["query"].numpy()).max() < 1e-5

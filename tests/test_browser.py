@@ -58,7 +58,7 @@ def prepare_workspace(root: Path, data_dir: Path, train: bool = True) -> dict:
     evaluate(model="default", dataset="xquad", langs="zh", limit=30, out=evals / "default-xquad-zh-30",
              data_dir=str(data_dir))
     if train:
-        from xldiag.train import TrainConfig, train as run_training
+        from xldiag.training import TrainConfig, train as run_training
 
         run_training(TrainConfig(model="default", data="mlqa-r", langs=["zh"], limit=16, batch_size=16,
                                  max_seq_length=64, eval_limit=30, eval_scenarios=["multi", "mono-cross"],

@@ -50,12 +50,69 @@ def test_a_stop_file_stops_the_job_at_its_next_progress(tmp_path):
 
 
 def test_sigterm_stops_the_job_cleanly(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(jobs.StopRequested):
         with jobs.Job(tmp_path, "training") as job:
             os.kill(os.getpid(), signal.SIGTERM)
             job.progress("after the signal")
-    assert jobs.read_status(tmp_path)["state"] == "stopped"
-    assert signal.getsignal(signal.SIGTERM) is not job._on_sigterm  # the handler is restored
+    s = jobs.read_status(tmp_path)
+    assert s["state"] == "stopped" and s["stop_reason"] == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored
+
+
+def test_a_failing_check_leaves_the_folder_as_it_was(tmp_path):
+    jobs.write_status(tmp_path, {"state": "finished", "kind": "training"})
+
+    def refuse():
+        raise FileExistsError("holds a finished run")
+
+    with pytest.raises(FileExistsError):
+        with jobs.Job(tmp_path, "training", check=refuse):
+            pass
+    assert jobs.read_status(tmp_path)["state"] == "finished"  # not overwritten with running/failed
+    assert jobs.lock_owner(tmp_path) is None
+
+
+def test_a_stop_asked_for_while_queued_survives_clear_stop_false(tmp_path):
+    jobs.request_stop(tmp_path, send_signal=False)
+    with pytest.raises(jobs.StopRequested):
+        with jobs.Job(tmp_path, "training", clear_stop=False) as job:
+            job.progress("first check")
+    assert jobs.read_status(tmp_path)["stop_reason"] == "stop file"
+    with jobs.Job(tmp_path, "training"):  # the default clears an old request
+        pass
+    assert jobs.read_status(tmp_path)["state"] == "finished"
+
+
+def test_throttled_updates_are_written_with_the_next_write(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(jobs.time, "monotonic", lambda: clock[0])
+    with jobs.Job(tmp_path, "training") as job:
+        job.update(step=1)  # unthrottled: written at once
+        assert status(tmp_path)["step"] == 1
+        job.update(throttle=True, step=2, loss=0.5)  # within PROGRESS_EVERY: held back
+        assert status(tmp_path)["step"] == 1 and "loss" not in status(tmp_path)
+        clock[0] += jobs.PROGRESS_EVERY
+        job.update(throttle=True, step=3)
+        assert (status(tmp_path)["step"], status(tmp_path)["loss"]) == (3, 0.5)
+        job.update(throttle=True, step=4)  # held back, then written with the final state
+    s = status(tmp_path)
+    assert s["state"] == "finished" and s["step"] == 4
+
+
+def test_stop_signals_a_second_sigint_interrupts_and_immediate_raises(tmp_path):
+    before = signal.getsignal(signal.SIGINT)
+    with jobs.StopSignals(tmp_path, signals=(signal.SIGTERM, signal.SIGINT)) as stop:
+        assert stop.requested() is None
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested() == "SIGINT" and stop.signalled
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
+    with jobs.StopSignals(tmp_path) as stop:
+        stop.immediate = True
+        with pytest.raises(jobs.StopRequested, match="SIGTERM"):
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 HOLDER = textwrap.dedent("""

@@ -10,7 +10,7 @@ import torch
 from xldiag.losses import LOSS_MODES, NEEDED_INPUTS, alignment_loss, info_nce, jsd, sqrt_jsd_loss
 from xldiag.losses.jsd import DEFAULT_EPS
 
-from test_train import make_triples, tiny_model  # noqa: F401  (tiny_model is a fixture)
+from training.tiny import make_triples
 
 
 def _kl(p, q):
@@ -110,13 +110,14 @@ def test_alignment_loss_ablations():
 def test_gradients_reach_the_encoder(tiny_model, mode):
     from sentence_transformers import SentenceTransformer
 
-    from xldiag.train import TrainConfig, _make_embedder, batch_features, compute_losses
+    from xldiag.training import TrainConfig
+    from xldiag.training.st_adapter import batch_features, compute_losses, make_embedder
 
     model = SentenceTransformer(str(tiny_model), device="cpu")
     model.train()
     batch = make_triples(6)
     needs = NEEDED_INPUTS[mode]
-    out = _make_embedder(model)(batch_features(model, batch, needs, "query: ", "passage: ", "cpu"))
+    out = make_embedder(model)(batch_features(model, batch, needs, "query: ", "passage: ", "cpu"))
     losses = compute_losses(TrainConfig(loss=mode), out, needs, len(batch))
     losses["loss"].backward()
     hf = model.transformers_model
@@ -130,14 +131,14 @@ def test_tiny_model_pre_norm_vs_post_norm(tiny_model):
     """On an actual encoder: the pooled vector's softmax separates documents, the unit vector's does not."""
     from sentence_transformers import SentenceTransformer
 
-    from xldiag.train import _make_embedder, batch_features, split_embeddings
+    from xldiag.training.st_adapter import batch_features, make_embedder, split_embeddings
 
     model = SentenceTransformer(str(tiny_model), device="cpu")
     model.eval()
     batch = make_triples(8)
     needs = ("passage_en", "passage_tgt")
     with torch.no_grad():
-        out = _make_embedder(model)(batch_features(model, batch, needs, "", "passage: ", "cpu"))
+        out = make_embedder(model)(batch_features(model, batch, needs, "", "passage: ", "cpu"))
         _, pre_en, pre_tgt = split_embeddings(out, needs, len(batch), "pre-norm")
         _, post_en, post_tgt = split_embeddings(out, needs, len(batch), "post-norm")
     assert pre_en.norm(dim=-1).mean() > 2.0  # the pooled vector is not normalised
@@ -201,3 +202,13 @@ def test_losses_stay_fp32_inside_bf16_autocast():
         assert inside[key] == pytest.approx(value, rel=1e-6, abs=1e-7), key
     # the check can fail: a bf16 similarity matrix (~0.004 cosine resolution × 20) moves InfoNCE measurably
     assert abs(naive - reference["nce"]) > 1e-5
+
+
+def test_importing_the_losses_does_not_load_torch():
+    """The modes and defaults are read by the CLI, configurations and pages: no torch import for that."""
+    import subprocess
+    import sys
+
+    code = "import sys, xldiag.losses as L; assert L.LOSS_MODES and L.DEFAULT_EPS; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

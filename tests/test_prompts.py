@@ -2,8 +2,8 @@
 
 Evaluation embeds through `xldiag.embeddings.Encoder` (`model.encode(texts,
 **family.encode_kwargs(role, model.prompts))`); training tokenises through
-`xldiag.train.resolve_prompts` / `resolve_tasks` / `batch_features`. For each family a tiny
-stand-in model (the 2-layer BERT of test_train.py, in a folder named like the family, with the
+`xldiag.training.st_adapter.resolve_prompts` / `resolve_tasks` / `batch_features`. For each family a
+tiny stand-in model (the 2-layer BERT of tests/training/tiny.py, in a folder named like the family, with the
 family's kind of sentence-transformers prompts) is run through both paths, and every call into
 `SentenceTransformer.preprocess` — prompt, task and the token ids it produced — is compared.
 """
@@ -17,7 +17,7 @@ import pytest
 
 from xldiag.models import family_of
 
-from test_train import make_tiny_model, tiny_model  # noqa: F401  (tiny_model is a fixture)
+from training.tiny import make_tiny_model, make_triples
 
 # (folder name, expected family, the model's own prompts, its default_prompt_name,
 #  expected query prefix, expected passage prefix, expected query task, expected passage task)
@@ -76,7 +76,9 @@ def test_training_tokenises_exactly_as_evaluation_encodes(tmp_path_factory, prep
                                                           passage_task):
     from xldiag.data import Triple
     from xldiag.embeddings import Encoder
-    from xldiag.train import TrainConfig, batch_features, load_sentence_transformer, resolve_prompts, resolve_tasks
+    from xldiag.training import TrainConfig
+    from xldiag.training.st_adapter import (batch_features, load_sentence_transformer, resolve_prompts,
+                                            resolve_tasks)
 
     root = tmp_path_factory.mktemp("families")
     path = family_stand_in(root / name, prompts, default)
@@ -110,9 +112,7 @@ def test_training_tokenises_exactly_as_evaluation_encodes(tmp_path_factory, prep
 def test_a_tuned_checkpoint_is_evaluated_with_the_prompts_it_was_trained_with(tiny_model, tmp_path):
     """Prompt overrides in the training config are recorded in final/'s manifest, so family_of(final/)
     — hence its evaluation — uses them, not the family's defaults."""
-    from xldiag.train import TrainConfig, train
-
-    from test_train import make_triples
+    from xldiag.training import TrainConfig, train
 
     cfg = TrainConfig(model=str(tiny_model), langs=["de", "zh"], batch_size=8, out=str(tmp_path / "run"), eval=False,
                       lr=1e-3, threads=1, query_prompt="w7 ", passage_prompt="w8 ")

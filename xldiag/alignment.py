@@ -13,12 +13,16 @@ then adds the JSD at that T beside the JSD at T = 1, and `jsd_summary` tabulates
 
 from __future__ import annotations
 
-import json
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from xldiag import config
+from xldiag.atomic import atomic_path, read_json
+from xldiag.vocab import MANIFEST_FILE, TRAINED_BY
 
 DEFAULT_TEMPERATURE = 1.0
 
@@ -110,11 +114,8 @@ def jsd_summary(frame: pd.DataFrame, temperature: float = DEFAULT_TEMPERATURE,
 def trained_jsd_temperature(model: str | Path) -> float | None:
     """The `--jsd-temperature` a model folder written by `xldiag train` was trained with (from its
     xldiag_manifest.json), or None for any other model."""
-    try:
-        manifest = json.loads((Path(model).expanduser() / "xldiag_manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if manifest.get("trained_by") != "xldiag.train":
+    manifest = read_json(Path(model).expanduser() / MANIFEST_FILE) or {}
+    if manifest.get("trained_by") != TRAINED_BY:
         return None
     value = manifest.get("jsd_temperature", DEFAULT_TEMPERATURE)  # runs before the option: softmax(z), T = 1
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
@@ -220,9 +221,6 @@ def vectors(encoder, texts: list[str], role: str = "passage", pre_norm: bool = T
     texts = list(texts)
     if not pre_norm:
         return encoder.encode(texts, role, progress=progress) if progress else encoder.encode(texts, role)
-    import hashlib
-
-    from xldiag import config
 
     digest = hashlib.sha1("\x1e".join(texts).encode("utf-8")).hexdigest()[:20]
     folder = config.cache_dir() / "alignment" / encoder.fingerprint
@@ -233,7 +231,6 @@ def vectors(encoder, texts: list[str], role: str = "passage", pre_norm: bool = T
     prompt, task = encoder.family.inputs(role, model)  # the prefix and task training and evaluation use
     kwargs = {"prompt": prompt, **({"task": task} if task else {})}
     out = encode_pre_norm(model, texts, kwargs, batch_size=getattr(encoder, "batch_size", 32), progress=progress)
-    from xldiag.atomic import atomic_path
 
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".npy") as tmp:

@@ -2,8 +2,8 @@
 job's folder that anyone can read while it runs.
 
     status.json   {"kind", "state": queued|running|finished|failed|stopped, "phase", "message",
-                   "fraction", "error", "pid", "proc_start", "host", "command", "queued",
-                   "started", "updated", "finished", ...job-specific fields (step, loss, ...)}
+                   "fraction", "error", "stop_reason", "pid", "proc_start", "host", "command",
+                   "queued", "started", "updated", "finished", ...job-specific fields (step, loss, ...)}
     job.log       stdout + stderr of a detached job (`launch`)
     lock          the owner's PID; an advisory `flock` on it is held while the job lives, so a
                   lock left by a dead process is stale by construction and is taken over
@@ -13,6 +13,10 @@ Two sides use it. The process doing the work wraps it in `Job(folder, kind)` (lo
 progress, stop checks, the final state even on a crash). Whoever starts or watches a job uses
 `launch` (a detached `python -m xldiag <subcommand> ...`, exactly what a user would type),
 `read_status` (a dead owner reads as failed), `request_stop`, `wait` and `tail_log`.
+
+A stop is checked, never forced: `StopSignals` turns a STOP file or a signal into a reason that
+the work reads at its safe points (an evaluation between its stages, a training run between
+optimizer steps, so that it can save a checkpoint first).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -217,86 +222,168 @@ def tail_log(folder: str | os.PathLike, n_lines: int = 50) -> str:
 # --- the working side ----------------------------------------------------------------------------
 
 
+class StopSignals:
+    """Stop requests as a reason the work checks at its safe points: a STOP file in the folder, or
+    one of `signals` (SIGTERM by default). A signal only records its name; a second SIGINT
+    interrupts at once (KeyboardInterrupt: the user insists).
+
+    With `immediate = True` a signal raises StopRequested wherever the work is — for a stretch
+    whose outputs are all written atomically, so stopping there loses nothing but time. `notice`
+    is printed to stderr when a signal arrives (e.g. "stopping after the current step").
+    Handlers are installed only from the main thread; elsewhere the STOP file still works.
+    """
+
+    def __init__(self, folder: str | os.PathLike, signals=(signal.SIGTERM,), notice: str | None = None):
+        self.folder = Path(folder)
+        self.signals = tuple(signals)
+        self.notice = notice
+        self.reason: str | None = None
+        self.signalled = False
+        self.immediate = False
+        self._previous: dict = {}
+
+    def install(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.signals:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def __enter__(self) -> "StopSignals":
+        return self.install()
+
+    def __exit__(self, *exc) -> None:
+        self.uninstall()
+
+    def _handle(self, signum, frame) -> None:
+        if signum == signal.SIGINT and self.reason is not None:
+            raise KeyboardInterrupt
+        self.reason, self.signalled = signal.Signals(signum).name, True
+        if self.immediate:
+            raise StopRequested(self.reason)
+        if self.notice:
+            print(f"[xldiag] {self.reason}: {self.notice}", file=sys.stderr, flush=True)
+
+    def requested(self) -> str | None:
+        """Why the work should stop ("SIGTERM", "stop file", ...), or None."""
+        if self.reason is None and (self.folder / STOP_FILE).exists():
+            self.reason = "stop file"
+        return self.reason
+
+    def check(self) -> None:
+        """Raise StopRequested when a stop was asked for."""
+        if self.requested():
+            raise StopRequested(self.reason)
+
+
 class Job:
     """The process doing the work: `with Job(folder, "evaluation") as job: ...`.
 
-    Entering takes the lock and writes `running`; `job.progress(message, fraction)` records
-    progress and raises StopRequested when a stop was asked for; leaving writes `finished`,
-    `stopped` (StopRequested or SIGTERM) or `failed` (with the error's one-line message) and
+    Entering takes the lock, runs `check()` (if given: a test that the folder may be used, e.g.
+    that it does not already hold a finished run; when it raises, the lock is released and
+    status.json is left as it was) and writes `running`; `job.progress(message, fraction)`
+    records progress and raises StopRequested when a stop was asked for; `job.update(**fields)`
+    records fields without a stop check. Leaving writes `finished`, `stopped` (StopRequested or a
+    stop signal; `stop_reason` says which) or `failed` (with the error's one-line message) and
     releases the lock. The exception itself propagates, so callers still see what happened.
+
+    `clear_stop=False` keeps a STOP file written before the job started (a stop asked for while
+    the job was queued); `stop_signals` and `notice` go to `StopSignals`.
     """
 
-    def __init__(self, folder: str | os.PathLike, kind: str, **fields):
+    def __init__(self, folder: str | os.PathLike, kind: str, *, check=None, clear_stop: bool = True,
+                 stop_signals=(signal.SIGTERM,), notice: str | None = None, **fields):
         self.folder = Path(folder)
         self.kind = kind
         self.fields = fields
         self.lock = Lock(self.folder)
+        self.stop = StopSignals(self.folder, stop_signals, notice)
+        self._check = check
+        self._clear_stop = clear_stop
         self._last_write = 0.0
         self._phase = None
-        self._sigterm = False
-        self._previous_handler = None
+        self._pending: dict = {}
 
     def __enter__(self) -> "Job":
         self.lock.acquire()
-        clear_stop(self.folder)
+        try:
+            if self._check is not None:
+                self._check()
+        except BaseException:
+            self.lock.release()
+            raise
+        if self._clear_stop:
+            clear_stop(self.folder)
         status = read_json(self.folder / STATUS_FILE) or {}
         write_status(self.folder, {
             **status, **self.fields, "kind": self.kind, "state": "running", "error": None, "pid": os.getpid(),
             "proc_start": proc_start_time(os.getpid()), "host": socket.gethostname(),
             "command": [sys.executable, *sys.argv], "started": now(), "finished": None,
         })
-        self._install_sigterm()
+        self.stop.install()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        self._uninstall_sigterm()
+        self.stop.uninstall()
+        final = {**self._pending, **self._outcome(exc_type, exc), "finished": now()}  # throttled fields too
         try:
-            if exc_type is None:
-                update_status(self.folder, state="finished", fraction=1.0, message="Done", finished=now())
-            elif issubclass(exc_type, (StopRequested, KeyboardInterrupt)) or self._sigterm:
-                update_status(self.folder, state="stopped", error="stopped by request", finished=now())
-            else:
-                update_status(self.folder, state="failed", error=f"{exc_type.__name__}: {exc}", finished=now())
+            update_status(self.folder, **final)
         finally:
             self.lock.release()
         return False
 
+    def _outcome(self, exc_type, exc) -> dict:
+        """The final state's fields for how the work ended."""
+        if exc_type is None:
+            return {"state": "finished", "fraction": 1.0, "message": "Done"}
+        if issubclass(exc_type, (StopRequested, KeyboardInterrupt)) or self.stop.signalled:
+            reason = self.stop.reason or (str(exc) if issubclass(exc_type, StopRequested) else exc_type.__name__)
+            return {"state": "stopped", "error": "stopped by request", "stop_reason": reason}
+        return {"state": "failed", "error": f"{exc_type.__name__}: {exc}"}
+
     def stop_requested(self) -> bool:
-        return self._sigterm or (self.folder / STOP_FILE).exists()
+        return self.stop.requested() is not None
 
     def check_stop(self) -> None:
-        if self.stop_requested():
-            raise StopRequested(f"stop requested for {self.folder}")
+        self.stop.check()
+
+    def update(self, throttle: bool = False, **fields) -> None:
+        """Merge `fields` into status.json (no stop check). With `throttle`, write at most every
+        PROGRESS_EVERY seconds; the fields of a skipped call go out with the next write."""
+        self._pending.update(fields)
+        moment = time.monotonic()
+        if throttle and moment - self._last_write < PROGRESS_EVERY:
+            return
+        update_status(self.folder, **self._pending)
+        self._pending, self._last_write = {}, moment
 
     def progress(self, message: str, fraction: float | None = None, phase: str | None = None, **fields) -> None:
-        """Record progress (at most every PROGRESS_EVERY s, unless the phase changes); stop if asked."""
+        """Record progress (at most every PROGRESS_EVERY s, unless the phase changes or fields are
+        given); stop if asked."""
         self.check_stop()
-        moment = time.monotonic()
-        if phase == self._phase and moment - self._last_write < PROGRESS_EVERY and not fields:
-            return
-        self._phase, self._last_write = phase, moment
         values = {"message": str(message), **fields}
         if fraction is not None:
             values["fraction"] = float(fraction)
         if phase is not None:
             values["phase"] = phase
-        update_status(self.folder, **values)
-
-    def _install_sigterm(self) -> None:
-        try:
-            self._previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
-        except ValueError:  # not the main thread: rely on the STOP file
-            self._previous_handler = None
-
-    def _uninstall_sigterm(self) -> None:
-        if self._previous_handler is not None:
-            signal.signal(signal.SIGTERM, self._previous_handler)
-
-    def _on_sigterm(self, signum, frame) -> None:
-        self._sigterm = True  # checked at the next progress / check_stop
+        changed = phase != self._phase or bool(fields)
+        self._phase = phase
+        self.update(throttle=not changed, **values)
 
 
 # --- the controlling side ------------------------------------------------------------------------
+
+
+def ensure_free(folder: str | os.PathLike) -> None:
+    """Raise JobLockedError when a live job owns `folder` (checked before preparing a launch)."""
+    owner = lock_owner(folder)
+    if owner is not None:
+        raise JobLockedError(f"{folder} is in use by PID {owner.get('pid', '?')}; stop it with "
+                             f"`python -m xldiag runs stop {folder}` first.")
 
 
 def clear_stop(folder: str | os.PathLike) -> None:
@@ -337,10 +424,7 @@ def launch(folder: str | os.PathLike, argv: list[str], kind: str, **fields) -> P
     folder and records the child's PID. Raises JobLockedError when a live job owns the folder.
     """
     folder = Path(folder).expanduser().resolve()
-    owner = lock_owner(folder)
-    if owner is not None:
-        raise JobLockedError(f"{folder} is in use by PID {owner.get('pid', '?')}; stop it with "
-                             f"`python -m xldiag runs stop {folder}` first.")
+    ensure_free(folder)
     folder.mkdir(parents=True, exist_ok=True)
     clear_stop(folder)
     command = [sys.executable, "-m", "xldiag", *map(str, argv)]

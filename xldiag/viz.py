@@ -21,7 +21,6 @@ LANG_ORDER = ["en", "zh", "ar", "de", "es", "hi", "vi", "th", "el", "ro", "ru", 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#393b79", "#637939"]
 # Transitional, for pages/6_fine_tune.py only (the training side's page): labels come from vocab.
-METRIC_LABELS = {column: m.arrow_label for column, m in vocab.METRICS.items()}
 LAYOUT = dict(margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.15))
 
 

@@ -100,6 +100,7 @@ PER_QUERY_FILE = "per_query.parquet"
 TABLE_FILE = "table.md"
 TRAIN_METRICS_FILE = "metrics.jsonl"  # one line per optimizer step
 MANIFEST_FILE = "xldiag_manifest.json"  # in a model folder: its family / base model, how it was made
+TRAINED_BY = "xldiag.train"  # the manifest's "trained_by" in a checkpoint of our fine-tuning
 
 # --- environment ---------------------------------------------------------------------------------
 

@@ -14,14 +14,17 @@ import os
 import sys
 from pathlib import Path
 
+from xldiag import jobs, runs
 from xldiag.losses import DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, DEFAULT_TEMPERATURE, LOSS_MODES, MNRL_TEMPERATURE
+from xldiag.training import TrainConfig, launch, load_config_file, train
+from xldiag.training.config import JSD_ON, PRECISIONS
+from xldiag.vocab import LOG_FILE, POOLS, SCENARIOS
 
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-# CLI flag → TrainConfig field, for flags given explicitly (argparse.SUPPRESS keeps the others out).
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="fine-tune a model for cross-lingual alignment",
@@ -39,7 +42,7 @@ def register(subparsers) -> None:
                    help="continue the run in --out from its last checkpoint (its saved configuration is used)")
     p.add_argument("--config", help="read the options from a run's config.json (flags given here win)")
     p.add_argument("--detach", action="store_true", default=False,
-                   help="start the run as a background process and return at once (output: RUN/train.log)")
+                   help="start the run as a background process and return at once (output: RUN/job.log)")
     g = p.add_argument_group("data and schedule")
     g.add_argument("--limit", type=int, help="use the first N triples (round-robin over the languages)")
     g.add_argument("--max-seq-length", type=int, help="truncate texts to N tokens (default: 128 on CPU, the model's own on GPU)")
@@ -57,7 +60,7 @@ def register(subparsers) -> None:
                    "until measured) gave worse Max@R and Complete@10 on the demo recipe; docs/TRAINING.md shows both")
     g.add_argument("--lambda-jsd", type=float, help="weight of √JSD (or of the passage InfoNCE for nce-psg), default 1")
     g.add_argument("--lambda-nce", type=float, help="weight of the query InfoNCE, default 1")
-    g.add_argument("--jsd-on", choices=("pre-norm", "post-norm"),
+    g.add_argument("--jsd-on", choices=JSD_ON,
                    help="embedding the √JSD softmax is taken over: before (default) or after L2 normalisation")
     g.add_argument("--jsd-eps", type=float, help=f"ε inside √(JSD + ε) (default {DEFAULT_EPS})")
     g.add_argument("--jsd-temperature", type=float,
@@ -65,7 +68,7 @@ def register(subparsers) -> None:
                    f"{DEFAULT_JSD_TEMPERATURE:g}, the paper's softmax(z)); T < 1 sharpens, T > 1 flattens")
     g = p.add_argument_group("hardware and memory")
     g.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
-    g.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="auto = bf16 autocast on GPU, fp32 on CPU")
+    g.add_argument("--precision", choices=PRECISIONS, help="auto = bf16 autocast on GPU, fp32 on CPU")
     g.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
                    help="recompute activations in the backward pass (much less memory, a little slower); "
                    "default: on for CPU runs longer than 128 tokens")
@@ -78,45 +81,42 @@ def register(subparsers) -> None:
     g.add_argument("--no-eval", dest="eval", action="store_false", help="skip the base-vs-tuned evaluation")
     g.add_argument("--eval-dataset", help="default xquad (held out: it shares nothing with MLQA-R)")
     g.add_argument("--eval-langs", type=_csv, help="target languages paired with English (default: the trained ones)")
-    g.add_argument("--eval-scenarios", type=_csv, help="default multi; any of multi,multi-1,mono-same,mono-cross")
+    g.add_argument("--eval-scenarios", type=_csv, help=f"default multi; any of {','.join(SCENARIOS)}")
     g.add_argument("--eval-limit", type=int, help="evaluate on the first N questions")
-    g.add_argument("--eval-pool", choices=("unique", "per-question"), help="pool construction (default unique)")
+    g.add_argument("--eval-pool", choices=POOLS, help="pool construction (default unique)")
     p.add_argument("--data-dir", help="data folder (default: $XLDIAG_DATA_DIR)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow models whose code lives in their hub repository")
     p.add_argument("--keep-stop-request", dest="clear_stop", action="store_false", default=True,
-                   help=argparse.SUPPRESS)  # used by runs.launch_training
+                   help=argparse.SUPPRESS)  # used by xldiag.training.launch
     p.set_defaults(func=run)
 
 
+# Every other parsed argument is a TrainConfig field given explicitly on the command line
+# (argument_default=SUPPRESS keeps the flags not given out, so a --config file's values stand).
 CONTROL = {"resume", "config", "detach", "clear_stop", "func", "command"}
 
 
-def build_config(args):
-    from xldiag.train import TrainConfig, load_config_file
-
+def build_config(args) -> TrainConfig:
     given = {k: v for k, v in vars(args).items() if k not in CONTROL}
     base = load_config_file(args.config).to_dict() if getattr(args, "config", None) else {}
     return TrainConfig.from_dict({**base, **given})
 
 
 def run(args) -> int:
-    from xldiag import runs
-    from xldiag.train import train
-
     cfg = build_config(args)
     if args.resume and not getattr(args, "out", None) and not getattr(args, "config", None):
         raise ValueError("--resume needs the run folder: pass --out cache/runs/NAME.")
     if args.detach:
-        run_dir = runs.launch_training(cfg, resume=args.resume)
+        run_dir = launch(cfg, resume=args.resume)
         print(run_dir)
         print(f"started in the background; follow it with `python -m xldiag runs status {run_dir}` "
-              f"or `tail -f {run_dir / runs.LOG_FILE}`", file=sys.stderr)
+              f"or `tail -f {run_dir / LOG_FILE}`", file=sys.stderr)
         return 0
     run_dir = train(cfg, resume=args.resume, clear_stop=args.clear_stop)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # torchrun / accelerate: rank 0 reports
-    status = runs.read_status(run_dir)
-    comparison = Path(run_dir) / "comparison.md"
+    status = jobs.read_status(run_dir)
+    comparison = Path(run_dir) / runs.COMPARISON_MD
     if status.get("state") == "finished" and comparison.exists():
         print(comparison.read_text(encoding="utf-8"))
     print(f"{status.get('state')}: {run_dir} (step {status.get('step')}/{status.get('total_steps')})", file=sys.stderr)

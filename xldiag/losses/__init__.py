@@ -12,6 +12,9 @@
 Every term is computed in float32 with autocast switched off, even when the encoder's forward
 ran under bf16 autocast.
 
+Importing this package does not load torch (the tensor functions import it when called), so a
+training configuration, the CLI or a page can read the modes and defaults (`modes.py`) cheaply.
+
 Ablations (`LOSS_MODES`, `--loss`):
 - `full`    — L_JSD + L_NCE (the paper's method);
 - `no-jsd`  — L_NCE alone;
@@ -22,27 +25,15 @@ Ablations (`LOSS_MODES`, `--loss`):
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import TYPE_CHECKING
 
-from xldiag.losses.infonce import (DEFAULT_TEMPERATURE, MNRL_TEMPERATURE, PAPER_TEMPERATURE, info_nce,
-                                   similarity_logits)
-from xldiag.losses.jsd import DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, jsd, sqrt_jsd_loss
+from xldiag.losses.infonce import info_nce, similarity_logits
+from xldiag.losses.jsd import jsd, sqrt_jsd_loss
+from xldiag.losses.modes import (DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, DEFAULT_TEMPERATURE, LOSS_MODES,
+                                 MNRL_TEMPERATURE, NEEDED_INPUTS, PAPER_TEMPERATURE, check_mode)
 
-LOSS_MODES = ("full", "no-jsd", "no-nce", "nce-psg")
-
-# Which embeddings each mode needs: "query" (q_en), "passage_en", "passage_tgt".
-NEEDED_INPUTS = {
-    "full": ("query", "passage_en", "passage_tgt"),
-    "no-jsd": ("query", "passage_tgt"),
-    "no-nce": ("passage_en", "passage_tgt"),
-    "nce-psg": ("query", "passage_en", "passage_tgt"),
-}
-
-
-def check_mode(mode: str) -> str:
-    if mode not in LOSS_MODES:
-        raise ValueError(f"Unknown loss {mode!r}; choose from {', '.join(LOSS_MODES)}.")
-    return mode
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def alignment_loss(

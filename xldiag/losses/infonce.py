@@ -25,22 +25,24 @@ switched off, whatever the caller's autocast state — under bf16 autocast a mat
 otherwise round every cosine to ~0.004 before the 1/τ = 20 scale (`tests/test_losses.py`).
 
 Batches must not repeat a query (or a passage), or a row's positive would also appear as one of
-its negatives: the batch sampler in `xldiag.train` guarantees that.
+its negatives: the batch sampler (`xldiag.training.batching.make_batches`) guarantees that.
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+from typing import TYPE_CHECKING
 
-PAPER_TEMPERATURE = 1.0  # eq. 7 has no temperature
-DEFAULT_TEMPERATURE = PAPER_TEMPERATURE  # measured better than 0.05 on the demo recipe (docs/TRAINING.md)
-MNRL_TEMPERATURE = 0.05  # sentence-transformers MultipleNegativesRankingLoss (scale 20); our old default
+from xldiag.losses.modes import DEFAULT_TEMPERATURE
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def similarity_logits(anchors: Tensor, positives: Tensor, temperature: float) -> Tensor:
     """The n×n matrix cos(a_i, b_j)/τ in float32 (autocast off: see the module docstring)."""
+    import torch
+    import torch.nn.functional as F
+
     with torch.autocast(device_type=anchors.device.type, enabled=False):
         a = F.normalize(anchors.float(), dim=-1)
         b = F.normalize(positives.float(), dim=-1)
@@ -49,6 +51,9 @@ def similarity_logits(anchors: Tensor, positives: Tensor, temperature: float) ->
 
 def info_nce(anchors: Tensor, positives: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tensor:
     """Mean InfoNCE of `anchors[i]` against `positives[i]`, the other rows of `positives` as negatives."""
+    import torch
+    import torch.nn.functional as F
+
     if anchors.shape != positives.shape:
         raise ValueError(
             f"InfoNCE needs anchors and positives of the same shape, got {tuple(anchors.shape)} and {tuple(positives.shape)}."

@@ -37,18 +37,21 @@ whatever the caller's autocast state, so it is stable for large z and not rounde
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+from xldiag.losses.modes import DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE
 
-DEFAULT_EPS = 1e-8
-DEFAULT_JSD_TEMPERATURE = 1.0  # the paper's softmax(z)
+if TYPE_CHECKING:
+    from torch import Tensor
+
 LN2 = math.log(2.0)
 
 
 def jsd(z_p: Tensor, z_q: Tensor, temperature: float = DEFAULT_JSD_TEMPERATURE) -> Tensor:
     """Per-row JSD(softmax(z_p / T) ‖ softmax(z_q / T)) in nats, shape (n,), in [0, ln 2]."""
+    import torch
+    import torch.nn.functional as F
+
     if z_p.shape != z_q.shape:
         raise ValueError(f"JSD needs two embeddings of the same shape, got {tuple(z_p.shape)} and {tuple(z_q.shape)}.")
     if temperature <= 0:
@@ -67,6 +70,8 @@ def sqrt_jsd_loss(z_en: Tensor, z_tgt: Tensor, eps: float = DEFAULT_EPS,
                   temperature: float = DEFAULT_JSD_TEMPERATURE) -> Tensor:
     """L_JSD = mean_i √(JSD(P(z_en_i) ‖ P(z_tgt_i)) + ε), P(z) = softmax(z / T), ε inside the root
     (see the module docstring)."""
+    import torch
+
     # Rounding can leave a JSD a hair below 0 for identical rows; clamp before the root.
     with torch.autocast(device_type=z_en.device.type, enabled=False):
         return torch.sqrt(jsd(z_en, z_tgt, temperature).clamp_min(0.0) + eps).mean()

@@ -49,11 +49,9 @@ from xldiag.results.store import (
     read_per_query,
     tie_rules,
 )
-from xldiag.tables import comparison
-from xldiag.vocab import SCENARIO_LABELS
 
 __all__ = [
-    "FORMAT_VERSION", "PER_QUERY_COLUMNS", "SUMMARY_COLUMNS", "check_format", "compare_table", "doc_text",
+    "FORMAT_VERSION", "PER_QUERY_COLUMNS", "SUMMARY_COLUMNS", "check_format", "doc_text",
     "eval_argv", "eval_id", "eval_label", "eval_name", "eval_spec", "EvalRun", "evals_dir", "explain",
     "filter_queries", "id_of", "inclination_rates", "job_fields", "labelled_models", "language_preference",
     "launch_evaluation", "list_evaluations", "load_eval", "model_label", "most_changed", "paired_queries",
@@ -61,11 +59,3 @@ __all__ = [
     "resolve_eval_id", "RunFolderError", "RunFormatError", "RunIncompleteError", "runs_dir", "slug", "tie_rules",
 ]
 
-
-def compare_table(base, tuned):
-    """Transitional, for pages/6_fine_tune.py only (the training side's page): Base/Ours columns
-    over `xldiag.tables.comparison`. Delete it when that page shows `tables.comparison` itself."""
-    table = comparison(base, tuned)
-    table["scenario"] = table["scenario"].map(lambda s: SCENARIO_LABELS.get(s, s))
-    return table.rename(columns={"base": "Base", "tuned": "Ours", "delta": "change"})[
-        ["pair", "scenario", "query_lang", "metric", "Base", "Ours", "change"]]
