@@ -11,8 +11,7 @@ import pytest
 
 from xldiag import alignment, runs, viz
 
-from test_prompts import family_stand_in
-from training.tiny import make_triples, tiny_config
+from training.tiny import family_stand_in, make_triples, tiny_config
 
 
 def _kl(p, q):

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xldiag.cli import main as cli_main
 from xldiag.data import load_dataset
 from xldiag.embeddings import Encoder
 from xldiag.evaluate import evaluate, parse_language_sets
@@ -124,27 +123,6 @@ def test_parse_language_sets():
         parse_language_sets(" , ")
 
 
-def test_cli_eval_writes_the_run_folder(default_model_dir, tmp_path, capsys):
-    out = tmp_path / "cli-run"
-    code = cli_main(["eval", "--model", "default", "--dataset", "xquad", "--langs", "de",
-                     "--scenarios", "multi,mono-cross", "--limit", "10", "--out", str(out)])
-    assert code == 0
-    assert "### multi" in capsys.readouterr().out
-    assert len(pd.read_csv(out / "summary.csv")) == 4
-
-
-@pytest.mark.parametrize("argv,message", [
-    (["--scenarios", "multi,bogus"], "Unknown scenario"),
-    (["--langs", "xx"], "xx"),
-    (["--limit", "0"], "positive"),
-])
-def test_cli_eval_rejects_bad_input_with_a_clear_message(tmp_path, capsys, argv, message):
-    base = ["eval", "--dataset", "xquad", "--langs", "de", "--out", str(tmp_path / "bad")]
-    assert cli_main(base + argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and "Traceback" not in err
-
-
 def _full_sort_ranks(scores: np.ndarray, text_id: np.ndarray, gold, excluded, ties: str) -> list[list[int]]:
     """Ranks from a full sort of each query's pool where copies of one text get one score (the
     score of its first doc), golds first (optimistic) or last (pessimistic) among equal scores."""
@@ -180,20 +158,6 @@ def test_paper_setting_equals_a_full_sort_with_copies_tied(encoder, scenario):
     assert (opt.max_r < pes.max_r).all()  # copies tie with the gold, so the bounds differ
 
 
-def test_cli_paper_flag_writes_both_tie_bounds(default_model_dir, tmp_path, capsys):
-    out = tmp_path / "paper"
-    assert cli_main(["eval", "--paper", "--dataset", "xquad", "--langs", "de", "--scenarios", "multi",
-                     "--limit", "10", "--out", str(out)]) == 0
-    config = json.loads((out / "config.json").read_text())
-    assert config["pool"] == "per-question" and config["ties"] == ["optimistic", "pessimistic"]
-    summary = pd.read_csv(out / "summary.csv")
-    assert sorted(summary.ties) == ["optimistic", "optimistic", "pessimistic", "pessimistic"]
-    table = (out / "table.md").read_text()
-    assert "range over the tie rules" in table and "|D| = 20" in table and "–" in table
-    assert cli_main(["eval", "--paper", "--pool", "unique", "--langs", "de", "--out", str(tmp_path / "x")]) == 2
-    assert "--paper uses the per-question pool" in capsys.readouterr().err
-
-
 # ------------------------------------------------ nothing silent: non-finite vectors, truncation
 
 
@@ -221,31 +185,6 @@ def test_nan_passage_stops_the_evaluation_naming_model_language_and_passage_id(d
     assert text_key(bad) not in store.index  # never cached ...
     kept = [t for t in data.passages["zh"] if t != bad]
     assert all(text_key(t) in store.index for t in kept + data.passages["en"])  # ... the good ones are
-
-
-def test_cli_eval_names_the_question_with_a_nan_embedding(default_model_dir, tmp_path, capsys, monkeypatch):
-    """Through `python -m xldiag eval`: one `error:` line with the model, language and question id."""
-    from test_embeddings import CountingModel
-
-    from xldiag import embeddings
-
-    data = load_dataset("xquad", ["en", "de"], limit=10)
-    position = data.questions["de"].index(data.questions["de"][4])
-    broken = {data.questions["de"][4]: np.inf}
-
-    class TmpEncoder(Encoder):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, cache_root=tmp_path / "emb", show_progress=False, **kwargs)
-
-    monkeypatch.setattr(embeddings, "Encoder", TmpEncoder)
-    monkeypatch.setattr(embeddings, "load_model", lambda *args, **kwargs: CountingModel(broken=broken))
-    code = cli_main(["eval", "--model", "default", "--dataset", "xquad", "--langs", "de", "--limit", "10",
-                     "--out", str(tmp_path / "run")])
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err
-    line = [x for x in err.splitlines() if x.startswith("error: ")]
-    assert len(line) == 1 and "'default'" in line[0]
-    assert f"de query {data.question_ids[position]}" in line[0]
 
 
 def test_default_length_run_records_no_truncation(run_dir):

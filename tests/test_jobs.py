@@ -157,3 +157,16 @@ def test_read_json_tolerates_missing_and_half_written_files(tmp_path):
     (tmp_path / "half.json").write_text('{"state": "runn')
     assert jobs.read_json(tmp_path / "half.json") is None
     assert jobs.read_status(tmp_path)["state"] == "unknown"
+
+
+def test_a_stop_asked_for_while_queued_stands_and_a_stale_one_does_not(tmp_path):
+    jobs.write_status(tmp_path, {"kind": "evaluation", "state": "queued", "pid": None})  # as launch leaves it
+    jobs.request_stop(tmp_path)
+    with pytest.raises(jobs.StopRequested):
+        with jobs.Job(tmp_path, "evaluation") as job:
+            job.progress("first step")
+    assert jobs.read_status(tmp_path)["state"] == "stopped"
+    (tmp_path / STOP_FILE).write_text("left over\n")  # a finished job's folder, run again by hand
+    with jobs.Job(tmp_path, "evaluation") as job:
+        job.progress("runs")
+    assert jobs.read_status(tmp_path)["state"] == "finished"

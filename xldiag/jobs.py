@@ -291,8 +291,9 @@ class Job:
     stop signal; `stop_reason` says which) or `failed` (with the error's one-line message) and
     releases the lock. The exception itself propagates, so callers still see what happened.
 
-    `clear_stop=False` keeps a STOP file written before the job started (a stop asked for while
-    the job was queued); `stop_signals` and `notice` go to `StopSignals`.
+    A STOP file written before the job started is cleared (a stale request) unless the job was
+    queued by `launch` (then it was asked for while the job waited, and stands) or
+    `clear_stop=False`; `stop_signals` and `notice` go to `StopSignals`.
     """
 
     def __init__(self, folder: str | os.PathLike, kind: str, *, check=None, clear_stop: bool = True,
@@ -316,9 +317,11 @@ class Job:
         except BaseException:
             self.lock.release()
             raise
-        if self._clear_stop:
-            clear_stop(self.folder)
         status = read_json(self.folder / STATUS_FILE) or {}
+        # A STOP older than this job is stale — unless `launch` queued the job: it cleared old
+        # requests then, so a STOP written since was asked for while the job waited to start.
+        if self._clear_stop and status.get("state") != "queued":
+            clear_stop(self.folder)
         write_status(self.folder, {
             **status, **self.fields, "kind": self.kind, "state": "running", "error": None, "pid": os.getpid(),
             "proc_start": proc_start_time(os.getpid()), "host": socket.gethostname(),

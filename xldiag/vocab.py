@@ -80,7 +80,11 @@ METRICS: dict[str, Metric] = _metrics(
     Metric("mean_own_language_distractors", "Own-language distractors / query", False),
     Metric("mean_rank_gap", "Rank gap (other − same language)", False),
     Metric("mean_tied", "Tied docs / query", False),
+    Metric("truncated_queries", "Queries cut at max length", False, "{:.0f}"),
+    Metric("truncated_docs", "Docs cut at max length", False, "{:.0f}"),
 )
+# What a summary row is about (not measured): the keys and sizes beside the metrics.
+SUMMARY_KEYS = ("dataset", "pair", "query_lang", "scenario", "pool", "ties", "model", "n_queries", "n_docs", "n_rel")
 # The paper's Table 1 rows, in order; also the base-vs-tuned comparison.
 HEADLINE_METRICS: tuple[str, ...] = ("max_r", "complete@10", "max_r_norm_table", "ndcg@1", "mrr")
 COMPLETE_KS = (1, 5, 10, 20, 100)

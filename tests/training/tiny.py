@@ -102,3 +102,12 @@ class LossHook:
             return losses
 
         monkeypatch.setattr(st_adapter, "compute_losses", wrapped)
+
+def family_stand_in(path: Path, prompts: dict, default_prompt_name: str | None) -> Path:
+    """The tiny BERT saved at `path` with the given sentence-transformers prompts."""
+    make_tiny_model(path)
+    config_file = path / "config_sentence_transformers.json"
+    config = json.loads(config_file.read_text())
+    config["prompts"], config["default_prompt_name"] = prompts, default_prompt_name
+    config_file.write_text(json.dumps(config))
+    return path

@@ -11,13 +11,12 @@ family's kind of sentence-transformers prompts) is run through both paths, and e
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from xldiag.models import family_of
 
-from training.tiny import make_tiny_model, make_triples
+from training.tiny import family_stand_in, make_triples
 
 # (folder name, expected family, the model's own prompts, its default_prompt_name,
 #  expected query prefix, expected passage prefix, expected query task, expected passage task)
@@ -40,14 +39,6 @@ CASES = [
 ]
 
 
-def family_stand_in(path: Path, prompts: dict, default_prompt_name: str | None) -> Path:
-    """The tiny BERT saved at `path` with the given sentence-transformers prompts."""
-    make_tiny_model(path)
-    config_file = path / "config_sentence_transformers.json"
-    config = json.loads(config_file.read_text())
-    config["prompts"], config["default_prompt_name"] = prompts, default_prompt_name
-    config_file.write_text(json.dumps(config))
-    return path
 
 
 @pytest.fixture

@@ -224,7 +224,7 @@ def test_failed_conversion_leaves_nothing(tmp_path, monkeypatch):
 def test_killed_conversion_leaves_no_half_folder(tmp_path, monkeypatch):
     env = {**os.environ, "XLDIAG_CACHE_DIR": str(tmp_path)}
     code = "from xldiag.models import ensure_default_model; ensure_default_model(show_progress=False)"
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=Path(__file__).parent.parent,
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[2],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     models = tmp_path / "models"
     try:
