@@ -1,12 +1,12 @@
 """Benchmark: fitting + applying each fix on 10,000 NTREX texts, against encoding them, in one run.
 
     XLDIAG_DATA_DIR=../shared/data .venv/bin/python bench/fix_bench.py [--limit N] [--cache-dir DIR]
-    XLDIAG_DATA_DIR=../shared/data .venv/bin/python bench/fix_bench.py --alignment
+    XLDIAG_DATA_DIR=../shared/data .venv/bin/python bench/fix_bench.py --alignment [--dataset belebele --lang de]
 
 The texts: the first ⌈N / 12⌉ lines of NTREX-128 in English and its 11 languages (N = 10,000 by
 default, 10,008 texts). In one process, on the same machine:
-  encode cold   the default model embeds them all (a fresh embedding cache in a temp folder, or
-                `--cache-dir DIR`: a second run on the same DIR is then warm);
+  encode        the default model embeds them all: cold in a fresh embedding cache (a temp
+                folder, or `--cache-dir DIR`, where a second run is then warm: no model call);
   encode warm   a new Encoder reads them all back from that cache (no model call);
   fit + apply   per fix: estimate it on those embeddings (shift: on the English–l pairs) and
                 correct every text with its language's transform (best of 3);
@@ -15,9 +15,9 @@ default, 10,008 texts). In one process, on the same machine:
 The target: fit + apply a small fraction of encoding (ratios printed).
 
 `--alignment`: the sanity check of docs/FIXES.md — XQuAD en+zh, the mean cosine of parallel
-passages vs unrelated pairs, and of each question with its two gold passages, before and after
-each fix estimated on NTREX (unit vectors; pre-normalisation vectors and a query-role estimate
-for comparison).
+passages vs unrelated pairs, and Max@R / Complete@10 of the Multi pool per query language, before
+and after each fix variant estimated on NTREX (per role, unit vectors; for comparison the passage
+estimate applied to both roles, and the per-role fix on pre-normalisation vectors).
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ from xldiag import config  # noqa: E402
 from xldiag.data import load_dataset  # noqa: E402
 from xldiag.data.corpora import NTREX_CODES, load_corpus  # noqa: E402
 from xldiag.embeddings import Encoder  # noqa: E402
-from xldiag.fixes import fit_fix, method_of, parse_fix, unit_rows  # noqa: E402
+from xldiag.evaluate import pool_embeddings  # noqa: E402
+from xldiag.fixes import correct_embeddings, fit_fix, fit_variant, method_of, parse_fix, unit_rows  # noqa: E402
+from xldiag.metrics import complete_at_k, max_rank  # noqa: E402
+from xldiag.pools import build_pool  # noqa: E402
+from xldiag.ranking import rank_gold  # noqa: E402
 
 SPECS = ["center", "lir:1", "lsar:1", "shift:1"]
 
@@ -62,6 +66,13 @@ def bench_texts(limit: int):
     return corpus, {lang: corpus.texts(lang) for lang in corpus.langs}
 
 
+def reread(root: str, texts: dict) -> None:
+    """Every text through a new Encoder on the same cache (one Encoder: its shards are read once)."""
+    encoder = Encoder("default", cache_root=root, show_progress=False)
+    for part in texts.values():
+        encoder.encode(part, "passage")
+
+
 def fit_and_apply(spec, embeddings: dict, pairs: dict) -> None:
     method = method_of(spec.method)
     fix = method.fit_arrays(spec, {} if method.uses_pairs else embeddings, pairs if method.uses_pairs else None)
@@ -77,18 +88,18 @@ def speed(limit: int, cache_dir: str | None) -> None:
         encoder = Encoder("default", cache_root=root, show_progress=False)
         embeddings, cold = timed(lambda: {lang: encoder.encode(t, "passage") for lang, t in texts.items()})
         sent = encoder.encoded_count
-        _, warm = timed(lambda: [Encoder("default", cache_root=root, show_progress=False).encode(t, "passage")
-                                 for t in texts.values()])
+        _, warm = timed(lambda: reread(root, texts))
         pairs = {lang: (encoder.encode(corpus.pairs(lang)[0], "passage"), encoder.encode(corpus.pairs(lang)[1], "passage"))
                  for lang in corpus.langs[1:]}
         print(f"{n} NTREX texts, {len(texts)} languages, default model, device {config.device()}")
-        print(f"encode cold: {cold:8.2f} s  ({sent} texts sent to the model{'' if sent == n else ': cache was warm'})")
-        print(f"encode warm: {warm:8.2f} s  (a new Encoder reading the cache)")
+        print(f"encode:      {cold:8.2f} s  ({sent} distinct texts sent to the model"
+              f"{'' if sent else ': all were in the cache, so this run is warm'})")
+        print(f"encode warm: {warm:8.2f} s  (a new Encoder reading them all from the cache)")
         for text in SPECS:
             spec = parse_fix(text)
             seconds = best_of(lambda: fit_and_apply(spec, embeddings, pairs))
-            print(f"{spec.label:7s} fit + apply {seconds:7.3f} s   / encode cold = {seconds / cold:.4f}"
-                  f"   / encode warm = {seconds / warm:.3f}")
+            print(f"{spec.label:7s} fit + apply {seconds:7.3f} s   / encode = {seconds / cold:9.2e}"
+                  f"   / encode warm = {seconds / warm:9.2e}")
         for text in SPECS:
             fixes = Path(tmp) / "fixes"
             _, first = timed(lambda: fit_fix(encoder, text, corpus, corpus.langs, cache_root=fixes))
@@ -99,74 +110,84 @@ def speed(limit: int, cache_dir: str | None) -> None:
 # ------------------------------------------------------------------------------- alignment
 
 
-def cosines(en: np.ndarray, zh: np.ndarray) -> dict:
+def cosines(en: np.ndarray, other: np.ndarray) -> dict:
     """Parallel passages vs unrelated pairs (same language, cross language), unit rows."""
     off = ~np.eye(len(en), dtype=bool)
-    parallel = float(np.mean(np.sum(en * zh, axis=1)))
-    same = (float(np.mean((en @ en.T)[off])) + float(np.mean((zh @ zh.T)[off]))) / 2
-    return {"parallel": parallel, "unrelated same-lang": same, "unrelated cross-lang": float(np.mean((en @ zh.T)[off])),
-            "margin": parallel - same}
+    parallel = float(np.mean(np.sum(en * other, axis=1)))
+    same = (float(np.mean((en @ en.T)[off])) + float(np.mean((other @ other.T)[off]))) / 2
+    return {"parallel": parallel, "unrelated same-lang": same,
+            "unrelated cross-lang": float(np.mean((en @ other.T)[off])), "margin": parallel - same}
 
 
-def gold_gap(queries: dict, passages: dict, gold: np.ndarray) -> dict:
-    """Per query language: mean cos(q, its same-language gold) − cos(q, its other-language gold)."""
+def multi_max_r(embeddings: dict, dataset) -> dict:
+    """Per query language: mean Max@R and Complete@10 in the Multi pool (unique passages of both
+    languages; both translations are gold), optimistic ties — what `xldiag.evaluate` reports."""
     out = {}
-    for lang, other in (("en", "zh"), ("zh", "en")):
-        q = queries[lang]
-        out[f"gap {lang}-q"] = float(np.mean(np.sum(q * passages[lang][gold], 1) - np.sum(q * passages[other][gold], 1)))
+    for lang in dataset.langs:
+        pool = build_pool(dataset, "multi", lang, dataset.langs)
+        queries, texts = pool_embeddings(pool, embeddings)
+        ranks = rank_gold(queries, texts, pool.gold, excluded=pool.excluded, doc_text=pool.text_id).ranks
+        out[f"Max@R {lang}-q"] = float(np.nanmean(max_rank(ranks)))
+        out[f"C@10 {lang}-q"] = float(complete_at_k(ranks, 10))
     return out
 
 
-def alignment(encoder: Encoder) -> None:
-    xquad = load_dataset("xquad", ["en", "zh"])
-    gold = xquad.question_passage
-    raw = {(role, lang): encoder.encode(getattr(xquad, "passages" if role == "passage" else "questions")[lang], role,
-                                        normalized=False)
-           for role in ("passage", "query") for lang in ("en", "zh")}
+def alignment(encoder: Encoder, name: str, target: str) -> None:
+    dataset = load_dataset(name, ["en", target])
+    raw = {(role, lang): encoder.encode(getattr(dataset, "passages" if role == "passage" else "questions")[lang],
+                                        role, normalized=False)
+           for role in ("passage", "query") for lang in dataset.langs}
     unit = {key: unit_rows(v) for key, v in raw.items()}
-    rows = [("none", measure(unit, gold))]
-    ntrex = load_corpus("ntrex", ["zh"])
+    rows = [("none", measure(unit, dataset))]
+    ntrex = load_corpus("ntrex", [target])
     for text in SPECS + ["shift:0.5"]:
-        fix = fit_fix(encoder, text, ntrex, ["en", "zh"])
-        rows.append((fix.variant_name(), measure({k: fix.apply(v, k[1]) for k, v in unit.items()}, gold)))
-        per_role = fit_fix(encoder, text, ntrex, ["en", "zh"], role="query")
-        both = {k: (per_role if k[0] == "query" else fix).apply(v, k[1]) for k, v in unit.items()}
-        rows.append(("  per-role (query estimate)", measure(both, gold)))
-        rows.append(("  pre-norm vectors", measure(pre_norm_variant(encoder, fix, ntrex, raw), gold)))
-    print_table(rows)
+        variant = fit_variant(encoder, text, ntrex, dataset.langs, evaluation=dataset)
+        rows.append((variant.variant_name(), measure(correct_embeddings(variant, unit), dataset)))
+        shared = variant.fix("passage")
+        rows.append(("  shared (passage estimate)", measure(correct_embeddings(shared, unit), dataset)))
+        rows.append(("  pre-norm vectors", measure(pre_norm_variant(encoder, variant, ntrex, raw), dataset)))
+    print_table(rows, dataset)
 
 
-def pre_norm_variant(encoder: Encoder, fix, corpus, raw: dict) -> dict:
-    """The same fix estimated on and applied to the pre-normalisation vectors, renormalised after."""
-    method = method_of(fix.spec.method)
-    mono = {lang: encoder.encode(corpus.texts(lang), "passage", normalized=False) for lang in ("en", "zh")}
-    pairs = {"zh": tuple(encoder.encode(side, "passage", normalized=False) for side in corpus.pairs("zh"))}
-    pre = method.fit_arrays(fix.spec, {} if method.uses_pairs else mono, pairs if method.uses_pairs else None)
-    return {k: pre.apply(v, k[1]) for k, v in raw.items()}
+def pre_norm_variant(encoder: Encoder, variant, corpus, raw: dict) -> dict:
+    """The same per-role fix estimated on and applied to the pre-normalisation vectors, renormalised after."""
+    spec = variant.spec
+    method = method_of(spec.method)
+    out = {}
+    for role in ("query", "passage"):
+        mono = {lang: encoder.encode(corpus.texts(lang), role, normalized=False) for lang in corpus.langs}
+        pairs = {lang: tuple(encoder.encode(side, role, normalized=False) for side in corpus.pairs(lang))
+                 for lang in corpus.langs[1:]}
+        fix = method.fit_arrays(spec, {} if method.uses_pairs else mono, pairs if method.uses_pairs else None)
+        out.update({key: fix.apply(v, key[1]) for key, v in raw.items() if key[0] == role})
+    return out
 
 
-def measure(embeddings: dict, gold: np.ndarray) -> dict:
-    return {**cosines(embeddings[("passage", "en")], embeddings[("passage", "zh")]),
-            **gold_gap({lang: embeddings[("query", lang)] for lang in ("en", "zh")},
-                       {lang: embeddings[("passage", lang)] for lang in ("en", "zh")}, gold)}
+def measure(embeddings: dict, dataset) -> dict:
+    en, other = (embeddings[("passage", lang)] for lang in dataset.langs)
+    return {**cosines(en, other), **multi_max_r(embeddings, dataset)}
 
 
-def print_table(rows: list[tuple[str, dict]]) -> None:
+def print_table(rows: list[tuple[str, dict]], dataset) -> None:
     columns = list(rows[0][1])
-    print("XQuAD en+zh (240 passages, 1,190 questions per language), default model, fixes estimated on NTREX")
-    print(f"{'variant':30s}" + "".join(f"{c:>22s}" for c in columns))
+    print(f"{dataset.name} {'+'.join(dataset.langs)} ({dataset.n_passages} passages, {dataset.n_questions} questions "
+          "per language), default model, fixes estimated on NTREX")
+    print(f"{'variant':30s}" + "".join(f"{c:>21s}" for c in columns))
     for name, values in rows:
-        print(f"{name:30s}" + "".join(f"{values[c]:22.4f}" for c in columns))
+        print(f"{name:30s}" + "".join(f"{values[c]:21.4f}" if abs(values[c]) < 1 else f"{values[c]:21.1f}"
+                                      for c in columns))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=10_000, help="texts in all (default 10000)")
     parser.add_argument("--cache-dir", help="embedding cache folder (default: a fresh temp folder, i.e. cold)")
-    parser.add_argument("--alignment", action="store_true", help="print the XQuAD en+zh sanity table instead")
+    parser.add_argument("--alignment", action="store_true", help="print the sanity table (XQuAD en+zh) instead")
+    parser.add_argument("--dataset", default="xquad", help="--alignment: the evaluation dataset (default xquad)")
+    parser.add_argument("--lang", default="zh", help="--alignment: the language beside English (default zh)")
     args = parser.parse_args()
     if args.alignment:
-        alignment(Encoder("default", show_progress=False))
+        alignment(Encoder("default", show_progress=False), args.dataset, args.lang)
     else:
         speed(args.limit, args.cache_dir)
 

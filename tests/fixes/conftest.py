@@ -33,7 +33,8 @@ def planted():
 
 class StubEncoder:
     """Deterministic unit vectors from each text's hash, shifted by a language-like offset taken
-    from the text's first character class; counts calls and remembers every text it embedded."""
+    from the text's first character class and a role offset; counts calls and remembers every
+    text and role it embedded."""
 
     model_name = "stub"
     fingerprint = "stub-fingerprint"
@@ -42,9 +43,11 @@ class StubEncoder:
         self.dim = dim
         self.calls = 0
         self.seen: list[str] = []
+        self.roles: list[str] = []
 
     def encode(self, texts, role, normalized=True):
         self.calls += 1
+        self.roles.append(role)
         texts = list(texts)
         self.seen += texts
         rows = []
@@ -52,6 +55,7 @@ class StubEncoder:
             seed = int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "little")
             v = np.random.default_rng(seed).normal(size=self.dim)
             v[0] += 3.0 if text[:1].isascii() else -3.0  # a "script" direction
+            v[1] += 2.0 if role == "query" else 0.0  # a "prompt" direction
             rows.append(v / np.linalg.norm(v))
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
 

@@ -44,3 +44,13 @@ def test_rank_and_language_errors(planted):
         lir.fit({"en": s}, r=17)
     with pytest.raises(ValueError, match="no transform for 'zh'"):
         lir.fit({"en": s}).apply(s, "zh")
+
+
+@pytest.mark.parametrize("r", [1, 3, 15, 16])  # 15 and 16: the dense solver (Lanczos needs r < d − 1)
+def test_the_top_directions_match_a_full_eigendecomposition(r):
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(40, 16)) * np.linspace(0.5, 2.0, 16) + rng.normal(scale=0.5, size=16)  # distinct σ
+    basis, sigma2 = lir.top_right_singular_vectors(x, r)
+    values, vectors = np.linalg.eigh(x.T @ x)
+    np.testing.assert_allclose(sigma2, values[::-1][:r], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(np.abs(np.linalg.det(vectors[:, ::-1][:, :r].T @ basis)), 1.0, atol=1e-8)

@@ -10,13 +10,9 @@ with the encoder (unit rows, the vectors the ranking reads), fits the fix and sa
 call with the same inputs loads the folder without calling the encoder. Written atomically
 (`xldiag.atomic.atomic_dir`); a missing, half-written or mismatching folder is refitted.
 
-**One transform per language, both roles.** The estimation texts are embedded as passages
-(`role="passage"`) and the language's transform is applied to its queries too: the corpus is
-sentences, not questions, so embedding it with the query prompt would not sample the query
-distribution, and one transform per language keeps a language's queries and passages in one
-coordinate system (LIR and LSAR project both with the same matrix, centering and shift move both
-by the same vector). `role="query"` fits a query-side estimate for a per-role variant;
-docs/FIXES.md has the measured difference.
+One call estimates for one role: the corpus texts are embedded with that role's prompt
+(`role="passage"` by default). An evaluation uses `xldiag.fixes.variant.fit_variant`, which
+estimates once per role and corrects queries with the query estimate (measured better; see there).
 """
 
 from __future__ import annotations
@@ -30,8 +26,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping
-
-import numpy as np
 
 from xldiag import config
 from xldiag.data import ParallelDataset
@@ -151,9 +145,3 @@ def cache_folder(cache_root, method: Method, spec: FixSpec, provenance: Provenan
     key = hashlib.sha1(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
     data = re.sub(r"[^A-Za-z0-9._-]", "_", provenance.data)[:60]
     return fix_cache_root(cache_root) / provenance.fingerprint / method.estimate_key(spec) / f"{data}-{key}"
-
-
-def correct_embeddings(fitted: FittedFix, embeddings: Mapping[tuple[str, str], np.ndarray]) -> dict:
-    """{(role, lang): unit rows} → the same keys, each matrix corrected with its language's
-    transform (the shape `xldiag.evaluate` keeps its embeddings in)."""
-    return {(role, lang): fitted.apply(matrix, lang) for (role, lang), matrix in embeddings.items()}
