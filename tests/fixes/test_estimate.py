@@ -8,7 +8,7 @@ import pytest
 from xldiag.data import load_dataset
 from xldiag.data.corpora import load_corpus
 from xldiag.embeddings import text_key
-from xldiag.fixes import correct_embeddings, estimation_texts, fit_fix, method_of
+from xldiag.fixes import correct_embeddings, estimation_texts, fit_fix, fit_variant, method_of
 
 from .conftest import StubEncoder
 
@@ -112,6 +112,9 @@ def test_the_default_model_on_ntrex(data_dir, tmp_path, default_model_dir):
     fresh = Encoder("default", show_progress=False)
     fresh.encode = None  # a cache hit must not embed anything
     assert fit_fix(fresh, "center", "ntrex", ["en", "zh"], limit=24, cache_root=tmp_path).cached
+    variant = fit_variant(encoder, "center", "ntrex", ["en", "zh"], limit=24, cache_root=tmp_path)
+    assert variant.fix("passage").cached and not variant.fix("query").cached  # the query estimate is new
+    assert variant.fix("query").provenance.role == "query"
 
     xquad = load_dataset("xquad", ["en", "zh"])
     en, zh = (encoder.encode(xquad.passages[lang][:40], "passage") for lang in ("en", "zh"))
