@@ -109,6 +109,55 @@ def multi_vs_cross_figure(summary: pd.DataFrame, metric: str = "complete@10",
     return fig
 
 
+def figure2(frame: pd.DataFrame, metric: str = "max_r") -> go.Figure:
+    """The paper's Figure 2 for any set of models: per model (one row of subplots) and scenario
+    (Mono-Cross = conventional CLIR, then Multi), `metric` per target language with English and
+    with target-language queries side by side, the gap between them written above each pair of
+    bars ("Δ +3.1" = target − English), a ⚠ on targets the model was not trained on.
+
+    `frame`: results.figure2_frame (model, target, scenario, english, target_queries, gap,
+    uncovered). One y axis for all subplots, so models and scenarios compare at a glance."""
+    if frame.empty:
+        return _empty("Figure 2", "No Multi or Mono-Cross rows of English pairs to show.")
+    models = list(dict.fromkeys(frame["model"]))
+    scenarios = list(dict.fromkeys(frame["scenario"]))
+    info = vocab.metric(metric)
+    titles = [f"{model} — {_scenario_title(scen)}" for model in models for scen in scenarios]
+    fig = make_subplots(rows=len(models), cols=len(scenarios), shared_yaxes="all", subplot_titles=titles,
+                        vertical_spacing=min(0.12, 0.35 / max(1, len(models) - 1)) if len(models) > 1 else 0.1)
+    top = float(np.nanmax(frame[["english", "target_queries"]].to_numpy(dtype=float))) if len(frame) else 1.0
+    for ri, model in enumerate(models, start=1):
+        for ci, scen in enumerate(scenarios, start=1):
+            block = frame[(frame["model"] == model) & (frame["scenario"] == scen)]
+            _figure2_panel(fig, block, ri, ci, show_legend=ri == 1 and ci == 1, top=top)
+    fig.update_yaxes(rangemode="tozero", range=[0, top * 1.18 if top > 0 else 1])
+    for ri in range(1, len(models) + 1):
+        fig.update_yaxes(title_text=info.arrow_label, row=ri, col=1)
+    fig.update_layout(barmode="group", title=f"{info.arrow_label} by query language, CLIR beside Multi (Δ = target "
+                      "queries − English queries)", height=140 + 300 * len(models), **LAYOUT)
+    return fig
+
+
+def _scenario_title(scenario: str) -> str:
+    label = SCENARIO_LABELS.get(scenario, scenario)
+    return f"{label} (CLIR)" if scenario == "mono-cross" else label
+
+
+def _figure2_panel(fig: go.Figure, block: pd.DataFrame, row: int, col: int, show_legend: bool, top: float) -> None:
+    """One model × scenario: two bars per target and the gap annotated above them."""
+    labels = [f"{t} ⚠" if flag else str(t) for t, flag in zip(block["target"], block["uncovered"])]
+    sides = (("English queries", "english", lang_color(PIVOT)), ("target-language queries", "target_queries", "#ff7f0e"))
+    for name, column, colour in sides:
+        values = block[column].astype(float).tolist()
+        fig.add_trace(go.Bar(x=labels, y=values, name=name, legendgroup=name, showlegend=show_legend,
+                             marker_color=colour, text=[f"{v:.1f}" for v in values], textposition="outside",
+                             hovertemplate=f"{name}<br>%{{x}}: %{{y:.2f}}<extra></extra>"), row=row, col=col)
+    for label, high, gap in zip(labels, block[["english", "target_queries"]].max(axis=1), block["gap"]):
+        if not np.isnan(gap):
+            fig.add_annotation(x=label, y=float(high) + 0.1 * top, text=f"Δ {gap:+.1f}", showarrow=False,
+                               font=dict(size=11, color="#444"), row=row, col=col)
+
+
 # --------------------------------------------------------------------------------------------
 # Queries
 
@@ -191,6 +240,42 @@ def preference_heatmap(pref: pd.DataFrame, pair: str | None = None) -> go.Figure
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title="Unrelated documents ranked above each reference" + (f" ({pair})" if pair else ""),
                       height=120 + 60 * len(rows), **{**LAYOUT, "legend": {}})
+    return fig
+
+
+def distractor_language_heatmap(frame: pd.DataFrame) -> go.Figure:
+    """Model × (query language, reference language): which language the unrelated documents ranked
+    above a reference are in. Rows: "<model> · <target>"; columns: the four (query side, reference
+    side) cells, English queries first; cell text: the share of those distractors in the query's
+    own language (%) and their mean number per query; colour: that share minus the pool's share
+    (percentage points; red = the query's language dominates, blue = the other language, white =
+    in proportion to the pool).
+
+    `frame`: results.distractor_languages (model, target, query_side, ref_side, cell, own_share,
+    pool_share, mean_above)."""
+    if frame.empty:
+        return _empty("Distractor languages", "No Multi-scenario queries of English pairs to show.")
+    f = frame.assign(row=[f"{m} · {t}" for m, t in zip(frame["model"], frame["target"])])
+    rows = list(dict.fromkeys(f["row"]))
+    cells = f.drop_duplicates("cell")
+    cols = [c for _, c in sorted(((q != "English", q != r), c)
+                                 for q, r, c in zip(cells["query_side"], cells["ref_side"], cells["cell"]))]
+    share = f.pivot_table(index="row", columns="cell", values="own_share", aggfunc="mean").reindex(index=rows, columns=cols)
+    excess = share - f.pivot_table(index="row", columns="cell", values="pool_share", aggfunc="mean").reindex(
+        index=rows, columns=cols)
+    mean = f.pivot_table(index="row", columns="cell", values="mean_above", aggfunc="mean").reindex(index=rows, columns=cols)
+    text = [["" if np.isnan(v) else f"{v:.0f}%<br><sub>{m:.1f}/query</sub>" for v, m in zip(sr, mr)]
+            for sr, mr in zip(share.to_numpy(dtype=float), mean.to_numpy(dtype=float))]
+    fig = go.Figure(go.Heatmap(
+        z=excess.to_numpy(dtype=float), x=[c.replace(" → ", " →<br>") for c in cols], y=rows, text=text,
+        texttemplate="%{text}", colorscale="RdBu_r", zmid=0, zmin=-50, zmax=50,
+        customdata=share.to_numpy(dtype=float),
+        colorbar=dict(title="query language's<br>share − pool's<br>(points)"),
+        hovertemplate="%{y}<br>%{x}<br>%{customdata:.1f}% of the distractors in the query's language<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title="Distractors ranked above each reference: % in the query's own language",
+                      height=160 + 34 * len(rows), **{**LAYOUT, "legend": {}})
     return fig
 
 
