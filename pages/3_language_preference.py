@@ -70,7 +70,8 @@ for ident in chosen:
         shared.show_error(err, ident)
 for label, other in chosen_runs.items():
     shared.flag_coverage(other.model, other.config.get("language_sets") or [], label)
-matrix = results.distractor_languages({label: shared.per_query(other.path) for label, other in chosen_runs.items()})
+matrix = results.distractor_languages({label: shared.per_query(other.path) for label, other in chosen_runs.items()},
+                                      uncovered={label: other.uncovered for label, other in chosen_runs.items()})
 st.plotly_chart(viz.distractor_language_heatmap(matrix), key="pref_matrix")
 for line in results.preference_lines(matrix):
     st.markdown(f"- {line}")

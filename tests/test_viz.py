@@ -236,11 +236,12 @@ def test_figure2_bars_gaps_and_flags(summary):
     titles = [a.text for a in fig.layout.annotations if "—" in a.text]
     assert titles == ["e5 — Mono-Cross (CLIR)", "e5 — Multi", "use — Mono-Cross (CLIR)", "use — Multi"]
     english = [t for t in fig.data if t.name == "English queries"]
-    assert list(english[1].x) == ["zh", "de"] and list(english[1].y) == pytest.approx([4.5, 9.0])  # e5, Multi
+    assert list(english[2].x) == ["zh", "de"] and list(english[2].y) == pytest.approx([4.5, 9.0])  # e5, Multi
     assert list(english[3].x) == ["zh", "de ⚠"]  # use, Multi: the uncovered target is flagged
     gaps = [a.text for a in fig.layout.annotations if a.text.startswith("Δ")]
     assert len(gaps) == 8 and "Δ -0.8" in gaps and "Δ -1.5" in gaps  # zh: 3.75 - 4.5; de: twice that
-    assert fig.layout.yaxis.range[0] == 0
+    assert fig.layout.yaxis.range[0] == 0 and fig.layout.yaxis.range[1] == pytest.approx(1.22 * 4.0)  # CLIR: de target queries
+    assert fig.layout.yaxis2.range[1] == pytest.approx(1.22 * 9.0)  # Multi, its own scale: de English queries
     assert "No Multi" in viz.figure2(frame.iloc[0:0]).layout.annotations[0].text
 
 

@@ -116,21 +116,23 @@ def figure2(frame: pd.DataFrame, metric: str = "max_r") -> go.Figure:
     bars ("Δ +3.1" = target − English), a ⚠ on targets the model was not trained on.
 
     `frame`: results.figure2_frame (model, target, scenario, english, target_queries, gap,
-    uncovered). One y axis for all subplots, so models and scenarios compare at a glance."""
+    uncovered). Each scenario (column) has one y axis for every model, so models compare at a
+    glance; CLIR's small ranks keep their own scale beside Multi's."""
     if frame.empty:
         return _empty("Figure 2", "No Multi or Mono-Cross rows of English pairs to show.")
     models = list(dict.fromkeys(frame["model"]))
     scenarios = list(dict.fromkeys(frame["scenario"]))
     info = vocab.metric(metric)
     titles = [f"{model} — {_scenario_title(scen)}" for model in models for scen in scenarios]
-    fig = make_subplots(rows=len(models), cols=len(scenarios), shared_yaxes="all", subplot_titles=titles,
+    fig = make_subplots(rows=len(models), cols=len(scenarios), shared_yaxes="columns", subplot_titles=titles,
                         vertical_spacing=min(0.12, 0.35 / max(1, len(models) - 1)) if len(models) > 1 else 0.1)
-    top = float(np.nanmax(frame[["english", "target_queries"]].to_numpy(dtype=float))) if len(frame) else 1.0
-    for ri, model in enumerate(models, start=1):
-        for ci, scen in enumerate(scenarios, start=1):
+    for ci, scen in enumerate(scenarios, start=1):
+        values = frame.loc[frame["scenario"] == scen, ["english", "target_queries"]].to_numpy(dtype=float)
+        top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+        for ri, model in enumerate(models, start=1):
             block = frame[(frame["model"] == model) & (frame["scenario"] == scen)]
             _figure2_panel(fig, block, ri, ci, show_legend=ri == 1 and ci == 1, top=top)
-    fig.update_yaxes(rangemode="tozero", range=[0, top * 1.18 if top > 0 else 1])
+            fig.update_yaxes(range=[0, top * 1.22 if top > 0 else 1], row=ri, col=ci)
     for ri in range(1, len(models) + 1):
         fig.update_yaxes(title_text=info.arrow_label, row=ri, col=1)
     fig.update_layout(barmode="group", title=f"{info.arrow_label} by query language, CLIR beside Multi (Δ = target "
@@ -154,7 +156,7 @@ def _figure2_panel(fig: go.Figure, block: pd.DataFrame, row: int, col: int, show
                              hovertemplate=f"{name}<br>%{{x}}: %{{y:.2f}}<extra></extra>"), row=row, col=col)
     for label, high, gap in zip(labels, block[["english", "target_queries"]].max(axis=1), block["gap"]):
         if not np.isnan(gap):
-            fig.add_annotation(x=label, y=float(high) + 0.1 * top, text=f"Δ {gap:+.1f}", showarrow=False,
+            fig.add_annotation(x=label, y=float(high) + 0.13 * top, text=f"Δ {gap:+.1f}", showarrow=False,
                                font=dict(size=11, color="#444"), row=row, col=col)
 
 
@@ -245,7 +247,7 @@ def preference_heatmap(pref: pd.DataFrame, pair: str | None = None) -> go.Figure
 
 def distractor_language_heatmap(frame: pd.DataFrame) -> go.Figure:
     """Model × (query language, reference language): which language the unrelated documents ranked
-    above a reference are in. Rows: "<model> · <target>"; columns: the four (query side, reference
+    above a reference are in. Rows: "<model> · <target>" (⚠: not a training language); columns: the four (query side, reference
     side) cells, English queries first; cell text: the share of those distractors in the query's
     own language (%) and their mean number per query; colour: that share minus the pool's share
     (percentage points; red = the query's language dominates, blue = the other language, white =
@@ -255,7 +257,8 @@ def distractor_language_heatmap(frame: pd.DataFrame) -> go.Figure:
     pool_share, mean_above)."""
     if frame.empty:
         return _empty("Distractor languages", "No Multi-scenario queries of English pairs to show.")
-    f = frame.assign(row=[f"{m} · {t}" for m, t in zip(frame["model"], frame["target"])])
+    flags = frame["uncovered"] if "uncovered" in frame else [False] * len(frame)
+    f = frame.assign(row=[f"{m} · {t}{' ⚠' if u else ''}" for m, t, u in zip(frame["model"], frame["target"], flags)])
     rows = list(dict.fromkeys(f["row"]))
     cells = f.drop_duplicates("cell")
     cols = [c for _, c in sorted(((q != "English", q != r), c)

@@ -86,7 +86,8 @@ def hand_frame(en_counts, zh_counts) -> pd.DataFrame:
 @pytest.mark.parametrize("en_counts, zh_counts, verdict", [
     ([2, 2], [3, 3], "shows no clear preference by language"),
     ([5, 1], [5, 1], "prefers English documents"),
-    ([1, 5], [5, 1], "prefers the other language than the query's"),
+    ([1, 5], [5, 1], "prefers documents in the other language than the query's"),
+    ([5, 1], [2, 2], "prefers English documents with English queries only"),
     ([0, 0], [0, 0], "no unrelated document is ranked above any reference"),
 ])
 def test_preference_lines_say_what_the_numbers_say(en_counts, zh_counts, verdict):
@@ -109,3 +110,24 @@ def test_runs_without_the_column_get_it_from_the_family(tmp_path):
     run = load_eval(folder)
     assert run.summary.groupby("pair")["uncovered_langs"].first().to_dict() == {"en+vi": "vi", "en+zh": ""}
     assert run.uncovered == ["vi"]  # config.json without "coverage": from the family too
+
+
+def test_preference_lines_leave_out_uncovered_pairs_and_weigh_pairs_equally():
+    """use-m3 on vi collapses: its many distractors would swamp the covered pairs if pooled."""
+    covered = hand_frame([5, 1], [5, 1])  # English preference: en queries 83 % own, zh queries 17 %
+    collapsed = retarget(hand_frame([1, 50], [1, 50]), "vi")  # vi queries 98 % own, hundreds of distractors
+    both = pd.concat([covered, collapsed], ignore_index=True)
+    frame = model_views.distractor_languages({"use": both}, uncovered={"use": ["vi"]})
+    assert frame.groupby("target")["uncovered"].first().to_dict() == {"vi": True, "zh": False}
+    line = model_views.preference_lines(frame)[0]
+    assert line.startswith("use prefers English documents") and "English queries 83 %; target queries 17 %" in line
+    assert "vi left out: not among its training languages" in line
+    # without the flag, pairs are still weighted equally: (5/6 + 1/51) / 2 and (1/6 + 50/51) / 2
+    unflagged = model_views.preference_lines(model_views.distractor_languages({"use": both}))[0]
+    assert "English queries 43 %; target queries 57 %" in unflagged
+
+
+def test_figure2_lines_keep_uncovered_targets_out_of_the_mean():
+    frame = model_views.figure2_frame({"use": summary_for("use-m3", shift=4)})
+    line = next(line for line in model_views.figure2_lines(frame) if line.startswith("use, Multi"))
+    assert "(vi ⚠ left out of the mean and the spread: not among its training languages)" in line

@@ -19,8 +19,8 @@ FIGURE2_COLUMNS = ["model", "target", "pair", "scenario", "english", "target_que
 SIDES = ("English", "target")
 # the four (query side, reference side) cells of the distractor matrix, in reading order
 CELLS = (("English", "English"), ("English", "target"), ("target", "target"), ("target", "English"))
-DISTRACTOR_COLUMNS = ["model", "pair", "target", "query_lang", "ref_lang", "query_side", "ref_side", "cell",
-                      "n_queries", "distractors", "own_language", "own_share", "pool_share", "mean_above"]
+DISTRACTOR_COLUMNS = ["model", "pair", "target", "uncovered", "query_lang", "ref_lang", "query_side", "ref_side",
+                      "cell", "n_queries", "distractors", "own_language", "own_share", "pool_share", "mean_above"]
 CLEAR = 10.0  # percentage points from the pool's share before a sentence calls it a preference
 
 
@@ -67,30 +67,38 @@ def _figure2_row(label: str, pair: str, scenario: str, block: pd.DataFrame, metr
 
 
 def figure2_lines(frame: pd.DataFrame, metric: str = "max_r") -> list[str]:
-    """What Figure 2 shows, per model and scenario: the mean and the largest gap between query
-    languages, and how far the targets spread (the paper's "instability among target languages")."""
+    """What Figure 2 shows, per model and scenario: the mean and the widest gap between query
+    languages, and how far the targets spread (the paper's "instability among target languages").
+    The mean and the spread are over the targets the model was trained on (all when none is); an
+    uncovered target is named, and flagged when it has the widest gap."""
     info = metric_info(metric)
     lines = []
     for (model, scenario), block in frame.groupby(["model", "scenario"], sort=False):
         gaps = block.dropna(subset=["gap"])
         if gaps.empty:
             continue
-        mean_gap = float(gaps["gap"].mean())
+        covered = gaps[~gaps["uncovered"]] if (~gaps["uncovered"]).any() else gaps
+        mean_gap = float(covered["gap"].mean())
         widest = gaps.loc[gaps["gap"].abs().idxmax()]
         worse = "worse" if (mean_gap > 0) != info.higher_is_better else "better"
         size = f"{worse} than English ones by {abs(mean_gap):.2f} {info.label} on average" if round(mean_gap, 2) \
             else f"on a par with English ones ({info.label}, on average)"
-        spread = ", ".join(f"{side} queries {block[col].min():.2f}–{block[col].max():.2f}"
+        spread = ", ".join(f"{side} queries {covered[col].min():.2f}–{covered[col].max():.2f}"
                            for side, col in (("English", "english"), ("target", "target_queries")))
-        lines.append(f"{model}, {SCENARIO_LABELS.get(scenario, scenario)}: target-language queries are {size} "
-                     f"(widest gap: {widest['target']} {widest['gap']:+.2f}); across target languages {spread}.")
+        left_out = sorted(set(gaps["target"]) - set(covered["target"]))
+        note = f" ({', '.join(left_out)} ⚠ left out of the mean and the spread: not among its training languages)" \
+            if left_out else ""
+        flag = " ⚠" if widest["uncovered"] else ""
+        lines.append(f"{model}, {SCENARIO_LABELS.get(scenario, scenario)}: target-language queries are {size}, the "
+                     f"widest gap {widest['target']}{flag} {widest['gap']:+.2f}; across target languages {spread}{note}.")
     return lines
 
 
 # --- distractor languages ------------------------------------------------------------------------
 
 
-def distractor_languages(per_queries: dict[str, pd.DataFrame], scenario: str = "multi") -> pd.DataFrame:
+def distractor_languages(per_queries: dict[str, pd.DataFrame], scenario: str = "multi",
+                         uncovered: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """Per (model, English pair, query language, reference language): the unrelated documents ranked
     above that reference, summed over the queries (`distractors`), how many of them are in the
     query's language (`own_language`), their share in % (`own_share`; NaN without distractors)
@@ -99,15 +107,17 @@ def distractor_languages(per_queries: dict[str, pd.DataFrame], scenario: str = "
     pool_share: the model ranks documents in the query's language above the reference more often
     than their number explains.
 
-    `per_queries`: {model label: per_query.parquet frame}."""
-    frames = [_distractor_rows(label, pq[pq["scenario"] == scenario]) for label, pq in per_queries.items()]
+    `per_queries`: {model label: per_query.parquet frame}; `uncovered`: {model label: languages it
+    was not trained on} (EvalRun.uncovered) sets the `uncovered` column of their targets."""
+    frames = [_distractor_rows(label, pq[pq["scenario"] == scenario], (uncovered or {}).get(label, []))
+              for label, pq in per_queries.items()]
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=DISTRACTOR_COLUMNS)
     return pd.concat(frames, ignore_index=True)[DISTRACTOR_COLUMNS]
 
 
-def _distractor_rows(label: str, pq: pd.DataFrame) -> pd.DataFrame:
+def _distractor_rows(label: str, pq: pd.DataFrame, uncovered: list[str]) -> pd.DataFrame:
     records = []
     for pair, q_lang, gold_langs, above, pool_langs in zip(pq["pair"], pq["query_lang"], pq["gold_langs"],
                                                              pq["above_by_lang"], pq["pool_langs"]):
@@ -127,6 +137,7 @@ def _distractor_rows(label: str, pq: pd.DataFrame) -> pd.DataFrame:
         pool_share=("pool_share", "mean")).reset_index()
     frame["model"] = label
     frame["target"] = frame["pair"].map(english_target)
+    frame["uncovered"] = frame["target"].isin(list(uncovered))
     frame["query_side"] = np.where(frame["query_lang"] == PIVOT, SIDES[0], SIDES[1])
     frame["ref_side"] = np.where(frame["ref_lang"] == PIVOT, SIDES[0], SIDES[1])
     frame["cell"] = [cell_label(q, r) for q, r in zip(frame["query_side"], frame["ref_side"])]
@@ -138,22 +149,34 @@ def _distractor_rows(label: str, pq: pd.DataFrame) -> pd.DataFrame:
 
 
 def preference_lines(frame: pd.DataFrame) -> list[str]:
-    """One sentence per model from `distractor_languages`: the share of the distractors (pooled over
-    pairs and references) in the query's language, for English and for target-language queries,
-    against the pool's share — and what that means, from the numbers alone."""
+    """One sentence per model from `distractor_languages`: for English and for target-language
+    queries, the share of the distractors in the query's own language (within each pair over both
+    references, then the mean over the pairs, so a pair with many distractors does not outweigh
+    the others; pairs the model was not trained on are left out and named), against the pool's
+    share — and what that means, from the numbers alone."""
     lines = []
     for model, block in frame.groupby("model", sort=False):
-        shares = {side: _pooled_share(block[block["query_side"] == side]) for side in SIDES}
+        left_out = sorted(set(block.loc[block["uncovered"], "target"])) if block["uncovered"].any() else []
+        kept = block[~block["uncovered"]] if len(left_out) < block["target"].nunique() else block
+        shares = {side: _mean_pair_share(kept[kept["query_side"] == side]) for side in SIDES}
         pool = float(block["pool_share"].mean())
         numbers = "; ".join(f"{side} queries {shares[side]:.0f} %" for side in SIDES if not np.isnan(shares[side]))
         if not numbers:
             lines.append(f"{model}: no unrelated document is ranked above any reference, so there is no language "
                          "preference to measure.")
             continue
+        note = f"; {', '.join(left_out)} left out: not among its training languages" if left_out else ""
         lines.append(f"{model} {_verdict(shares[SIDES[0]], shares[SIDES[1]], pool)}: of the unrelated documents "
                      f"ranked above a reference, the share in the query's own language is {numbers} (the pool "
-                     f"holds {pool:.0f} % in each language).")
+                     f"holds {pool:.0f} % in each language{note}).")
     return lines
+
+
+def _mean_pair_share(block: pd.DataFrame) -> float:
+    """The mean over pairs of each pair's own-language share (both references pooled); NaN if none."""
+    per_pair = [_pooled_share(rows) for _, rows in block.groupby("pair", sort=False)]
+    per_pair = [share for share in per_pair if not np.isnan(share)]
+    return float(np.mean(per_pair)) if per_pair else float("nan")
 
 
 def _pooled_share(block: pd.DataFrame) -> float:
@@ -162,11 +185,17 @@ def _pooled_share(block: pd.DataFrame) -> float:
 
 
 def _verdict(english: float, target: float, pool: float) -> str:
-    """Words for the two query sides' own-language shares against the pool's share."""
+    """Words for the two query sides' own-language shares against the pool's share: a side leans
+    when its share is more than CLEAR points from the pool's."""
     def lean(share):
         return 0 if np.isnan(share) or abs(share - pool) <= CLEAR else (1 if share > pool else -1)
 
     words = {(1, 1): "prefers the query's own language", (1, -1): "prefers English documents",
-             (-1, 1): "prefers target-language documents", (-1, -1): "prefers the other language than the query's",
-             (0, 0): "shows no clear preference by language"}
-    return words.get((lean(english), lean(target)), "leans by language for one query side only")
+             (-1, 1): "prefers target-language documents",
+             (-1, -1): "prefers documents in the other language than the query's",
+             (0, 0): "shows no clear preference by language",
+             (1, 0): "prefers English documents with English queries only",
+             (-1, 0): "prefers target-language documents with English queries only",
+             (0, 1): "prefers the query's own language with target-language queries only",
+             (0, -1): "prefers English documents with target-language queries only"}
+    return words[(lean(english), lean(target))]
