@@ -86,6 +86,13 @@ def read_set(folder: str | Path) -> dict | None:
     return record if record and record.get("kind") == SET_KIND else None
 
 
+def is_set_folder(folder: str | Path) -> bool:
+    """Whether `folder` is an evaluation set's: it has set.json, or its job's status.json lists
+    `models` (launched, set.json not written yet)."""
+    status = read_json(Path(folder) / STATUS_FILE) or {}
+    return read_set(folder) is not None or isinstance(status.get("models"), list)
+
+
 def set_fields(spec: EvalSpec, models: list[str]) -> dict:
     """The settings set.json and the set's status.json carry (an evaluation's config.json keys, with
     `model` the comma-separated list and `models` the list)."""

@@ -130,8 +130,8 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
     truncation = Truncation()
     n_sets = len(spec.language_sets)
     for s, langs in enumerate(spec.language_sets):
-        # One dataset per language set: sets like MLQA-R are parallel only pairwise, and the
-        # embedding cache makes re-encoding shared (English) texts free.
+        # One dataset per language set (SharedInputs), and the embedding cache makes re-encoding
+        # shared (English) texts free.
         data = inputs.dataset(langs)
         set_progress = _scaled(progress, s / n_sets, 1 / n_sets)
         embeddings = _embed_dataset(encoder, data, langs, set_progress)

@@ -143,3 +143,6 @@ def test_an_evaluation_set_lists_its_members_not_itself(evals):
     assert load_eval(evals / "zoo" / "default").model == "default"
     with pytest.raises(RunFolderError, match="evaluation set of 2 models"):
         load_eval(evals / "zoo")
+    # a set just launched (status.json lists its models, no set.json yet) is no evaluation row
+    write_job(evals / "starting", "queued", os.getpid(), model="default,use-m3", models=["default", "use-m3"])
+    assert "evals:starting" not in set(listing.list_evaluations()["id"])

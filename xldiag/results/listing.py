@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from xldiag import config, jobs
-from xldiag.evalset import read_set
+from xldiag.evalset import is_set_folder, read_set
 from xldiag.results.errors import RunFolderError, RunIncompleteError
 from xldiag.results.store import check_format, language_set_langs, read_config, tie_rules
 from xldiag.runs import runs_root
@@ -141,7 +141,8 @@ def _candidate_folders() -> list[tuple[str, Path, Path]]:
     if places["evals"].is_dir():
         for child in sorted(places["evals"].iterdir()):
             if child.is_dir() and not child.name.startswith("."):
-                out += [("evals", places["evals"], folder) for folder in set_members(child) or [child]]
+                folders = set_members(child) if is_set_folder(child) else [child]  # a set: its members only
+                out += [("evals", places["evals"], folder) for folder in folders]
     if places["runs"].is_dir():
         for run in sorted(places["runs"].iterdir()):
             if (run / "eval").is_dir():
@@ -151,7 +152,8 @@ def _candidate_folders() -> list[tuple[str, Path, Path]]:
 
 
 def set_members(folder: Path) -> list[Path]:
-    """The member folders of an evaluation set, in set.json's order ([] when `folder` is not a set)."""
+    """The member folders of an evaluation set, in set.json's order ([] when `folder` is not a set, or
+    a set whose job has not written set.json yet)."""
     record = read_set(folder) or {}
     return [folder / str(m["folder"]) for m in record.get("members", []) if (folder / str(m.get("folder", ""))).is_dir()]
 
