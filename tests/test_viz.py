@@ -245,6 +245,27 @@ def test_figure2_bars_gaps_and_flags(summary):
     assert "No Multi" in viz.figure2(frame.iloc[0:0]).layout.annotations[0].text
 
 
+def test_figure2_scale_ignores_an_uncovered_target_and_marks_its_cut_bars(summary):
+    """use-m3 on vi: an uncovered target far worse than the rest must not flatten every other bar;
+    its bars are cut at the top of the axis, labelled with their value and "↑"."""
+    bad = summary.assign(uncovered_langs=np.where(summary["pair"] == "en+de", "de", ""),
+                         max_r=np.where(summary["pair"] == "en+de", summary["max_r"] * 100, summary["max_r"]))
+    frame = results.figure2_frame({"e5": summary.assign(uncovered_langs=""), "use": bad})
+    covered = frame[~frame["uncovered"]]
+    fig = viz.figure2(frame, metric="max_r")
+    for axis, scenario in (("yaxis", "mono-cross"), ("yaxis2", "multi")):
+        top = covered.loc[covered["scenario"] == scenario, ["english", "target_queries"]].to_numpy().max()
+        assert fig.layout[axis].range[1] == pytest.approx(viz.FIGURE2_HEADROOM * top)
+    use_multi = [t for t in fig.data if t.xaxis == "x4"]  # row 2 (use), column 2 (Multi)
+    for trace in use_multi:
+        i = list(trace.x).index("de ⚠")
+        true = float(trace.customdata[i])
+        assert true > fig.layout.yaxis4.range[1] and trace.y[i] < fig.layout.yaxis4.range[1]
+        assert trace.text[i] == f"{true:.1f} ↑"
+        zh = list(trace.x).index("zh")
+        assert trace.y[zh] == pytest.approx(trace.customdata[zh]) and "↑" not in trace.text[zh]
+
+
 def test_distractor_language_heatmap(pq):
     frame = results.distractor_languages({"e5": pq, "tuned": make_per_query(-3)})
     fig = viz.distractor_language_heatmap(frame)
@@ -258,3 +279,4 @@ def test_distractor_language_heatmap(pq):
     assert np.isnan(z[0, 0]) and z[0, 1] == pytest.approx(50.0)  # 100 % own-language against a 50 % pool
     assert hm.text[0][1].startswith("100%") and "2.5/query" in hm.text[0][1] and hm.text[0][0] == ""
     assert hm.zmid == 0
+    assert [shape.y0 for shape in fig.layout.shapes] == [0.5]  # the rule between e5's rows and tuned's

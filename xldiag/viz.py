@@ -117,7 +117,10 @@ def figure2(frame: pd.DataFrame, metric: str = "max_r") -> go.Figure:
 
     `frame`: results.figure2_frame (model, target, scenario, english, target_queries, gap,
     uncovered). Each scenario (column) has one y axis for every model, so models compare at a
-    glance; CLIR's small ranks keep their own scale beside Multi's."""
+    glance; CLIR's small ranks keep their own scale beside Multi's. The scale is set by the targets
+    the models were trained on: an uncovered target's bar that would dwarf the others (use-m3 on vi)
+    is cut at the top of the axis and labelled with its value and "↑" (its hover and the numbers
+    table keep the value)."""
     if frame.empty:
         return _empty("Figure 2", "No Multi or Mono-Cross rows of English pairs to show.")
     models = list(dict.fromkeys(frame["model"]))
@@ -127,17 +130,28 @@ def figure2(frame: pd.DataFrame, metric: str = "max_r") -> go.Figure:
     fig = make_subplots(rows=len(models), cols=len(scenarios), shared_yaxes="columns", subplot_titles=titles,
                         vertical_spacing=min(0.12, 0.35 / max(1, len(models) - 1)) if len(models) > 1 else 0.1)
     for ci, scen in enumerate(scenarios, start=1):
-        values = frame.loc[frame["scenario"] == scen, ["english", "target_queries"]].to_numpy(dtype=float)
-        top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+        top = _figure2_top(frame[frame["scenario"] == scen])
         for ri, model in enumerate(models, start=1):
             block = frame[(frame["model"] == model) & (frame["scenario"] == scen)]
             _figure2_panel(fig, block, ri, ci, show_legend=ri == 1 and ci == 1, top=top)
-            fig.update_yaxes(range=[0, top * 1.22 if top > 0 else 1], row=ri, col=ci)
+            fig.update_yaxes(range=[0, top * FIGURE2_HEADROOM], row=ri, col=ci)
     for ri in range(1, len(models) + 1):
         fig.update_yaxes(title_text=info.arrow_label, row=ri, col=1)
     fig.update_layout(barmode="group", title=f"{info.arrow_label} by query language, CLIR beside Multi (Δ = target "
-                      "queries − English queries)", height=140 + 300 * len(models), **LAYOUT)
+                      "queries − English queries)", height=160 + 300 * len(models),
+                      **{**LAYOUT, "margin": {**LAYOUT["margin"], "t": 90}})
     return fig
+
+
+FIGURE2_HEADROOM = 1.22  # the axis reaches 1.22 × the tallest bar: room for its value and its Δ
+
+
+def _figure2_top(block: pd.DataFrame) -> float:
+    """The tallest bar a scenario's axis must show: over the covered targets (all when none is)."""
+    covered = block[~block["uncovered"].astype(bool)] if (~block["uncovered"].astype(bool)).any() else block
+    values = covered[["english", "target_queries"]].to_numpy(dtype=float)
+    top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+    return top if top > 0 else 1.0
 
 
 def _scenario_title(scenario: str) -> str:
@@ -148,15 +162,17 @@ def _scenario_title(scenario: str) -> str:
 def _figure2_panel(fig: go.Figure, block: pd.DataFrame, row: int, col: int, show_legend: bool, top: float) -> None:
     """One model × scenario: two bars per target and the gap annotated above them."""
     labels = [f"{t} ⚠" if flag else str(t) for t, flag in zip(block["target"], block["uncovered"])]
+    cap = top * 1.08  # taller bars (uncovered targets only) are drawn to here, marked "↑"
     sides = (("English queries", "english", lang_color(PIVOT)), ("target-language queries", "target_queries", "#ff7f0e"))
     for name, column, colour in sides:
         values = block[column].astype(float).tolist()
-        fig.add_trace(go.Bar(x=labels, y=values, name=name, legendgroup=name, showlegend=show_legend,
-                             marker_color=colour, text=[f"{v:.1f}" for v in values], textposition="outside",
-                             hovertemplate=f"{name}<br>%{{x}}: %{{y:.2f}}<extra></extra>"), row=row, col=col)
+        fig.add_trace(go.Bar(x=labels, y=[min(v, cap) for v in values], customdata=values, name=name,
+                             legendgroup=name, showlegend=show_legend, marker_color=colour,
+                             text=[f"{v:.1f}" + (" ↑" if v > cap else "") for v in values], textposition="outside",
+                             hovertemplate=f"{name}<br>%{{x}}: %{{customdata:.2f}}<extra></extra>"), row=row, col=col)
     for label, high, gap in zip(labels, block[["english", "target_queries"]].max(axis=1), block["gap"]):
         if not np.isnan(gap):
-            fig.add_annotation(x=label, y=float(high) + 0.13 * top, text=f"Δ {gap:+.1f}", showarrow=False,
+            fig.add_annotation(x=label, y=min(float(high), cap) + 0.13 * top, text=f"Δ {gap:+.1f}", showarrow=False,
                                font=dict(size=11, color="#444"), row=row, col=col)
 
 
@@ -277,8 +293,13 @@ def distractor_language_heatmap(frame: pd.DataFrame) -> go.Figure:
         hovertemplate="%{y}<br>%{x}<br>%{customdata:.1f}% of the distractors in the query's language<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed")
+    models = [row.rsplit(" · ", 1)[0] for row in rows]  # "<model> · <target>"
+    for k in range(1, len(rows)):  # a white rule between models' blocks of rows
+        if models[k] != models[k - 1]:
+            fig.add_shape(type="line", xref="paper", x0=0, x1=1, y0=k - 0.5, y1=k - 0.5,
+                          line=dict(color="white", width=4))
     fig.update_layout(title="Distractors ranked above each reference: % in the query's own language",
-                      height=160 + 34 * len(rows), **{**LAYOUT, "legend": {}})
+                      height=max(320, 160 + 34 * len(rows)), **{**LAYOUT, "legend": {}})
     return fig
 
 
