@@ -1,4 +1,5 @@
-"""Overview: run or load an evaluation; Table 1; per-language Max@R / Complete@10; Multi vs Mono-Cross."""
+"""Overview: run or load an evaluation; Table 1; per-language Max@R / Complete@10; Multi vs Mono-Cross;
+the paper's Figure 2 for the sidebar's models (query-language gap, CLIR beside Multi)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import streamlit as st
 
 from pages import _shared as shared
 from xldiag import jobs, results, tables, truncation, viz
+from xldiag.results import selection
 from xldiag.vocab import HEADLINE_METRICS, PAPER_POOL, PAPER_TIES, SCENARIO_LABELS, SCENARIOS, STOP_FILE, metric
 
 PAPER_HELP = ("The paper's setting: the per-question pool (one document per question, passages repeated — the pool "
@@ -18,6 +20,9 @@ PAPER_HELP = ("The paper's setting: the per-question pool (one document per ques
 UNIQUE_NOTE = ("Unique pool: each passage once — the honest pool. The paper's tables imply the per-question pool "
                "(switch on **Paper setting** under *Run an evaluation*); the numbers differ a lot, e.g. XQuAD "
                "en+zh, Chinese queries, multilingual-e5-small: Max@R 186.9 unique vs 921.3–926.2 per-question.")
+
+
+FIGURE2_METRICS = ("max_r", "complete@10")
 
 
 def scenario_label(scenario: str) -> str:
@@ -31,9 +36,12 @@ def run_form(fr: shared.Frame) -> None:
     """The form; on submit one evaluation job per chosen model, then watched below."""
     with st.expander("Run an evaluation", expanded=fr.eval_path is None), st.form("run_eval"):
         c1, c2 = st.columns(2)
-        model_choices = list(dict.fromkeys([fr.model, "default", *shared.checkpoint_models()]))
-        models = c1.multiselect("Models / checkpoints", model_choices, default=[fr.model],
-                                format_func=results.model_label, key="ov_models")
+        model_choices = selection.model_choices(shared.list_evals(), shared.checkpoint_models(), fr.model)
+        unevaluated = [m for m in fr.models[1:] if not fr.model_evals.get(m)]  # the sidebar's, still to run
+        models = c1.multiselect("Models / checkpoints", model_choices, default=[fr.model, *unevaluated],
+                                format_func=results.model_label, key="ov_models",
+                                help="Several models run as one evaluation set: the same pools, one run folder "
+                                     "per model.")
         other = c1.text_input("Other model (hub name or local folder)", key="ov_other_model",
                               placeholder="e.g. intfloat/multilingual-e5-small")
         langs_all = shared.target_languages(fr.dataset) or [fr.target]
@@ -54,25 +62,28 @@ def run_form(fr: shared.Frame) -> None:
         st.warning("Choose at least one model, one target language and one scenario.")
     elif shared.check_data_dir() is not None:
         pool, ties = (PAPER_POOL, ",".join(PAPER_TIES)) if paper else (fr.pool, fr.ties)
-        started = [launch(fr, model, langs, scenarios, pool, ties, int(limit) or None) for model in chosen]
+        started = [launch(fr, list(dict.fromkeys(chosen)), langs, scenarios, pool, ties, int(limit) or None)]
         if any(started):
             st.session_state["ov_watch"] = [str(p) for p in started if p]
             st.session_state["ov_ended"] = {}
             shared.refresh_listings()
 
 
-def launch(fr: shared.Frame, model: str, langs: list[str], scenarios: list[str], pool: str, ties: str,
+def launch(fr: shared.Frame, models: list[str], langs: list[str], scenarios: list[str], pool: str, ties: str,
            limit: int | None) -> Path | None:
-    """Start one evaluation job (None if it is already running or cannot start: said on the page)."""
-    name = results.eval_name(model, fr.dataset, langs, pool, ties, limit, scenarios)
+    """Start one evaluation job — of one model, or of several as an evaluation set (one folder per
+    model inside) — None if it is already running or cannot start: said on the page."""
+    name = results.eval_name(",".join(models), fr.dataset, langs, pool, ties, limit, scenarios)
     out = results.evals_dir() / name
     if jobs.read_status(out).get("state") in jobs.ACTIVE_STATES:
         st.info(f"{name} is already running.")
         return None
     try:
-        spec = results.eval_spec(model=model, dataset=fr.dataset, langs=langs, scenarios=scenarios,
+        spec = results.eval_spec(model=models[0], dataset=fr.dataset, langs=langs, scenarios=scenarios,
                                  construction=pool, ties=ties, limit=limit, data_dir=shared.data_dir_setting(),
                                  trust_remote_code=bool(st.session_state.get("trust_remote_code")))
+        if len(models) > 1:
+            return results.launch_evaluation_set(spec, models, out)
         return results.launch_evaluation(spec, out)
     except Exception as err:  # noqa: BLE001 - shown on the page
         shared.show_error(err, f"Starting {name}")
@@ -112,6 +123,8 @@ def watch_evaluations() -> None:
     evals = shared.list_evals()
     watched = list(st.session_state.get("ov_watch", []))
     running = list(evals[evals["state"] == "running"]["path"]) if not evals.empty else []
+    # a watched set shows one bar ("model 2/3 ..."), not one per member
+    running = [path for path in running if str(Path(path).parent) not in watched]
     paths = list(dict.fromkeys(watched + running))
     statuses = {path: jobs.read_status(path) for path in paths}
     still = [path for path in paths if show_job(path, statuses[path])]
@@ -120,7 +133,7 @@ def watch_evaluations() -> None:
         st.session_state["ov_watch"] = [path for path in watched if path in still]
         shared.refresh_listings()
         finished = [path for path in done if statuses[path].get("state") == "finished"]
-        ident = results.id_of(finished[-1]) if finished else None
+        ident = results.opened_id(finished[-1]) if finished else None
         if ident:
             shared.select_eval(ident)
         st.rerun(scope="app")
@@ -140,19 +153,24 @@ def describe(run: results.EvalRun) -> None:
     (st.warning if level == "warning" else st.caption)(note)
 
 
-def summaries_beside(run: results.EvalRun, fr: shared.Frame) -> dict[str, pd.DataFrame]:
-    """{label: summary} of the sidebar's evaluation and of those the user adds beside it."""
+def runs_beside(run: results.EvalRun, fr: shared.Frame) -> dict[str, results.EvalRun]:
+    """{label: evaluation}: the sidebar's, its "Compare with" models' and those the user adds here."""
     ids, labels = shared.eval_options(dataset_name=run.config.get("dataset"))
-    extra = st.multiselect("Show beside it (other models / checkpoints)", [i for i in ids if i != fr.eval_id],
-                           key="ov_extra", format_func=lambda i: labels.get(i, i))
-    frames = {results.model_label(run.model): run.summary_for(fr.ties)}
+    runs = {results.model_label(run.model): run}
+    runs.update({label: other for label, other in shared.compared_runs(fr).items() if other.path != run.path})
+    shown = {str(other.path) for other in runs.values()}
+    extra = st.multiselect("Show beside it (other evaluations)", [i for i in ids if shared.path_of(i) not in shown],
+                           key="ov_extra", format_func=lambda i: labels.get(i, i),
+                           help="The sidebar's **Compare with** adds models; here any other evaluation.")
     for ident in extra:
         try:
             other = shared.load_eval(shared.path_of(ident))
-            frames[f"{results.model_label(other.model)} ({ident})"] = other.summary_for(fr.ties)
+            runs[f"{results.model_label(other.model)} ({ident})"] = other
         except Exception as err:  # noqa: BLE001
             shared.show_error(err, ident)
-    return frames
+    for label, other in runs.items():
+        shared.flag_coverage(other.model, other.config.get("language_sets") or [], label)
+    return runs
 
 
 def table1_note(run: results.EvalRun) -> None:
@@ -197,9 +215,28 @@ def show_figures(summaries: dict[str, pd.DataFrame], summary: pd.DataFrame, scen
                    "against the Multi pool (both languages; both parallel references relevant).")
 
 
+def show_figure2(summaries: dict[str, pd.DataFrame]) -> None:
+    """The paper's Figure 2 for every model shown: CLIR (Mono-Cross) beside Multi, English against
+    target-language queries per target, the gap annotated; its numbers and what they say."""
+    st.subheader("Figure 2 — by query language, CLIR beside Multi")
+    chosen = st.segmented_control("Measure", FIGURE2_METRICS, default=FIGURE2_METRICS[0], key="ov_fig2_metric",
+                                  format_func=lambda m: metric(m).arrow_label) or FIGURE2_METRICS[0]
+    frame = results.figure2_frame(summaries, metric=chosen)
+    st.plotly_chart(viz.figure2(frame, metric=chosen), key="ov_figure2")
+    for line in results.figure2_lines(frame, metric=chosen):
+        st.markdown(f"- {line}")
+    st.caption("Add models in the sidebar (**Compare with**). Δ = target-language queries − English queries "
+               "(the paper's performance disparity by query language); the spread of the bars over the targets is "
+               "its instability among target languages. ⚠ marks a target the model was not trained on.")
+    with st.expander("Figure 2's numbers"):
+        st.dataframe(frame.assign(scenario=frame["scenario"].map(scenario_label)), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.2f")
+                                    for c in ("english", "target_queries", "gap")})
+
+
 def show_results(run: results.EvalRun, fr: shared.Frame) -> None:
     describe(run)
-    summaries = summaries_beside(run, fr)
+    summaries = {label: other.summary_for(fr.ties) for label, other in runs_beside(run, fr).items()}
     summary = run.summary_for(fr.ties)
     present = [s for s in SCENARIOS if s in set(summary["scenario"])]
     first = "multi" if "multi" in present else present[0]
@@ -211,6 +248,7 @@ def show_results(run: results.EvalRun, fr: shared.Frame) -> None:
     with_bounds = {**summaries, results.model_label(run.model): run.summary_all}  # several rules: ranges
     show_table1(with_bounds if len(run.tie_rules) > 1 else summaries, scenario)
     show_figures(summaries, summary, scenario)
+    show_figure2(summaries)
     with st.expander("summary.csv and table.md"):
         st.dataframe(summary, hide_index=True, width="stretch")
         if run.table_md:

@@ -130,6 +130,7 @@ def show_detail(run: results.EvalRun, fr: shared.Frame) -> None:
 fr = shared.header("Queries", "Which queries fail, and why: the documents, and their languages, that beat each "
                    "reference.")
 run = shared.require_eval(fr)
+shared.flag_coverage(run.model, [fr.pair])
 table_all = shared.query_table(run.path)
 table_all = table_all[table_all["pair"] == fr.pair]
 if table_all.empty:

@@ -1,6 +1,7 @@
-"""Language preference: which language's unrelated documents outrank each reference, and the
-English- / own-language-inclination rates per target language and per model. No assumption about
-the direction: the heatmap and the sentences show whatever the evaluation measured."""
+"""Language preference: which language's unrelated documents outrank each reference; across models
+(the sidebar's "Compare with"), a model × (query language, reference language) matrix of the
+distractors' language, and the English- / own-language-inclination rates per target language. No
+assumption about the direction: the heatmaps and the sentences show whatever was measured."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ pair = fr.pair if fr.pair in pairs else pairs[0]
 if pair != fr.pair:
     st.info(f"No Multi rows for {fr.pair}; showing {pair}.")
 
+shared.flag_coverage(run.model, [pair])
 c1, c2 = st.columns([3, 2])
 with c1:
     st.plotly_chart(viz.preference_heatmap(pref, pair=pair), key="pref_heatmap")
@@ -42,20 +44,43 @@ with c2:
                                                                     format="%.1f" if metric(c).percent else "%.2f")
                                    for c in PREFERENCE_METRICS}})
 
-st.subheader("Inclination rates per target language and model")
+st.subheader("Across models: which language are the distractors in?")
 ids, labels = shared.eval_options(dataset_name=run.config.get("dataset"))
-# default: the sidebar's evaluation plus the newest evaluation of every other model with the same settings
-default = selection.other_models(shared.list_evals(), ids, fr.eval_id, fr.pool, fr.ties)
-chosen = st.multiselect("Evaluations (models / checkpoints)", ids, default=default,
-                        key="pref_evals", format_func=lambda i: labels.get(i, i))
-summaries = {}
+sidebar_ids = [i for i in (fr.model_evals.get(m) for m in fr.models) if i in ids]
+# default: the sidebar's models when it compares several, else the newest evaluation of every model
+# with the same settings; a change of the sidebar's models resets the choice
+default = sidebar_ids if len(sidebar_ids) > 1 else selection.other_models(shared.list_evals(), ids, fr.eval_id,
+                                                                          fr.pool, fr.ties)
+if st.session_state.get("_pref_models") != tuple(fr.models):
+    st.session_state["_pref_models"] = tuple(fr.models)
+    st.session_state["pref_evals"] = default
+missing = [results.model_label(m) for m in fr.models if not fr.model_evals.get(m)]
+if missing:
+    st.info(f"No evaluation of {', '.join(missing)} with these settings yet: run one on Overview.")
+chosen = st.multiselect("Evaluations (models / checkpoints)", ids, key="pref_evals",
+                        format_func=lambda i: labels.get(i, i),
+                        help="Defaults to the sidebar's model and its **Compare with** models.")
+chosen_runs = {}
 for ident in chosen:
     try:
         other = shared.load_eval(shared.path_of(ident))
         label = results.model_label(other.model)
-        summaries[label if label not in summaries else f"{label} ({ident})"] = other.summary_for(fr.ties)
+        chosen_runs[label if label not in chosen_runs else f"{label} ({ident})"] = other
     except Exception as err:  # noqa: BLE001
         shared.show_error(err, ident)
+for label, other in chosen_runs.items():
+    shared.flag_coverage(other.model, other.config.get("language_sets") or [], label)
+matrix = results.distractor_languages({label: shared.per_query(other.path) for label, other in chosen_runs.items()},
+                                      uncovered={label: other.uncovered for label, other in chosen_runs.items()})
+st.plotly_chart(viz.distractor_language_heatmap(matrix), key="pref_matrix")
+for line in results.preference_lines(matrix):
+    st.markdown(f"- {line}")
+st.caption("Each cell: of the unrelated documents ranked above that reference (Multi pool, summed over the "
+           "queries), the share in the query's own language, and their mean number per query. Red: more than the "
+           "pool's share (the model prefers the query's language), blue: fewer (it prefers the other one).")
+
+st.subheader("Inclination rates per target language and model")
+summaries = {label: other.summary_for(fr.ties) for label, other in chosen_runs.items()}
 rates = results.inclination_rates(summaries)
 st.plotly_chart(viz.inclination_figure(rates), key="pref_rates")
 st.caption("English-inclination: % of target-language queries with at least one unrelated English document "

@@ -35,6 +35,8 @@ space = c4.radio("Vectors", ["pre-norm", "unit"], horizontal=True, key="al_space
 if not targets:
     st.info("Choose at least one target language.")
     st.stop()
+for shown_model in [fr.model] + ([compare] if compare != "—" else []):
+    shared.flag_coverage(shown_model, targets)
 
 try:
     ds = shared.dataset(cfg.get("dataset", fr.dataset), run.langs, limit)

@@ -25,6 +25,8 @@ c1, c2, c3 = st.columns([1, 1.6, 2.4])
 method = c1.radio("Projection", ["umap", "pca"], horizontal=True, key="map_method",
                   format_func=lambda m: {"umap": "UMAP", "pca": "PCA (fast)"}[m])
 compare = shared.compare_picker(c2, "map_compare", "Show beside it (base or tuned)", fr.model)
+for shown_model in [fr.model] + ([compare] if compare != "—" else []):
+    shared.flag_coverage(shown_model, langs)
 
 pq = shared.per_query(run.path)
 cands = pq[(pq["pair"] == fr.pair) & (pq["scenario"] == "multi")]

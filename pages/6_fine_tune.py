@@ -17,6 +17,7 @@ from pages import _shared as shared
 from xldiag import jobs, results, runs, tables, viz
 from xldiag.data import DATASETS
 from xldiag.losses import LOSS_MODES
+from xldiag.results import selection
 from xldiag.training import TrainConfig, launch
 from xldiag.vocab import LOG_FILE, SCENARIO_LABELS, metric
 
@@ -24,13 +25,23 @@ fr = shared.frame()
 ss = st.session_state
 
 
+def trainable_choices() -> tuple[list[str], dict[str, str]]:
+    """(the models the form offers: the sidebar's, the embedded and evaluated ones, final checkpoints —
+    those training can take), {model: why not} for the others (use-m3)."""
+    models = selection.model_choices(shared.list_evals(), shared.checkpoint_models(), fr.model)
+    return selection.trainable_models(list(dict.fromkeys([fr.model, *models])))
+
+
 def launch_form() -> None:
     """The "New training run" form; a valid submission launches the run and selects it."""
+    model_opts, refused = trainable_choices()
+    if fr.model in refused:
+        st.info(f"The sidebar's model is not offered below: {refused[fr.model]}")
     with st.expander("New training run", expanded=False):
         with st.form("train_form"):
             c1, c2, c3 = st.columns(3)
-            model_opts = list(dict.fromkeys([fr.model, "default", *shared.checkpoint_models()]))
-            model = c1.selectbox("Model", model_opts, format_func=results.model_label, key="ft_model")
+            model = c1.selectbox("Model", model_opts, format_func=results.model_label, key="ft_model",
+                                 help="Only models training can take: " + " ".join(refused.values()))
             data = c1.text_input("Training data", value="mlqa-r", key="ft_data",
                                  help="mlqa-r, or a JSONL file of triples (docs/DATA_FORMATS.md)")
             triple_langs = list(DATASETS["mlqa-r"].triple_languages)
@@ -46,6 +57,8 @@ def launch_form() -> None:
             eval_limit = c3.number_input("Evaluate on first N questions (0 = all)", min_value=0, value=200, step=50,
                                          key="ft_eval_limit")
             name = st.text_input("Run name (optional)", key="ft_name", placeholder="e.g. e5-zh-full")
+            for why in refused.values():
+                st.caption(f"Not offered: {why}")
             go = st.form_submit_button("Launch", type="primary")
     if not go:
         return

@@ -22,7 +22,12 @@ if len(ids) < 2:
     st.page_link(shared.PAGES["finetune"], label="Launch a fine-tuning run", icon=":material/model_training:")
     st.stop()
 
-# defaults: deep link, else the newest training run's base/tuned, else the two newest evaluations
+# defaults: deep link, else the sidebar's first two models (when "Compare with" changes), else the newest
+# training run's base/tuned, else the two newest evaluations
+sidebar_ids = [i for i in (fr.model_evals.get(m) for m in fr.models) if i in ids]
+if len(sidebar_ids) > 1 and ss.get("_cmp_models") != tuple(fr.models):
+    ss["_cmp_models"] = tuple(fr.models)
+    ss["cmp_a"], ss["cmp_b"] = sidebar_ids[:2]
 link = (st.query_params.get("a"), st.query_params.get("b"))
 if link[0] and link[1] and ss.get("_cmp_link") != link:
     ss["_cmp_link"] = link
@@ -46,6 +51,8 @@ try:
 except Exception as err:  # noqa: BLE001
     shared.show_error(err, "Loading")
     st.stop()
+for shown in (run_a, run_b):
+    shared.flag_coverage(shown.model, shown.config.get("language_sets") or [])
 if run_a.config.get("dataset") != run_b.config.get("dataset"):
     st.warning(f"The two evaluations use different datasets ({run_a.config.get('dataset')} vs "
                f"{run_b.config.get('dataset')}): there are no shared queries to pair.")

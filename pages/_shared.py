@@ -153,14 +153,42 @@ def path_of(ident: str) -> str | None:
 
 def compare_picker(container, key: str, label: str, model: str) -> str:
     """A selectbox of models to show beside `model` ("—" for none), defaulting to its partner."""
-    others = [m for m in dict.fromkeys(["default", *checkpoint_models(), *list_evals().get("model", [])])
-              if m and m != model]
+    others = [m for m in selection.model_choices(list_evals(), checkpoint_models()) if m != model]
     options = ["—", *others]
     if st.session_state.get(key) not in options:
         partner = partner_model(model)
         st.session_state[key] = partner if partner in options else "—"
     return container.selectbox(label, options, key=key,
                                format_func=lambda m: m if m == "—" else results.model_label(m))
+
+
+def flag_coverage(model: str, langs, label: str | None = None) -> None:
+    """A warning above a model's numbers when it was not trained on some of `langs` (text from the library)."""
+    note = results.coverage_note(model, langs, label or results.model_label(model))
+    if note:
+        st.warning(note)
+
+
+def compared_runs(fr: Frame) -> dict[str, results.EvalRun]:
+    """{label: evaluation} of the sidebar's models (its own first, then "Compare with") that have an
+    evaluation with this dataset, pool and tie rule; the ones without are named with the way to one."""
+    runs, missing = {}, []
+    for model in fr.models:
+        ident = fr.model_evals.get(model)
+        if not ident:
+            missing.append(results.model_label(model))
+            continue
+        try:
+            run = load_eval(path_of(ident))
+        except Exception as err:  # noqa: BLE001 - shown, the other models still show
+            show_error(err, ident)
+            continue
+        label = results.model_label(model)
+        runs[label if label not in runs else f"{label} ({ident})"] = run
+    if missing:
+        st.info(f"No evaluation of {', '.join(missing)} on {fr.dataset} with the {fr.pool} pool and {fr.ties} ties "
+                "yet: run one on Overview (its form offers the sidebar's models).")
+    return runs
 
 
 BADGE_COLORS = {"en": "blue", "zh": "red", "ar": "green", "de": "orange", "es": "violet"}

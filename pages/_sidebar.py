@@ -1,12 +1,15 @@
 """The dashboard's shared sidebar (not a page): model / checkpoint, dataset, language pair, pool
 construction, tie rule and the matching evaluation; links (?eval=ID) and other pages can point it
-at an evaluation. app.py renders it once per run; pages read the selection (`_shared.frame()`).
+at an evaluation. Further models / checkpoints to compare with it (Overview's Figure 2, Language
+preference's distractor matrix, Compare) are picked here too; each gets its evaluation with the
+same dataset, pool and tie rule. app.py renders it once per run; pages read the selection
+(`_shared.frame()`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
@@ -34,6 +37,8 @@ class Frame:
     eval_path: str | None
     eval_state: str | None
     eval_error: str
+    models: list[str] = field(default_factory=list)  # the sidebar's model first, then those to compare with it
+    model_evals: dict[str, str | None] = field(default_factory=dict)  # model → its comparable evaluation id
 
     @property
     def target(self) -> str:
@@ -75,12 +80,17 @@ def _apply_eval(ident: str, evals: pd.DataFrame) -> None:
 
 
 def _follow_links(evals: pd.DataFrame, complete: pd.DataFrame) -> None:
-    """A ?eval= link, another page's select_eval, or (first visit) the newest evaluation."""
+    """A ?eval= link (and ?compare= models), another page's select_eval, or (first visit) the newest
+    evaluation."""
     ss = st.session_state
     link = st.query_params.get("eval")
     if link and ss.get("_applied_link") != link:
         ss["_applied_link"] = link
         _apply_eval(link, evals)
+    compare = st.query_params.get("compare")  # ?compare=use-m3,default: the models shown beside it
+    if compare and ss.get("_applied_compare") != compare:
+        ss["_applied_compare"] = compare
+        ss["sb_models"] = [m.strip() for m in compare.split(",") if m.strip()]
     pending = ss.pop("_pending_eval", None)
     if pending:
         _apply_eval(pending, evals)
@@ -88,15 +98,24 @@ def _follow_links(evals: pd.DataFrame, complete: pd.DataFrame) -> None:
         _apply_eval(complete.iloc[0]["id"], evals)
 
 
-def _pick_model(evals: pd.DataFrame, complete: pd.DataFrame) -> str:
+def _pick_model(evals: pd.DataFrame) -> str:
     ss = st.session_state
-    models = [m for m in dict.fromkeys(["default", *complete.get("model", []), *cache.checkpoint_models(),
-                                        *evals.get("model", [])]) if m]
-    if ss.get("sb_model") and ss["sb_model"] not in models:
-        models.append(ss["sb_model"])
+    models = selection.model_choices(evals, cache.checkpoint_models(), ss.get("sb_model"))
     return st.selectbox("Model / checkpoint", models, key="sb_model", format_func=results.model_label,
-                        help="`default` is the embedded multilingual-e5-small; fine-tuned checkpoints "
-                             "appear here when their run finishes.")
+                        help="`default` is the embedded multilingual-e5-small, `use-m3` the embedded Universal "
+                             "Sentence Encoder Multilingual v3; fine-tuned checkpoints appear here when their run "
+                             "finishes.")
+
+
+def _pick_more_models(evals: pd.DataFrame, model: str) -> list[str]:
+    """Models / checkpoints to show beside the sidebar's on the comparison views."""
+    ss = st.session_state
+    options = [m for m in selection.model_choices(evals, cache.checkpoint_models()) if m != model]
+    ss["sb_models"] = [m for m in ss.get("sb_models", []) if m in options]
+    return st.multiselect("Compare with", options, key="sb_models", format_func=results.model_label,
+                          help="Further models / checkpoints for Overview's Figure 2, Language preference's "
+                               "distractor matrix and Compare; each shows its evaluation with this dataset, pool "
+                               "and tie rule (run missing ones on Overview).")
 
 
 def _pick_dataset_and_pair(complete: pd.DataFrame) -> tuple[str, str]:
@@ -153,18 +172,21 @@ def sidebar() -> Frame:
     complete = evals[evals["state"] == "complete"] if not evals.empty else evals
     _follow_links(evals, complete)
     with st.sidebar:
-        model = _pick_model(evals, complete)
+        model = _pick_model(evals)
         dataset, pair = _pick_dataset_and_pair(complete)
         pool = st.radio("Pool construction", POOLS, key="sb_pool", horizontal=True,
                         help="unique: each passage once; per-question: one document per question")
         ties = st.selectbox("Tie rule", TIE_RULES, key="sb_ties")
         matching = selection.matching(evals, model, dataset, pool, ties, pair)
         eval_id = _pick_eval(matching)
+        more = _pick_more_models(evals, model)
         _settings_expander()
         if st.session_state.get("_link_warning"):
             st.warning(st.session_state.pop("_link_warning"))
     row = matching.set_index("id").loc[eval_id] if eval_id else None
+    model_evals = {model: eval_id if row is not None and row["state"] == "complete" else None}
+    model_evals.update({m: selection.comparable(evals, m, dataset, pool, ties, like=eval_id) for m in more})
     return Frame(model=model, dataset=dataset, pair=pair, pool=pool, ties=ties, eval_id=eval_id,
                  eval_path=row["path"] if row is not None else None,
                  eval_state=row["state"] if row is not None else None,
-                 eval_error=row["error"] if row is not None else "")
+                 eval_error=row["error"] if row is not None else "", models=[model, *more], model_evals=model_evals)

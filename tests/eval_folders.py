@@ -115,18 +115,32 @@ def make_summary(pq: pd.DataFrame, model: str = "default") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
+def retarget(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The en+zh frame as en+<target>: every "zh" language (pair, query, gold, pool, doc ids) renamed."""
+    def lang(value):
+        if isinstance(value, str):
+            return value.replace("zh", target)
+        return [lang(v) for v in value]
+
+    columns = [c for c in ("pair", "query_lang", "gold_doc_ids", "gold_langs", "pool_langs", "top_doc_ids")
+               if c in frame]
+    return frame.assign(**{c: frame[c].map(lang) for c in columns})
+
+
 def make_eval(path: Path, model: str = "default", model_shift: int = 0, created: str = "2025-01-01T00:00:00+00:00",
-              format_version=FORMAT_VERSION) -> Path:
-    """Write a complete, small evaluation run folder at `path`."""
+              format_version=FORMAT_VERSION, targets=("zh",)) -> Path:
+    """Write a complete, small evaluation run folder at `path` (the en+zh rows copied for each of
+    `targets`)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    pq = make_per_query(model_shift)
-    summary = make_summary(pq, model)
+    base = make_per_query(model_shift)
+    pq = pd.concat([retarget(base, t) for t in targets], ignore_index=True)
+    summary = pd.concat([retarget(make_summary(base, model), t) for t in targets], ignore_index=True)
     summary.to_csv(path / "summary.csv", index=False)
     pq.to_parquet(path / "per_query.parquet", index=False)
     (path / "table.md").write_text("### multi\n\n| queries | metric | zh | avg |\n|---|---|---|---|\n", encoding="utf-8")
     cfg = {"kind": "evaluation", "xldiag_version": "0.1.0", "model": model, "fingerprint": "abc",
-           "dataset": "xquad", "language_sets": ["en+zh"], "scenarios": ["multi", "mono-cross"],
+           "dataset": "xquad", "language_sets": [f"en+{t}" for t in targets], "scenarios": ["multi", "mono-cross"],
            "pool": "unique", "ties": ["optimistic"], "limit": 4, "seconds": 1.0, "created": created}
     if format_version is not None:
         cfg["format_version"] = format_version

@@ -200,7 +200,7 @@ def test_language_preference(workspace):
     at = app("pages/3_language_preference.py")
     ok(at)
     assert at.title[0].value == "Language preference"
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 3
     text = " ".join(m.value for m in at.markdown)
     assert "zh queries" in text and "own language" in text
     chosen = at.multiselect(key="pref_evals")
@@ -238,6 +238,69 @@ def test_fine_tune_shows_run_and_validates_form(workspace):
     [b for b in at.get("button") if getattr(b, "label", "") == "Launch"][0].click().run()
     ok(at)
     assert any("at least one" in w.value for w in at.warning)
+
+
+def spec_of(at: AppTest, key: str) -> str:
+    """The Plotly JSON of the chart with this key."""
+    charts = [c for c in at.get("plotly_chart") if key in c.proto.id]
+    assert charts, [c.proto.id for c in at.get("plotly_chart")]
+    return charts[0].proto.spec
+
+
+@pytest.fixture()
+def two_models(workspace):
+    """use-m3 evaluated on zh and vi (vi outside its training languages), older than default's."""
+    make_eval(workspace / "evals" / "use-m3-xquad-zh-vi", model="use-m3", model_shift=2, targets=("zh", "vi"),
+              created="2025-03-15T00:00:00")
+    clear_listings()
+    return workspace
+
+
+def test_overview_figure2_for_two_models(two_models):
+    """The sidebar's "Compare with" (here by link) puts use-m3 beside default: Figure 2 has both, its
+    sentences name both, and use-m3's vi is flagged."""
+    at = app("pages/1_overview.py", compare="use-m3")
+    ok(at)
+    assert at.sidebar.multiselect(key="sb_models").value == ["use-m3"]
+    spec = spec_of(at, "ov_figure2")
+    assert "default — Multi" in spec and "use-m3 — Multi" in spec and "use-m3 — Mono-Cross (CLIR)" in spec
+    assert "vi ⚠" in spec and "Δ" in spec
+    text = " ".join(m.value for m in at.markdown)
+    assert "use-m3, Multi: target-language queries are" in text and "default, Multi" in text
+    assert any("vi is not in use-m3's training languages" in w.value for w in at.warning)
+    at.segmented_control(key="ov_fig2_metric").set_value("complete@10").run()
+    ok(at)
+    assert "Complete@10" in spec_of(at, "ov_figure2")
+    # the run form offers use-m3 before it is evaluated, and the sidebar's models without evaluation
+    assert "use-m3" in at.multiselect(key="ov_models").options
+
+
+def test_language_preference_matrix_for_two_models(two_models):
+    at = app("pages/3_language_preference.py", compare="use-m3")
+    ok(at)
+    assert at.multiselect(key="pref_evals").value == ["evals:default-xquad-zh", "evals:use-m3-xquad-zh-vi"]
+    spec = spec_of(at, "pref_matrix")
+    assert "default · zh" in spec and "use-m3 · zh" in spec and "use-m3 · vi" in spec
+    text = " ".join(m.value for m in at.markdown)
+    # eval_folders: every unrelated document above a reference is in the query's language
+    assert "default prefers the query's own language" in text and "use-m3 prefers the query's own language" in text
+    assert any("vi is not in use-m3's training languages" in w.value for w in at.warning)
+
+
+def test_compare_opens_on_the_sidebar_models(two_models):
+    at = app("pages/7_compare.py", compare="use-m3")
+    ok(at)
+    assert at.selectbox(key="cmp_a").value == "evals:default-xquad-zh"
+    assert at.selectbox(key="cmp_b").value == "evals:use-m3-xquad-zh-vi"
+
+
+def test_fine_tune_does_not_offer_use_m3(two_models):
+    at = app()
+    at.sidebar.selectbox(key="sb_model").set_value("use-m3").run()
+    at.switch_page("pages/6_fine_tune.py").run()
+    ok(at)
+    assert "use-m3" not in at.selectbox(key="ft_model").options and "default" in at.selectbox(key="ft_model").options
+    assert any("not offered" in i.value and "cannot be fine-tuned" in i.value for i in at.info)
 
 
 def test_alignment_and_map_on_real_texts(workspace):

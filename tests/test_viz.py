@@ -225,3 +225,58 @@ def test_lang_colors_are_stable():
     assert viz.lang_color("en") == viz.PALETTE[0]
     assert viz.lang_color("xx") == viz.lang_color("xx")
     assert viz.lang_color("en") != viz.lang_color("zh")
+
+
+def test_figure2_bars_gaps_and_flags(summary):
+    use = summary.assign(uncovered_langs=np.where(summary["pair"] == "en+de", "de", ""))  # pretend de uncovered
+    frame = results.figure2_frame({"e5": summary, "use": use})
+    fig = viz.figure2(frame, metric="max_r")
+    # per model and scenario: English-query bars and target-query bars
+    assert len(fig.data) == 2 * 2 * 2
+    titles = [a.text for a in fig.layout.annotations if "—" in a.text]
+    assert titles == ["e5 — Mono-Cross (CLIR)", "e5 — Multi", "use — Mono-Cross (CLIR)", "use — Multi"]
+    english = [t for t in fig.data if t.name == "English queries"]
+    assert list(english[2].x) == ["zh", "de"] and list(english[2].y) == pytest.approx([4.5, 9.0])  # e5, Multi
+    assert list(english[3].x) == ["zh", "de ⚠"]  # use, Multi: the uncovered target is flagged
+    gaps = [a.text for a in fig.layout.annotations if a.text.startswith("Δ")]
+    assert len(gaps) == 8 and "Δ -0.8" in gaps and "Δ -1.5" in gaps  # zh: 3.75 - 4.5; de: twice that
+    assert fig.layout.yaxis.range[0] == 0 and fig.layout.yaxis.range[1] == pytest.approx(1.22 * 4.0)  # CLIR: de target queries
+    assert fig.layout.yaxis2.range[1] == pytest.approx(1.22 * 9.0)  # Multi, its own scale: de English queries
+    assert "No Multi" in viz.figure2(frame.iloc[0:0]).layout.annotations[0].text
+
+
+def test_figure2_scale_ignores_an_uncovered_target_and_marks_its_cut_bars(summary):
+    """use-m3 on vi: an uncovered target far worse than the rest must not flatten every other bar;
+    its bars are cut at the top of the axis, labelled with their value and "↑"."""
+    bad = summary.assign(uncovered_langs=np.where(summary["pair"] == "en+de", "de", ""),
+                         max_r=np.where(summary["pair"] == "en+de", summary["max_r"] * 100, summary["max_r"]))
+    frame = results.figure2_frame({"e5": summary.assign(uncovered_langs=""), "use": bad})
+    covered = frame[~frame["uncovered"]]
+    fig = viz.figure2(frame, metric="max_r")
+    for axis, scenario in (("yaxis", "mono-cross"), ("yaxis2", "multi")):
+        top = covered.loc[covered["scenario"] == scenario, ["english", "target_queries"]].to_numpy().max()
+        assert fig.layout[axis].range[1] == pytest.approx(viz.FIGURE2_HEADROOM * top)
+    use_multi = [t for t in fig.data if t.xaxis == "x4"]  # row 2 (use), column 2 (Multi)
+    for trace in use_multi:
+        i = list(trace.x).index("de ⚠")
+        true = float(trace.customdata[i])
+        assert true > fig.layout.yaxis4.range[1] and trace.y[i] < fig.layout.yaxis4.range[1]
+        assert trace.text[i] == f"{true:.1f} ↑"
+        zh = list(trace.x).index("zh")
+        assert trace.y[zh] == pytest.approx(trace.customdata[zh]) and "↑" not in trace.text[zh]
+
+
+def test_distractor_language_heatmap(pq):
+    frame = results.distractor_languages({"e5": pq, "tuned": make_per_query(-3)})
+    fig = viz.distractor_language_heatmap(frame)
+    hm = fig.data[0]
+    assert list(hm.y) == ["e5 · zh", "tuned · zh"]
+    assert [x.replace("<br>", " ") for x in hm.x] == ["English queries → English reference",
+                                                     "English queries → target reference",
+                                                     "target queries → target reference",
+                                                     "target queries → English reference"]
+    z = np.asarray(hm.z, dtype=float)
+    assert np.isnan(z[0, 0]) and z[0, 1] == pytest.approx(50.0)  # 100 % own-language against a 50 % pool
+    assert hm.text[0][1].startswith("100%") and "2.5/query" in hm.text[0][1] and hm.text[0][0] == ""
+    assert hm.zmid == 0
+    assert [shape.y0 for shape in fig.layout.shapes] == [0.5]  # the rule between e5's rows and tuned's

@@ -113,31 +113,35 @@ def evaluate(
     return run_evaluation(spec, out=out, progress=progress, encoder=encoder)
 
 
-def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, encoder=None) -> pd.DataFrame:
+def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, encoder=None,
+                   inputs: "SharedInputs | None" = None) -> pd.DataFrame:
+    """Evaluate `spec` (and write the run folder if `out`); `inputs` shares datasets and pools with
+    other models evaluated on the same setting (an evaluation set, xldiag.evalset)."""
     spec.validate()
     progress = progress or (lambda message, fraction: None)
     started = time.time()
-    from xldiag.data import load_dataset
     from xldiag.embeddings import Encoder
 
     encoder = encoder or Encoder(spec.model, trust_remote_code=spec.trust_remote_code)
+    inputs = inputs or SharedInputs(spec)
+    coverage = coverage_columns(spec.model)
 
     summary_rows, query_frames = [], []
     truncation = Truncation()
     n_sets = len(spec.language_sets)
     for s, langs in enumerate(spec.language_sets):
-        # One dataset per language set: sets like MLQA-R are parallel only pairwise, and the
-        # embedding cache makes re-encoding shared (English) texts free.
-        data = load_dataset(spec.dataset, list(langs), data_dir=spec.data_dir, limit=spec.limit)
+        # One dataset per language set (SharedInputs), and the embedding cache makes re-encoding
+        # shared (English) texts free.
+        data = inputs.dataset(langs)
         set_progress = _scaled(progress, s / n_sets, 1 / n_sets)
         embeddings = _embed_dataset(encoder, data, langs, set_progress)
         cuts = truncation.measure(encoder, data, langs)
         jobs = [(scenario, q_lang) for scenario in spec.scenarios for q_lang in langs]
         for j, (scenario, query_lang) in enumerate(jobs):
             set_progress(f"Ranking {'+'.join(langs)} {scenario} ({query_lang} queries)", 0.8 + 0.2 * j / len(jobs))
-            pool = build_pool(data, scenario, query_lang, list(langs), construction=spec.construction)
+            pool = inputs.pool(langs, scenario, query_lang)
             rows, per_query = _evaluate_pool(pool, embeddings, spec, langs)
-            summary_rows += [{**row, **cuts.summary_columns(pool)} for row in rows]
+            summary_rows += [{**row, **cuts.summary_columns(pool), **coverage(langs)} for row in rows]
             query_frames.append(per_query)
     summary = pd.DataFrame(summary_rows)
     per_query = pd.concat(query_frames, ignore_index=True)
@@ -146,6 +150,54 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
                   truncation=truncation.record())
     progress("Done", 1.0)
     return summary
+
+
+class SharedInputs:
+    """The datasets and pools of one setting (dataset, language sets, limit, pool construction),
+    each loaded or built once, on first use, and shared by every model evaluated on that setting:
+    pools do not depend on the model. A plain evaluation makes its own; an evaluation set
+    (xldiag.evalset) passes one to each of its models."""
+
+    def __init__(self, spec: EvalSpec):
+        self.spec = spec
+        self._datasets: dict[tuple[str, ...], object] = {}
+        self._pools: dict[tuple, Pool] = {}
+
+    def dataset(self, langs: tuple[str, ...]):
+        """One ParallelDataset per language set: sets like MLQA-R are parallel only pairwise."""
+        if langs not in self._datasets:
+            from xldiag.data import load_dataset
+
+            spec = self.spec
+            self._datasets[langs] = load_dataset(spec.dataset, list(langs), data_dir=spec.data_dir, limit=spec.limit)
+        return self._datasets[langs]
+
+    def pool(self, langs: tuple[str, ...], scenario: str, query_lang: str) -> Pool:
+        key = (langs, scenario, query_lang)
+        if key not in self._pools:
+            self._pools[key] = build_pool(self.dataset(langs), scenario, query_lang, list(langs),
+                                          construction=self.spec.construction)
+        return self._pools[key]
+
+
+def coverage_columns(model: str) -> Callable[[tuple[str, ...]], dict]:
+    """langs → {"uncovered_langs": the set's languages the model's family does not declare among its
+    training languages, comma-separated ("" when all are declared or the family declares none)}."""
+    from xldiag.models import family_of
+
+    family = family_of(model)
+    return lambda langs: {"uncovered_langs": ",".join(family.uncovered(langs))}
+
+
+def coverage_record(spec: EvalSpec) -> dict:
+    """config.json's "coverage": the family's declared training languages (None: not declared) and
+    which of the evaluated languages are outside them."""
+    from xldiag.models import family_of
+
+    family = family_of(spec.model)
+    langs = [lang for langs in spec.language_sets for lang in langs]
+    return {"family": family.name, "languages": list(family.languages) if family.languages is not None else None,
+            "uncovered": family.uncovered(langs)}
 
 
 def _scaled(progress: Progress, start: float, width: float) -> Progress:
@@ -312,6 +364,7 @@ def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.Da
         "ties": list(spec.ties),
         "limit": spec.limit,
         "truncation": truncation,  # texts cut at the model's max length (xldiag.truncation)
+        "coverage": coverage_record(spec),  # languages outside the model's declared training languages
         "seconds": round(seconds, 2),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })

@@ -109,6 +109,73 @@ def multi_vs_cross_figure(summary: pd.DataFrame, metric: str = "complete@10",
     return fig
 
 
+def figure2(frame: pd.DataFrame, metric: str = "max_r") -> go.Figure:
+    """The paper's Figure 2 for any set of models: per model (one row of subplots) and scenario
+    (Mono-Cross = conventional CLIR, then Multi), `metric` per target language with English and
+    with target-language queries side by side, the gap between them written above each pair of
+    bars ("Δ +3.1" = target − English), a ⚠ on targets the model was not trained on.
+
+    `frame`: results.figure2_frame (model, target, scenario, english, target_queries, gap,
+    uncovered). Each scenario (column) has one y axis for every model, so models compare at a
+    glance; CLIR's small ranks keep their own scale beside Multi's. The scale is set by the targets
+    the models were trained on: an uncovered target's bar that would dwarf the others (use-m3 on vi)
+    is cut at the top of the axis and labelled with its value and "↑" (its hover and the numbers
+    table keep the value)."""
+    if frame.empty:
+        return _empty("Figure 2", "No Multi or Mono-Cross rows of English pairs to show.")
+    models = list(dict.fromkeys(frame["model"]))
+    scenarios = list(dict.fromkeys(frame["scenario"]))
+    info = vocab.metric(metric)
+    titles = [f"{model} — {_scenario_title(scen)}" for model in models for scen in scenarios]
+    fig = make_subplots(rows=len(models), cols=len(scenarios), shared_yaxes="columns", subplot_titles=titles,
+                        vertical_spacing=min(0.12, 0.35 / max(1, len(models) - 1)) if len(models) > 1 else 0.1)
+    for ci, scen in enumerate(scenarios, start=1):
+        top = _figure2_top(frame[frame["scenario"] == scen])
+        for ri, model in enumerate(models, start=1):
+            block = frame[(frame["model"] == model) & (frame["scenario"] == scen)]
+            _figure2_panel(fig, block, ri, ci, show_legend=ri == 1 and ci == 1, top=top)
+            fig.update_yaxes(range=[0, top * FIGURE2_HEADROOM], row=ri, col=ci)
+    for ri in range(1, len(models) + 1):
+        fig.update_yaxes(title_text=info.arrow_label, row=ri, col=1)
+    fig.update_layout(barmode="group", title=f"{info.arrow_label} by query language, CLIR beside Multi (Δ = target "
+                      "queries − English queries)", height=160 + 300 * len(models),
+                      **{**LAYOUT, "margin": {**LAYOUT["margin"], "t": 90}})
+    return fig
+
+
+FIGURE2_HEADROOM = 1.22  # the axis reaches 1.22 × the tallest bar: room for its value and its Δ
+
+
+def _figure2_top(block: pd.DataFrame) -> float:
+    """The tallest bar a scenario's axis must show: over the covered targets (all when none is)."""
+    covered = block[~block["uncovered"].astype(bool)] if (~block["uncovered"].astype(bool)).any() else block
+    values = covered[["english", "target_queries"]].to_numpy(dtype=float)
+    top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+    return top if top > 0 else 1.0
+
+
+def _scenario_title(scenario: str) -> str:
+    label = SCENARIO_LABELS.get(scenario, scenario)
+    return f"{label} (CLIR)" if scenario == "mono-cross" else label
+
+
+def _figure2_panel(fig: go.Figure, block: pd.DataFrame, row: int, col: int, show_legend: bool, top: float) -> None:
+    """One model × scenario: two bars per target and the gap annotated above them."""
+    labels = [f"{t} ⚠" if flag else str(t) for t, flag in zip(block["target"], block["uncovered"])]
+    cap = top * 1.08  # taller bars (uncovered targets only) are drawn to here, marked "↑"
+    sides = (("English queries", "english", lang_color(PIVOT)), ("target-language queries", "target_queries", "#ff7f0e"))
+    for name, column, colour in sides:
+        values = block[column].astype(float).tolist()
+        fig.add_trace(go.Bar(x=labels, y=[min(v, cap) for v in values], customdata=values, name=name,
+                             legendgroup=name, showlegend=show_legend, marker_color=colour,
+                             text=[f"{v:.1f}" + (" ↑" if v > cap else "") for v in values], textposition="outside",
+                             hovertemplate=f"{name}<br>%{{x}}: %{{customdata:.2f}}<extra></extra>"), row=row, col=col)
+    for label, high, gap in zip(labels, block[["english", "target_queries"]].max(axis=1), block["gap"]):
+        if not np.isnan(gap):
+            fig.add_annotation(x=label, y=min(float(high), cap) + 0.13 * top, text=f"Δ {gap:+.1f}", showarrow=False,
+                               font=dict(size=11, color="#444"), row=row, col=col)
+
+
 # --------------------------------------------------------------------------------------------
 # Queries
 
@@ -191,6 +258,48 @@ def preference_heatmap(pref: pd.DataFrame, pair: str | None = None) -> go.Figure
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title="Unrelated documents ranked above each reference" + (f" ({pair})" if pair else ""),
                       height=120 + 60 * len(rows), **{**LAYOUT, "legend": {}})
+    return fig
+
+
+def distractor_language_heatmap(frame: pd.DataFrame) -> go.Figure:
+    """Model × (query language, reference language): which language the unrelated documents ranked
+    above a reference are in. Rows: "<model> · <target>" (⚠: not a training language); columns: the four (query side, reference
+    side) cells, English queries first; cell text: the share of those distractors in the query's
+    own language (%) and their mean number per query; colour: that share minus the pool's share
+    (percentage points; red = the query's language dominates, blue = the other language, white =
+    in proportion to the pool).
+
+    `frame`: results.distractor_languages (model, target, query_side, ref_side, cell, own_share,
+    pool_share, mean_above)."""
+    if frame.empty:
+        return _empty("Distractor languages", "No Multi-scenario queries of English pairs to show.")
+    flags = frame["uncovered"] if "uncovered" in frame else [False] * len(frame)
+    f = frame.assign(row=[f"{m} · {t}{' ⚠' if u else ''}" for m, t, u in zip(frame["model"], frame["target"], flags)])
+    rows = list(dict.fromkeys(f["row"]))
+    cells = f.drop_duplicates("cell")
+    cols = [c for _, c in sorted(((q != "English", q != r), c)
+                                 for q, r, c in zip(cells["query_side"], cells["ref_side"], cells["cell"]))]
+    share = f.pivot_table(index="row", columns="cell", values="own_share", aggfunc="mean").reindex(index=rows, columns=cols)
+    excess = share - f.pivot_table(index="row", columns="cell", values="pool_share", aggfunc="mean").reindex(
+        index=rows, columns=cols)
+    mean = f.pivot_table(index="row", columns="cell", values="mean_above", aggfunc="mean").reindex(index=rows, columns=cols)
+    text = [["" if np.isnan(v) else f"{v:.0f}%<br><sub>{m:.1f}/query</sub>" for v, m in zip(sr, mr)]
+            for sr, mr in zip(share.to_numpy(dtype=float), mean.to_numpy(dtype=float))]
+    fig = go.Figure(go.Heatmap(
+        z=excess.to_numpy(dtype=float), x=[c.replace(" → ", " →<br>") for c in cols], y=rows, text=text,
+        texttemplate="%{text}", colorscale="RdBu_r", zmid=0, zmin=-50, zmax=50,
+        customdata=share.to_numpy(dtype=float),
+        colorbar=dict(title="query language's<br>share − pool's<br>(points)"),
+        hovertemplate="%{y}<br>%{x}<br>%{customdata:.1f}% of the distractors in the query's language<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    models = [row.rsplit(" · ", 1)[0] for row in rows]  # "<model> · <target>"
+    for k in range(1, len(rows)):  # a white rule between models' blocks of rows
+        if models[k] != models[k - 1]:
+            fig.add_shape(type="line", xref="paper", x0=0, x1=1, y0=k - 0.5, y1=k - 0.5,
+                          line=dict(color="white", width=4))
+    fig.update_layout(title="Distractors ranked above each reference: % in the query's own language",
+                      height=max(320, 160 + 34 * len(rows)), **{**LAYOUT, "legend": {}})
     return fig
 
 

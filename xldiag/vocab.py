@@ -84,7 +84,8 @@ METRICS: dict[str, Metric] = _metrics(
     Metric("truncated_docs", "Docs cut at max length", False, "{:.0f}"),
 )
 # What a summary row is about (not measured): the keys and sizes beside the metrics.
-SUMMARY_KEYS = ("dataset", "pair", "query_lang", "scenario", "pool", "ties", "model", "n_queries", "n_docs", "n_rel")
+SUMMARY_KEYS = ("dataset", "pair", "query_lang", "scenario", "pool", "ties", "model", "n_queries", "n_docs", "n_rel",
+                "uncovered_langs")  # the row's languages outside the model's declared training languages ("vi")
 # The paper's Table 1 rows, in order; also the base-vs-tuned comparison.
 HEADLINE_METRICS: tuple[str, ...] = ("max_r", "complete@10", "max_r_norm_table", "ndcg@1", "mrr")
 COMPLETE_KS = (1, 5, 10, 20, 100)
@@ -105,6 +106,7 @@ STOP_FILE = "STOP"
 SUMMARY_FILE = "summary.csv"
 PER_QUERY_FILE = "per_query.parquet"
 TABLE_FILE = "table.md"
+SET_FILE = "set.json"  # an evaluation set's folder: its members (one run folder per model, xldiag.evalset)
 TRAIN_METRICS_FILE = "metrics.jsonl"  # one line per optimizer step
 MANIFEST_FILE = "xldiag_manifest.json"  # in a model folder: its family / base model, how it was made
 TRAINED_BY = "xldiag.train"  # the manifest's "trained_by" in a checkpoint of our fine-tuning

@@ -97,3 +97,26 @@ def test_bad_training_files_fail_in_one_line_without_a_traceback(tiny_model, tmp
     assert str(data) in lines_out[0]
     for part in expected:
         assert part in lines_out[0], (part, lines_out[0])
+
+
+@pytest.mark.parametrize("extra", [[], ["--detach"]])
+def test_train_refuses_use_m3_before_creating_anything(tmp_path, capsys, extra):
+    """use-m3 has no PyTorch parameters: one `error:` line with the reason, no run folder."""
+    from xldiag.cli import main
+
+    out = tmp_path / "runs" / "use"
+    assert main(["train", "--model", "use-m3", "--langs", "zh", "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: use-m3") and "cannot be fine-tuned" in lines[0]
+    assert "Traceback" not in err and not (tmp_path / "runs").exists()
+
+
+def test_the_library_refuses_use_m3_too(tmp_path):
+    from xldiag.models import ModelNotTrainableError
+    from xldiag.training import TrainConfig, launch, train
+
+    for start in (launch, train):
+        with pytest.raises(ModelNotTrainableError, match="numpy forward pass"):
+            start(TrainConfig(model="use-m3", langs=["zh"], out=str(tmp_path / "run")))
+    assert not (tmp_path / "run").exists()

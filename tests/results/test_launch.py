@@ -100,3 +100,19 @@ def test_a_running_evaluation_stops_on_request(evals, default_model_dir, data_di
     row = listing.list_evaluations().set_index("name").loc["de-all"]
     assert row["state"] == "stopped" and row["model"] == "default"
     assert "stopped: " in jobs.tail_log(out)
+
+
+def test_a_set_is_launched_as_one_eval_command_with_every_model(tmp_path, monkeypatch):
+    """Several models from the dashboard: one `eval --model a,b` job whose status lists them (so the
+    listing knows the folder for a set before set.json exists)."""
+    calls = []
+    monkeypatch.setattr(jobs, "launch", lambda out, argv, kind, **fields: calls.append((out, argv, kind, fields)) or out)
+    spec = EvalSpec(language_sets=(("en", "zh"),), limit=5)
+    assert launch.launch_evaluation_set(spec, ["default", "use-m3"], tmp_path / "zoo") == tmp_path / "zoo"
+    out, argv, kind, fields = calls[0]
+    args = cli.build_parser().parse_args(argv)
+    assert args.model == "default,use-m3" and kind == "evaluation"
+    assert spec_from_args(args) == EvalSpec(model="default,use-m3", language_sets=(("en", "zh"),), limit=5)
+    assert fields["models"] == ["default", "use-m3"] and fields["language_sets"] == ["en+zh"]
+    with pytest.raises(ValueError, match="listed twice"):
+        launch.launch_evaluation_set(spec, ["default", "default"], tmp_path / "x")

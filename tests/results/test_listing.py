@@ -110,3 +110,39 @@ def test_labels(tmp_path):
                      "limit": 30, "state": "running"})
     assert listing.eval_label(row) == "n — default, xquad zh,de+zh, first 30 [running]"
     assert listing.eval_label({**row, "limit": float("nan"), "state": "complete"}) == "n — default, xquad zh,de+zh, all"
+
+
+def write_set(folder: Path, members: dict[str, str]) -> None:
+    """set.json as xldiag.evalset writes it ({model: member folder})."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "set.json").write_text(json.dumps({
+        "kind": "evaluation-set", "format_version": 1, "models": list(members),
+        "members": [{"model": m, "folder": f} for m, f in members.items()]}))
+
+
+def test_an_evaluation_set_lists_its_members_not_itself(evals):
+    """A set's folder holds one run folder per model: those are listed (ids evals:<set>/<member>),
+    a member still waiting in its running set reads as running, and a set opens on its first member."""
+    from xldiag.results import RunFolderError, load_eval
+
+    make_eval(evals / "zoo" / "default", model="default", created="2025-01-01T00:00:00")
+    write_job(evals / "zoo" / "use-m3", "queued", os.getpid(), model="use-m3")
+    write_set(evals / "zoo", {"default": "default", "use-m3": "use-m3"})
+    (evals / "zoo" / "summary.csv").write_text("model\ndefault\n")  # the combined summary
+    make_eval(evals / "single", created="2025-02-01T00:00:00")
+    rows = listing.list_evaluations().set_index("id")
+    assert sorted(rows.index) == ["evals:single", "evals:zoo/default", "evals:zoo/use-m3"]
+    assert rows.loc["evals:zoo/default", "state"] == "complete" and rows.loc["evals:zoo/default", "name"] == "zoo/default"
+    assert rows.loc["evals:zoo/default", "set"] == "zoo" and rows.loc["evals:single", "set"] == ""
+    assert rows.loc["evals:zoo/use-m3", "state"] == "running" and rows.loc["evals:zoo/use-m3", "model"] == "use-m3"
+    assert listing.resolve_eval_id("evals:zoo/default") == (evals / "zoo" / "default").resolve()
+    assert listing.opened_id(evals / "zoo") == "evals:zoo/default"
+    assert listing.opened_id(evals / "single") == "evals:single"
+    assert load_eval(evals / "zoo" / "default").model == "default"
+    with pytest.raises(RunFolderError, match="evaluation set of 2 models"):
+        load_eval(evals / "zoo")
+    # a set just launched (status.json lists its models, no set.json yet) is no evaluation row
+    write_job(evals / "starting", "queued", os.getpid(), model="default,use-m3", models=["default", "use-m3"])
+    assert "evals:starting" not in set(listing.list_evaluations()["id"])

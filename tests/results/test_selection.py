@@ -75,3 +75,29 @@ def test_other_models(workspace):
     chosen = selection.other_models(evals, ids, "evals:default-zh", "unique", "optimistic")
     assert chosen == ["evals:default-zh", "evals:other-zh", "runs:r1/eval/tuned"]
     assert selection.other_models(evals, ids, "evals:default-zh", "unique", "average") == ["evals:default-zh"]
+
+
+def test_model_choices_offer_the_embedded_models_first(workspace):
+    choices = selection.model_choices(workspace["evals"], [workspace["final"]], current="x/y")
+    assert choices[:2] == ["default", "use-m3"]  # use-m3 before it was ever evaluated
+    assert choices == ["default", "use-m3", "other/model", workspace["final"], "x/y"]
+    assert selection.model_choices(workspace["evals"].iloc[0:0], []) == ["default", "use-m3"]
+
+
+def test_comparable_prefers_the_same_limit_and_languages(workspace, tmp_path):
+    evals_dir = tmp_path / "evals"
+    make_eval(evals_dir / "use-zh-vi", model="use-m3", targets=("zh", "vi"), created="2025-06-02T00:00:00")
+    make_eval(evals_dir / "use-zh", model="use-m3", created="2025-06-01T00:00:00")
+    make_eval(evals_dir / "use-ar", model="use-m3", targets=("ar",), created="2025-06-03T00:00:00")
+    evals = listing.list_evaluations()
+    assert selection.comparable(evals, "use-m3", "xquad", "unique", "optimistic", like="evals:default-zh") \
+        == "evals:use-zh"  # the same language sets beat more of them and newer ones
+    assert selection.comparable(evals, "use-m3", "xquad", "unique", "optimistic") == "evals:use-ar"  # no reference: newest
+    assert selection.comparable(evals, "use-m3", "xquad", "per-question", "optimistic") is None
+    assert selection.comparable(evals, "nobody", "xquad", "unique", "optimistic") is None
+
+
+def test_trainable_models_name_why_not():
+    ok, refused = selection.trainable_models(["default", "use-m3", "intfloat/multilingual-e5-small"])
+    assert ok == ["default", "intfloat/multilingual-e5-small"]
+    assert list(refused) == ["use-m3"] and "cannot be fine-tuned" in refused["use-m3"]

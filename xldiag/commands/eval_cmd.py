@@ -3,15 +3,22 @@
 The evaluation runs as a job (xldiag.jobs) in its --out folder, whoever starts it: status.json
 holds its state, progress and settings; a STOP file or SIGTERM (`python -m xldiag runs stop DIR`,
 the dashboard's Stop) ends it at its next progress point, as `stopped`.
+
+Several models (`--model default,use-m3,cache/runs/demo/final`) make an evaluation set
+(xldiag.evalset): one job in --out, the same pools for every model, one run folder per model
+under --out and a combined summary.csv with a `model` column. One model keeps the plain layout.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 from xldiag import jobs
+from xldiag.evalset import member_names, parse_models, run_evaluation_set, set_fields
 from xldiag.evaluate import EvalSpec, run_evaluation
+from xldiag.results.coverage import coverage_note
 from xldiag.results.launch import KIND, eval_spec, job_fields
 from xldiag.vocab import PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TABLE_FILE, TIE_RULES
 
@@ -21,7 +28,9 @@ def register(subparsers) -> None:
                                    description="Evaluate a model in the Multi / Multi-1 / Mono-Same / "
                                    "Mono-Cross scenarios and write summary.csv, per_query.parquet, table.md.")
     parser.add_argument("--model", default="default",
-                        help="'default' (embedded multilingual-e5-small), a hub name or a local path")
+                        help="'default' (embedded multilingual-e5-small), 'use-m3' (embedded Universal Sentence "
+                             "Encoder Multilingual v3), a hub name or a local path; several, comma-separated, "
+                             "evaluate each on the same pools into --out/<model>/ (an evaluation set)")
     parser.add_argument("--dataset", default="xquad", help="xquad, belebele, mlqa-r or a JSONL path")
     parser.add_argument("--langs", default="ar,zh,es,th,vi",
                         help="target languages paired with English (ar,zh) or explicit pools (de+zh, en+de+zh)")
@@ -40,7 +49,7 @@ def register(subparsers) -> None:
     parser.add_argument("--data-dir", default=None, help="data folder (default: $XLDIAG_DATA_DIR)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow models whose code lives in their hub repository")
-    parser.add_argument("--out", required=True, help="run folder to write")
+    parser.add_argument("--out", required=True, help="run folder to write (the set's folder for several models)")
     parser.set_defaults(func=run)
 
 
@@ -65,10 +74,36 @@ def spec_from_args(args) -> EvalSpec:
 
 
 def run(args) -> int:
+    models = parse_models(args.model)
     spec = spec_from_args(args)
     spec.validate()  # a typo is one line, before the folder becomes a job
+    if len(models) > 1:
+        return run_set(spec, models, Path(args.out))
+    spec = dataclasses.replace(spec, model=models[0])
     with jobs.Job(args.out, KIND, **job_fields(spec)) as job:
         summary = run_evaluation(spec, out=args.out, progress=job.progress)
     print((Path(args.out) / TABLE_FILE).read_text(encoding="utf-8"))
     print(f"wrote {args.out}/summary.csv ({len(summary)} rows), per_query.parquet, table.md", file=sys.stderr)
+    print_coverage(spec, [spec.model])
+    return 0
+
+
+def print_coverage(spec: EvalSpec, models: list[str]) -> None:
+    """A note on stderr for each model evaluated on languages it was not trained on."""
+    for model in models:
+        note = coverage_note(model, ["+".join(langs) for langs in spec.language_sets])
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+
+
+def run_set(spec: EvalSpec, models: list[str], out: Path) -> int:
+    """Several models: one job in `out`, one run folder per model, a combined summary.csv."""
+    with jobs.Job(out, KIND, **set_fields(spec, models)) as job:
+        summary = run_evaluation_set(spec, models, out, progress=job.progress)
+    for model, name in member_names(models).items():
+        print(f"## {model} ({out / name})\n")
+        print((out / name / TABLE_FILE).read_text(encoding="utf-8"))
+    print(f"wrote {out}/summary.csv ({len(summary)} rows, {len(models)} models), set.json and one run folder per "
+          f"model: {', '.join(member_names(models).values())}", file=sys.stderr)
+    print_coverage(spec, models)
     return 0

@@ -7,12 +7,15 @@ the per-query views the dashboard shows. Plain pandas in and out; no Streamlit.
     selection.py  choosing among listed evaluations (matching a setting, base/tuned partners)
     launch.py     `python -m xldiag eval ... --out DIR` started detached through xldiag.jobs
     queries.py    query browser, one query's detail, language preference, paired queries
+    coverage.py   languages a model was not trained on: the flag pages and the CLI show
+    model_views.py  several models side by side: Figure 2's frame, distractor languages by model
 
 Table 1 and base-vs-tuned tables are in xldiag.tables; the paired significance tests in xldiag.stats.
 """
 
+from xldiag.results.coverage import coverage_note, flagged, run_uncovered, uncovered
 from xldiag.results.errors import RunFolderError, RunFormatError, RunIncompleteError, explain
-from xldiag.results.launch import eval_argv, eval_spec, job_fields, launch_evaluation
+from xldiag.results.launch import eval_argv, eval_spec, job_fields, launch_evaluation, launch_evaluation_set
 from xldiag.results.listing import (
     eval_id,
     eval_label,
@@ -22,9 +25,16 @@ from xldiag.results.listing import (
     labelled_models,
     list_evaluations,
     model_label,
+    opened_id,
     resolve_eval_id,
     runs_dir,
     slug,
+)
+from xldiag.results.model_views import (
+    distractor_languages,
+    figure2_frame,
+    figure2_lines,
+    preference_lines,
 )
 from xldiag.results.queries import (
     doc_text,
@@ -51,10 +61,12 @@ from xldiag.results.store import (
 )
 
 __all__ = [
-    "FORMAT_VERSION", "PER_QUERY_COLUMNS", "SUMMARY_COLUMNS", "check_format", "doc_text",
+    "FORMAT_VERSION", "PER_QUERY_COLUMNS", "SUMMARY_COLUMNS", "check_format", "coverage_note",
+    "distractor_languages", "doc_text", "figure2_frame", "figure2_lines", "flagged", "opened_id",
+    "preference_lines", "run_uncovered", "uncovered",
     "eval_argv", "eval_id", "eval_label", "eval_name", "eval_spec", "EvalRun", "evals_dir", "explain",
     "filter_queries", "id_of", "inclination_rates", "job_fields", "labelled_models", "language_preference",
-    "launch_evaluation", "list_evaluations", "load_eval", "model_label", "most_changed", "paired_queries",
+    "launch_evaluation", "launch_evaluation_set", "list_evaluations", "load_eval", "model_label", "most_changed", "paired_queries",
     "preference_verdict", "query_detail", "query_index", "query_table", "read_config", "read_per_query",
     "resolve_eval_id", "RunFolderError", "RunFormatError", "RunIncompleteError", "runs_dir", "slug", "tie_rules",
 ]

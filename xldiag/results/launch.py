@@ -8,9 +8,11 @@ listing can show a running evaluation before its config.json exists.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from xldiag import jobs
+from xldiag.evalset import parse_models, set_fields
 from xldiag.evaluate import EvalSpec, parse_language_sets, parse_ties
 from xldiag.vocab import PIVOT, SCENARIOS
 
@@ -64,3 +66,12 @@ def launch_evaluation(spec: EvalSpec, out: str | Path) -> Path:
     spec.validate()
     return jobs.launch(out, eval_argv(spec, out), kind=KIND, **job_fields(spec))
 
+
+
+def launch_evaluation_set(spec: EvalSpec, models: list[str], out: str | Path) -> Path:
+    """Start `python -m xldiag eval --model A,B,... --out DIR` detached: an evaluation set
+    (xldiag.evalset), one job in `out`, one run folder per model inside. Returns the folder."""
+    spec.validate()
+    models = parse_models(models)
+    argv = eval_argv(dataclasses.replace(spec, model=",".join(models)), out)
+    return jobs.launch(out, argv, kind=KIND, **set_fields(spec, models))

@@ -4,6 +4,10 @@ Evaluations live in `$XLDIAG_EVALS_DIR`, else `<cache>/evals/`; fine-tuning runs
 `<run>/eval/base` and `<run>/eval/tuned` under the runs folder (xldiag.runs). An evaluation's id
 is `"evals:<folder>"` or `"runs:<run>/eval/<name>"` (what dashboard links carry).
 
+An evaluation set's folder (xldiag.evalset: set.json, one run folder per model) is not listed
+itself: its members are, as `"evals:<set>/<member>"`, named `<set>/<member>`, with `set` = the
+set's folder name.
+
 State of a listed folder: `complete` (config.json of this format and summary.csv), `running`
 (its status.json says queued/running and the owner lives), `failed` / `stopped` (status.json, no
 results), `incomplete` (results half-written, no job status), `invalid` (another format).
@@ -18,13 +22,14 @@ from pathlib import Path
 import pandas as pd
 
 from xldiag import config, jobs
+from xldiag.evalset import is_set_folder, read_set
 from xldiag.results.errors import RunFolderError, RunIncompleteError
 from xldiag.results.store import check_format, language_set_langs, read_config, tie_rules
 from xldiag.runs import runs_root
 from xldiag.vocab import CONFIG_FILE, EVALS_DIR_ENV, PIVOT, SCENARIOS, STATUS_FILE, SUMMARY_FILE
 
 COLUMNS = ["id", "path", "source", "name", "state", "error", "model", "dataset", "language_sets", "langs",
-           "scenarios", "pool", "ties", "limit", "created", "fingerprint"]
+           "scenarios", "pool", "ties", "limit", "created", "fingerprint", "set"]
 # The settings a listing row takes from config.json (complete) or status.json (a job without results).
 SETTINGS = ("model", "dataset", "language_sets", "scenarios", "pool", "ties", "limit")
 
@@ -77,6 +82,13 @@ def id_of(folder: str | Path) -> str | None:
     return None
 
 
+def opened_id(folder: str | Path) -> str | None:
+    """The id to open for a finished job's folder: an evaluation's own id, or an evaluation set's
+    first member's."""
+    members = set_members(Path(folder).expanduser().resolve())
+    return id_of(members[0] if members else folder)
+
+
 def resolve_eval_id(ident: str) -> Path | None:
     """The folder for an id from list_evaluations (used in links); None if unknown."""
     source, _, rel = str(ident).partition(":")
@@ -127,14 +139,23 @@ def _candidate_folders() -> list[tuple[str, Path, Path]]:
     out: list[tuple[str, Path, Path]] = []
     places = roots()
     if places["evals"].is_dir():
-        out += [("evals", places["evals"], child) for child in sorted(places["evals"].iterdir())
-                if child.is_dir() and not child.name.startswith(".")]
+        for child in sorted(places["evals"].iterdir()):
+            if child.is_dir() and not child.name.startswith("."):
+                folders = set_members(child) if is_set_folder(child) else [child]  # a set: its members only
+                out += [("evals", places["evals"], folder) for folder in folders]
     if places["runs"].is_dir():
         for run in sorted(places["runs"].iterdir()):
             if (run / "eval").is_dir():
                 out += [("runs", places["runs"], child) for child in sorted((run / "eval").iterdir())
                         if child.is_dir() and not child.name.startswith(".")]
     return out
+
+
+def set_members(folder: Path) -> list[Path]:
+    """The member folders of an evaluation set, in set.json's order ([] when `folder` is not a set, or
+    a set whose job has not written set.json yet)."""
+    record = read_set(folder) or {}
+    return [folder / str(m["folder"]) for m in record.get("members", []) if (folder / str(m.get("folder", ""))).is_dir()]
 
 
 def list_evaluations() -> pd.DataFrame:
@@ -147,9 +168,11 @@ def list_evaluations() -> pd.DataFrame:
 
 def _listing_row(source: str, root: Path, folder: Path) -> dict:
     row = {"id": eval_id(source, root, folder), "path": str(folder), "source": source,
-           "name": folder.name if source == "evals" else f"{folder.parent.parent.name}/{folder.name}",
+           "name": folder.relative_to(root).as_posix() if source == "evals"
+           else f"{folder.parent.parent.name}/{folder.name}",
            "state": "complete", "error": "", "model": "", "dataset": "", "language_sets": [], "langs": [],
-           "scenarios": [], "pool": "", "ties": "", "limit": None, "created": "", "fingerprint": ""}
+           "scenarios": [], "pool": "", "ties": "", "limit": None, "created": "", "fingerprint": "",
+           "set": folder.parent.name if source == "evals" and folder.parent != root else ""}
     status = jobs.read_status(folder) if (folder / STATUS_FILE).exists() else None
     if status is not None and status["state"] in jobs.ACTIVE_STATES:
         return _with_settings(row, status, state="running", created=status.get("started") or status.get("queued"))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xldiag.models import EMBEDDED_MODELS, family_of
 from xldiag.results.listing import eval_label
 
 FINAL = "final"  # a training run's last checkpoint folder (<run>/final)
@@ -108,3 +109,47 @@ def other_models(evals: pd.DataFrame, ids: list[str], ident: str, pool: str, tie
             chosen.append(other)
             seen.add(row["model"])
     return chosen
+
+
+# --- several models ------------------------------------------------------------------------------
+
+
+def model_choices(evals: pd.DataFrame, checkpoints: list[str], current: str | None = None) -> list[str]:
+    """Every model a picker offers, each once: the embedded models (so use-m3 can be picked before it
+    was ever evaluated), evaluated models, final checkpoints, models of running evaluations, and
+    `current`. A model is a string, so a fix variant such as "default+lir1@ntrex" is one more."""
+    complete = list(evals[evals["state"] == "complete"]["model"]) if not evals.empty else []
+    others = list(evals["model"]) if not evals.empty else []
+    return [m for m in dict.fromkeys([*EMBEDDED_MODELS, *complete, *checkpoints, *others, current or ""]) if m]
+
+
+def comparable(evals: pd.DataFrame, model: str, dataset: str, pool: str, ties: str, like: str | None = None) -> str | None:
+    """The complete evaluation of `model` to show beside evaluation `like`: same dataset, pool and tie
+    rule; among those, the one with the same limit and the most language sets in common (the newest
+    on a tie); None when `model` has none."""
+    if evals.empty:
+        return None
+    same = evals[(evals["state"] == "complete") & (evals["model"] == model) & (evals["dataset"] == dataset)
+                 & (evals["pool"] == pool) & evals["ties"].map(lambda rules: ties in str(rules).split(","))]
+    if same.empty:
+        return None
+    rows = evals[evals["id"] == like]
+    if rows.empty:
+        return same.iloc[0]["id"]
+    me = rows.iloc[0]
+    score = [(_limit(row["limit"]) == _limit(me["limit"]), len(set(row["language_sets"]) & set(me["language_sets"])),
+              list(row["language_sets"]) == list(me["language_sets"])) for _, row in same.iterrows()]
+    best = max(range(len(score)), key=lambda i: (score[i], -i))
+    return same.iloc[best]["id"]
+
+
+def trainable_models(models: list[str]) -> tuple[list[str], dict[str, str]]:
+    """(the models training can take, {model: why not} for the others, e.g. use-m3)."""
+    ok, refused = [], {}
+    for model in models:
+        family = family_of(model)
+        if family.trainable:
+            ok.append(model)
+        else:
+            refused[model] = family.untrainable_reason
+    return ok, refused

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from xldiag.evalset import read_set
 from xldiag.evaluate import RUN_FORMAT_VERSION as FORMAT_VERSION
 from xldiag.jobs import read_json
+from xldiag.results.coverage import fill_uncovered, run_uncovered
 from xldiag.results.errors import RunFolderError, RunFormatError, RunIncompleteError
 from xldiag.vocab import CONFIG_FILE, PER_QUERY_FILE, STATUS_FILE, SUMMARY_FILE, TABLE_FILE
 
@@ -81,6 +83,11 @@ class EvalRun:
         return language_set_langs(self.config.get("language_sets"))
 
     @property
+    def uncovered(self) -> list[str]:
+        """The evaluated languages outside the model's declared training languages (results.coverage)."""
+        return run_uncovered(self.config)
+
+    @property
     def pairs(self) -> list[str]:
         return list(dict.fromkeys(self.summary["pair"]))
 
@@ -132,6 +139,11 @@ def read_config(path: str | Path) -> dict:
     if not path.is_dir():
         raise RunFolderError(f"{path} is not a folder.")
     if not file.exists():
+        members = read_set(path)
+        if members:
+            names = [str(m.get("folder")) for m in members.get("members", [])]
+            raise RunFolderError(f"{path} is an evaluation set of {len(names)} models, one run folder each: open "
+                                 f"one of them ({', '.join(str(path / n) for n in names)}).")
         if any((path / name).exists() for name in (SUMMARY_FILE, PER_QUERY_FILE, STATUS_FILE)):
             raise RunIncompleteError(
                 f"The evaluation in {path} has not finished (no {CONFIG_FILE} yet): it is still running, "
@@ -168,7 +180,7 @@ def load_eval(path: str | Path, per_query: bool = False) -> EvalRun:
     check_format(config, path)
     summary = _read_table(path / SUMMARY_FILE, pd.read_csv, SUMMARY_COLUMNS,
                           f"{path} has {CONFIG_FILE} but no {SUMMARY_FILE}; re-run the evaluation.")
-    run = EvalRun(path=path, config=config, summary_all=summary)
+    run = EvalRun(path=path, config=config, summary_all=fill_uncovered(summary, str(config.get("model", ""))))
     if per_query:
         _ = run.per_query
     return run

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from xldiag import runs
 from xldiag.losses import DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, DEFAULT_TEMPERATURE, check_mode
+from xldiag.models import require_trainable
 
 JSD_ON = ("pre-norm", "post-norm")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -82,7 +83,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad option (as its command-line flag)."""
+        """Raise ValueError naming the first bad option (as its command-line flag); a model training
+        cannot handle (use-m3) first, before anything is loaded or created."""
+        require_trainable(self.model)
         check_mode(self.loss)
         if not self.langs:
             raise ValueError("No training languages: pass e.g. --langs zh,ar.")
