@@ -197,6 +197,16 @@ def show_figures(summaries: dict[str, pd.DataFrame], summary: pd.DataFrame, scen
                    "against the Multi pool (both languages; both parallel references relevant).")
 
 
+def show_diagnosis(summaries: dict[str, pd.DataFrame]) -> None:
+    """Why Multi queries fail, per language and model (the per-query diagnosis, xldiag.metrics.diagnose)."""
+    st.plotly_chart(viz.diagnosis_figure(results.diagnosis_shares(summaries)), key="ov_fig_diag")
+    st.caption("Each failing Multi query (not every reference in the top |R|): **language-miss** — the same-language "
+               "reference is on top and only documents in the query's language beat the other reference; "
+               "**mixed** — documents of another language beat it too; **semantic-miss** — unrelated documents beat "
+               "the same-language reference as well; **no-distractor** — ties or copies only. Error bars above: 95 % "
+               "bootstrap intervals over the queries.")
+
+
 def show_results(run: results.EvalRun, fr: shared.Frame) -> None:
     describe(run)
     summaries = summaries_beside(run, fr)
@@ -211,6 +221,7 @@ def show_results(run: results.EvalRun, fr: shared.Frame) -> None:
     with_bounds = {**summaries, results.model_label(run.model): run.summary_all}  # several rules: ranges
     show_table1(with_bounds if len(run.tie_rules) > 1 else summaries, scenario)
     show_figures(summaries, summary, scenario)
+    show_diagnosis(summaries)
     with st.expander("summary.csv and table.md"):
         st.dataframe(summary, hide_index=True, width="stretch")
         if run.table_md:

@@ -27,12 +27,15 @@ from xldiag.results.listing import (
     slug,
 )
 from xldiag.results.queries import (
+    diagnosis_shares,
+    distractor_share,
     doc_text,
     filter_queries,
     inclination_rates,
     language_preference,
     most_changed,
     paired_queries,
+    paired_tests,
     preference_verdict,
     query_detail,
     query_index,
@@ -51,10 +54,11 @@ from xldiag.results.store import (
 )
 
 __all__ = [
-    "FORMAT_VERSION", "PER_QUERY_COLUMNS", "SUMMARY_COLUMNS", "check_format", "doc_text",
+    "FORMAT_VERSION", "PER_QUERY_COLUMNS", "SUMMARY_COLUMNS", "check_format", "diagnosis_shares",
+    "distractor_share", "doc_text",
     "eval_argv", "eval_id", "eval_label", "eval_name", "eval_spec", "EvalRun", "evals_dir", "explain",
     "filter_queries", "id_of", "inclination_rates", "job_fields", "labelled_models", "language_preference",
-    "launch_evaluation", "list_evaluations", "load_eval", "model_label", "most_changed", "paired_queries",
+    "launch_evaluation", "list_evaluations", "load_eval", "model_label", "most_changed", "paired_queries", "paired_tests",
     "preference_verdict", "query_detail", "query_index", "query_table", "read_config", "read_per_query",
     "resolve_eval_id", "RunFolderError", "RunFormatError", "RunIncompleteError", "runs_dir", "slug", "tie_rules",
 ]
