@@ -31,7 +31,7 @@ def filters(run: results.EvalRun, table):
         ss["q_scenario"] = "multi" if "multi" in scenarios else scenarios[0]
     qlangs = table["query_lang"].unique().tolist()
     n_rel = int(run.summary[run.summary["scenario"] == ss["q_scenario"]]["n_rel"].max() or 1)
-    c1, c2, c3, c4, c5, c6 = st.columns([1.2, 1.2, 1, 1, 1.4, 1.4])
+    c1, c2, c3, c4, c5, c6 = st.columns([1.1, 1.2, 0.9, 0.8, 1.2, 2.0])
     scenario = c1.selectbox("Scenario", scenarios, key="q_scenario", format_func=lambda s: SCENARIO_LABELS.get(s, s))
     langs = c2.multiselect("Query language", qlangs, default=qlangs, key="q_langs")
     ss.setdefault("q_min_maxr", float(n_rel + 1))
@@ -152,8 +152,8 @@ if table_all.empty:
     st.stop()
 follow_link(fr.pair)
 view = filters(run, table_all)
-rank_cols = [c for c in view.columns if c.startswith("rank_")]
-shown = view[["qid", "query_lang", "query_text", "max_r", *rank_cols, "tied", "top1_lang", "diagnosis"]
+rank_cols = [c for c in view.columns if c.startswith("rank_") and view[c].notna().any()]  # this pair's languages
+shown = view[["qid", "query_lang", "diagnosis", "query_text", "max_r", *rank_cols, "tied", "top1_lang"]
              ].reset_index(drop=True)
 ss["_q_rows"] = view[["pair", "scenario", "query_lang", "qid"]].to_numpy(dtype=object)
 

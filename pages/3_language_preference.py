@@ -14,8 +14,6 @@ from xldiag.vocab import metric
 PREFERENCE_METRICS = ["english_inclination_rate", "own_language_inclination_rate", "mean_english_distractors",
                       "mean_own_language_distractors", "mean_rank_gap"]
 CHANCE_METRICS = ["query_language_preference", "query_language_preference_p", "distractor_share_query_lang", "peer@10"]
-CHANCE_FORMATS = {"query_language_preference": "%.1f", "query_language_preference_p": "%.2g",
-                  "distractor_share_query_lang": "%.2f", "peer@10": "%.3f"}
 
 fr = shared.header("Language preference", "For each query language and reference language: the mean number of "
                    "unrelated documents of each language ranked above that reference (Multi pool).")
@@ -51,20 +49,19 @@ with c3:
     st.plotly_chart(viz.distractor_share_heatmap(results.distractor_share(run.distractor_share, pair)),
                     key="pref_share")
 with c4:
-    st.markdown("**Which gold comes first** — % of queries whose same-language reference outranks the other one "
-                "(50 = no preference; two-sided sign test)")
-    shown = [c for c in CHANCE_METRICS if c in s.columns]
-    if shown:
-        st.dataframe(s[["query_lang", *shown]], hide_index=True, width="stretch",
-                     column_config={"query_lang": st.column_config.TextColumn("queries"),
-                                    **{c: st.column_config.NumberColumn(metric(c).label, format=CHANCE_FORMATS[c])
-                                       for c in shown}})
+    st.markdown("**Against chance** — which gold comes first: % of queries whose same-language reference "
+                "outranks the other one (50 = no preference; two-sided sign test); the query language's distractor "
+                "share (1 = none); PEER@10")
+    if "query_language_preference" in s.columns:
+        st.dataframe(results.measure_table(s, CHANCE_METRICS), hide_index=True, width="stretch")
     else:
         st.caption("This evaluation predates these measures: re-run it to see them.")
 st.caption("Distractor language share: among the unrelated documents ranked above a reference, each language's "
            "share divided by its share of the pool (1 = in proportion to the pool; 2 in a two-language pool = every "
            "distractor in that language). PEER@10 (Yang et al., SIGIR 2024): the probability that the languages "
-           "have equal expected rank in the top 10 (1 = fair), relevant and non-relevant levels weighted equally.")
+           "have equal expected rank in the top 10 (1 = fair), relevant and non-relevant levels weighted equally; it "
+           "does not see which language the unrelated documents above a reference are in, so it says little about "
+           "the bias shown here (docs/ARCHITECTURE.md).")
 
 st.subheader("Inclination rates per target language and model")
 ids, labels = shared.eval_options(dataset_name=run.config.get("dataset"))

@@ -78,16 +78,16 @@ method = f3.radio("Paired test", ["wilcoxon", "permutation"], horizontal=True, k
                   format_func=lambda m: {"wilcoxon": "Wilcoxon signed-rank", "permutation": "paired permutation"}[m])
 paired = paired_all[(paired_all["pair"] == pair) & (paired_all["scenario"] == scen)]
 
-left, right = st.columns([3, 2])
+left, right = st.columns([1, 1])
 with left:
     st.plotly_chart(viz.max_r_scatter(paired, labels=("base", "tuned")), key="cmp_scatter")
 with right:
     st.markdown("**Paired significance tests** (two-sided, per query) and the 95 % paired bootstrap interval of "
                 "the mean difference")
-    st.dataframe(results.paired_tests(paired, method=method), hide_index=True, width="stretch",
+    found = results.paired_tests(paired, method=method)
+    found.insert(5, "95 % CI", [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(found["ci_lo"], found["ci_hi"])])
+    st.dataframe(found.drop(columns=["ci_lo", "ci_hi"]), hide_index=True, width="stretch",
                  column_config={"mean Δ": st.column_config.NumberColumn(format="%.3f"),
-                                "ci_lo": st.column_config.NumberColumn("95 % CI low", format="%.3f"),
-                                "ci_hi": st.column_config.NumberColumn("95 % CI high", format="%.3f"),
                                 "p-value": st.column_config.NumberColumn(format="%.2g")})
     st.caption("Δ = tuned − base: negative is better for Max@R, positive for NDCG@1. Max@R is compared on a "
                "log2 scale (ranks are heavy-tailed). The interval resamples the queries (1,000 resamples, seed 0), "

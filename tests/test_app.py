@@ -105,6 +105,7 @@ def test_overview_loads_newest_evaluation_and_widgets_work(workspace):
     assert at.sidebar.selectbox(key="sb_pair").value == "en+zh"
     assert len(at.get("plotly_chart")) >= 2
     assert any("Why Multi queries fail" in c.proto.spec for c in at.get("plotly_chart"))
+    assert any("Beyond Table 1" in m.value for m in at.markdown)
     table = at.dataframe[0].value
     assert {"queries", "metric", "zh", "avg"} <= set(table.columns)
     at.selectbox(key="ov_metric").set_value("max_r").run()
@@ -210,7 +211,7 @@ def test_language_preference(workspace):
     assert at.title[0].value == "Language preference"
     assert len(at.get("plotly_chart")) == 3  # mean distractors, distractor language share, inclination rates
     text = " ".join(m.value for m in at.markdown)
-    assert "zh queries" in text and "own language" in text and "Which gold comes first" in text
+    assert "zh queries" in text and "own language" in text and "which gold comes first" in text
     chosen = at.multiselect(key="pref_evals")
     chosen.set_value(chosen.value[:1]).run()
     ok(at)
@@ -225,6 +226,7 @@ def test_compare_page(workspace):
     assert len(at.get("plotly_chart")) == 1
     tests = at.dataframe[1].value
     assert set(tests["metric"]) == {"Max@R (log2)", "NDCG@1"}
+    assert {"mean Δ", "95 % CI", "p-value"} <= set(tests.columns)  # the paired bootstrap beside the test
     links = at.get("page_link")
     assert len(links) >= 1  # q3 improved in the tuned evaluation
     at.radio(key="cmp_test").set_value("permutation").run()

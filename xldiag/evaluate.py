@@ -185,7 +185,8 @@ class Outputs:
                               **measures.row_measures(pool, result, ranks), **cuts.summary_columns(pool)})
         frame = _per_query_frame(pool, result, spec, pair)
         self.frames.append(frame)
-        self.distractors += [{"dataset": spec.dataset, "pair": pair, **row} for row in measures.distractor_rows(pool, result)]
+        self.distractors += [{"dataset": spec.dataset, "pair": pair, **row}
+                             for row in measures.distractor_rows(pool, result)]
         if self.trec is not None:
             self.trec.add(pool, result, pair)
         return list(range(first, len(self.rows))), frame

@@ -222,7 +222,7 @@ def diagnosis_figure(shares: pd.DataFrame) -> go.Figure:
     if failing.empty or failing["share"].isna().all():
         return _empty("Why queries fail", "No per-query diagnosis in this evaluation (Multi rows of a run "
                       "written with issue 11's measures).")
-    f = failing.assign(side=_sides(failing))
+    f = failing.assign(side=_sides(failing), model=failing["model"].map(_short_labels(failing["model"])))
     sides = [s for s in ("English queries", "Target-language queries") if s in set(f["side"])]
     fig = make_subplots(rows=1, cols=len(sides), subplot_titles=sides, shared_yaxes=True)
     models = list(dict.fromkeys(f["model"]))
@@ -236,8 +236,19 @@ def diagnosis_figure(shares: pd.DataFrame) -> go.Figure:
                                  hovertemplate=f"{label}<br>%{{x}}: %{{y:.1f}} %<extra>{side}</extra>"),
                           row=1, col=ci)
     fig.update_yaxes(title_text="% of queries", row=1, col=1)
-    fig.update_layout(barmode="stack", title="Why Multi queries fail (per-query diagnosis)", height=380, **LAYOUT)
+    fig.update_xaxes(tickangle=0)
+    fig.update_layout(barmode="stack", title="Why Multi queries fail (per-query diagnosis)", height=400,
+                      **{**LAYOUT, "legend": dict(orientation="v", x=1.01, y=1.0),
+                         "margin": dict(l=50, r=130, t=70, b=40)})
     return fig
+
+
+def _short_labels(labels: pd.Series) -> dict:
+    """Model labels short enough for an axis: "demo-tau1 · final (evals:stats-tuned)" -> "demo-tau1 · final"
+    (the evaluation id dropped) unless two labels would then read the same."""
+    full = list(dict.fromkeys(labels))
+    short = {label: label.split(" (")[0] for label in full}
+    return short if len(set(short.values())) == len(full) else {label: label for label in full}
 
 
 def distractor_share_heatmap(rows: pd.DataFrame, pair: str | None = None) -> go.Figure:

@@ -184,3 +184,16 @@ def test_paired_tests_put_the_bootstrap_interval_beside_the_p_value():
     assert row["p-value"] == pytest.approx(stats.paired_test(a, b)["p_value"])
     ndcg = found[(found.queries == "all") & (found.metric == "NDCG@1")].iloc[0]
     assert ndcg["changed"] == 0 and ndcg["ci_lo"] == ndcg["ci_hi"] == 0.0  # no NDCG@1 changed
+
+
+def test_measure_table_formats_values_with_their_intervals():
+    summary = make_summary(make_per_query())
+    summary["query_language_preference_p"] = [0.0, 0.03125, np.nan, np.nan]
+    table = queries.measure_table(summary, ["max_r", "query_language_preference_p", "no_such_column"])
+    assert list(table.columns) == ["measure", "en queries", "zh queries"]  # one pair: no pair in the names
+    row = table.set_index("measure")
+    # en multi Max@R: mean(2, 5, 2, 9) = 4.5, interval [2, 9] (the fixture's stand-in)
+    assert row.loc["Max@R ↓", "en queries"] == "4.50 [2.00, 9.00]"
+    assert list(row.loc["Same-language gold first: sign-test p ↓"]) == ["< 1e-300", "0.031"]
+    cross = queries.measure_table(summary, ["query_language_preference_p"], scenario="mono-cross")
+    assert list(cross.iloc[0][1:]) == ["–", "–"]

@@ -33,6 +33,7 @@ from xldiag.results.queries import (
     filter_queries,
     inclination_rates,
     language_preference,
+    measure_table,
     most_changed,
     paired_queries,
     paired_tests,
@@ -58,7 +59,7 @@ __all__ = [
     "distractor_share", "doc_text",
     "eval_argv", "eval_id", "eval_label", "eval_name", "eval_spec", "EvalRun", "evals_dir", "explain",
     "filter_queries", "id_of", "inclination_rates", "job_fields", "labelled_models", "language_preference",
-    "launch_evaluation", "list_evaluations", "load_eval", "model_label", "most_changed", "paired_queries", "paired_tests",
+    "launch_evaluation", "list_evaluations", "load_eval", "measure_table", "model_label", "most_changed", "paired_queries", "paired_tests",
     "preference_verdict", "query_detail", "query_index", "query_table", "read_config", "read_per_query",
     "resolve_eval_id", "RunFolderError", "RunFormatError", "RunIncompleteError", "runs_dir", "slug", "tie_rules",
 ]

@@ -12,7 +12,7 @@ import pandas as pd
 
 from xldiag import metrics, stats
 from xldiag.pools import doc_passage, parse_doc_id
-from xldiag.vocab import DIAGNOSES, INTERVAL_LEVEL, PIVOT, diagnosis_column, pair_target
+from xldiag.vocab import DIAGNOSES, INTERVAL_LEVEL, PIVOT, diagnosis_column, interval_columns, metric, pair_target
 
 QUERY_KEYS = ["dataset", "pair", "scenario", "query_lang", "qid"]  # one query of one evaluation
 
@@ -189,6 +189,33 @@ def diagnosis_shares(summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
                     share=multi[diagnosis_column(name)]))
     columns = ["model", "pair", "target", "query_lang", "diagnosis", "share"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def measure_table(summary: pd.DataFrame, columns, scenario: str = "multi") -> pd.DataFrame:
+    """Summary columns of one scenario as text, one row per measure (its vocab label) and one column
+    per pair and query language ("en+zh · zh queries"; the pair left out when there is one): each
+    value in its metric's format, followed by its bootstrap interval "[lo, hi]" where the summary has
+    one; a p-value that underflowed to 0 reads "< 1e-300". Columns the run lacks are left out."""
+    rows = summary[summary["scenario"] == scenario]
+    one_pair = rows["pair"].nunique() == 1
+    out = {}
+    for _, row in rows.iterrows():
+        name = f"{row['query_lang']} queries" if one_pair else f"{row['pair']} · {row['query_lang']} queries"
+        out[name] = [_cell(row, column) for column in columns if column in rows]
+    index = [metric(column).arrow_label for column in columns if column in rows]
+    return pd.DataFrame(out, index=pd.Index(index, name="measure")).reset_index()
+
+
+def _cell(row: pd.Series, column: str) -> str:
+    value, m = row[column], metric(column)
+    if pd.isna(value):
+        return "–"
+    if column.endswith("_p") and value == 0:
+        return "< 1e-300"
+    lo, hi = interval_columns(column)
+    if lo in row and hi in row and pd.notna(row[lo]) and pd.notna(row[hi]):
+        return f"{m.format(value)} [{m.format(row[lo])}, {m.format(row[hi])}]"
+    return m.format(value)
 
 
 def preference_verdict(pref: pd.DataFrame) -> list[str]:
