@@ -234,6 +234,33 @@ def show_figure2(summaries: dict[str, pd.DataFrame]) -> None:
                                     for c in ("english", "target_queries", "gap")})
 
 
+BEYOND_TABLE1 = ["map", "top1_relevant_query_lang", "top1_relevant_other_lang", "top1_unrelated_query_lang",
+                 "top1_unrelated_other_lang", "consistency_overlap@10", "consistency_rho"]
+
+
+def show_beyond(summaries: dict[str, pd.DataFrame], scenario: str) -> None:
+    """mAP (with its interval), the top-1 split and cross-language consistency, per model."""
+    st.markdown(f"**Beyond Table 1 — {SCENARIO_LABELS.get(scenario, scenario)}**: mAP with its 95 % bootstrap "
+                "interval; the top-ranked document (relevant or not × in the query's language or not); the same "
+                "question asked in each query language: top-10 overlap by passage and Spearman's ρ of the passage "
+                "scores.")
+    for label, summary in summaries.items():
+        table = results.measure_table(summary, BEYOND_TABLE1, scenario)
+        if len(table.columns) > 1 and len(table):
+            st.caption(label)
+            st.dataframe(table, hide_index=True, width="stretch")
+
+
+def show_diagnosis(summaries: dict[str, pd.DataFrame]) -> None:
+    """Why Multi queries fail, per language and model (the per-query diagnosis, xldiag.metrics.diagnose)."""
+    st.plotly_chart(viz.diagnosis_figure(results.diagnosis_shares(summaries)), key="ov_fig_diag")
+    st.caption("Each failing Multi query (not every reference in the top |R|): **language-miss** — the same-language "
+               "reference is on top and only documents in the query's language beat the other reference; "
+               "**mixed** — documents of another language beat it too; **semantic-miss** — unrelated documents beat "
+               "the same-language reference as well; **no-distractor** — ties or copies only. Error bars above: 95 % "
+               "bootstrap intervals over the queries.")
+
+
 def show_results(run: results.EvalRun, fr: shared.Frame) -> None:
     describe(run)
     summaries = {label: other.summary_for(fr.ties) for label, other in runs_beside(run, fr).items()}
@@ -249,6 +276,8 @@ def show_results(run: results.EvalRun, fr: shared.Frame) -> None:
     show_table1(with_bounds if len(run.tie_rules) > 1 else summaries, scenario)
     show_figures(summaries, summary, scenario)
     show_figure2(summaries)
+    show_diagnosis(summaries)
+    show_beyond(summaries, scenario)
     with st.expander("summary.csv and table.md"):
         st.dataframe(summary, hide_index=True, width="stretch")
         if run.table_md:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages import _shared as shared
 from xldiag import results, viz
-from xldiag.vocab import SCENARIO_LABELS, SCENARIOS
+from xldiag.vocab import DIAGNOSES, SCENARIO_LABELS, SCENARIOS
 
 ss = st.session_state
 
@@ -31,7 +31,7 @@ def filters(run: results.EvalRun, table):
         ss["q_scenario"] = "multi" if "multi" in scenarios else scenarios[0]
     qlangs = table["query_lang"].unique().tolist()
     n_rel = int(run.summary[run.summary["scenario"] == ss["q_scenario"]]["n_rel"].max() or 1)
-    c1, c2, c3, c4, c5 = st.columns([1.2, 1.2, 1, 1, 1.6])
+    c1, c2, c3, c4, c5, c6 = st.columns([1.1, 1.2, 0.9, 0.8, 1.2, 2.0])
     scenario = c1.selectbox("Scenario", scenarios, key="q_scenario", format_func=lambda s: SCENARIO_LABELS.get(s, s))
     langs = c2.multiselect("Query language", qlangs, default=qlangs, key="q_langs")
     ss.setdefault("q_min_maxr", float(n_rel + 1))
@@ -39,10 +39,25 @@ def filters(run: results.EvalRun, table):
                                help=f"Queries fail when Max@R > {n_rel} (not every reference on top).")
     tied = c4.selectbox("Ties", ["any", "tied", "untied"], key="q_tied")
     search = c5.text_input("Search question / id", key="q_search")
-    view = results.filter_queries(table, scenario, langs, min_maxr, tied, search)
+    diagnoses = diagnosis_filter(c6, table, scenario)
+    view = results.filter_queries(table, scenario, langs, min_maxr, tied, search, diagnoses)
     n_scenario = int(((table["scenario"] == scenario) & table["query_lang"].isin(langs)).sum())
     st.markdown(f"**{len(view)}** of {n_scenario} queries match (Max@R ≥ {min_maxr:g}). Click a row to inspect it.")
     return view
+
+
+def diagnosis_filter(col, table, scenario: str) -> list[str]:
+    """Why a Multi query fails (xldiag.metrics.diagnose): the labels present, to filter on."""
+    present = [d for d in DIAGNOSES if d in set(table.loc[table["scenario"] == scenario, "diagnosis"])]
+    if not present:
+        col.caption("Diagnosis: Multi queries of runs with issue 11's measures.")
+        return []
+    return col.multiselect("Diagnosis", present, key="q_diagnosis", help=DIAGNOSIS_HELP)
+
+
+DIAGNOSIS_HELP = ("semantic-miss: unrelated documents beat the same-language reference too; language-miss: the "
+                  "same-language reference is on top and only same-language documents beat the other reference; "
+                  "mixed: other-language documents beat it too; no-distractor: it fails through ties or copies only.")
 
 
 def on_select() -> None:
@@ -138,8 +153,9 @@ if table_all.empty:
     st.stop()
 follow_link(fr.pair)
 view = filters(run, table_all)
-rank_cols = [c for c in view.columns if c.startswith("rank_")]
-shown = view[["qid", "query_lang", "query_text", "max_r", *rank_cols, "tied", "top1_lang"]].reset_index(drop=True)
+rank_cols = [c for c in view.columns if c.startswith("rank_") and view[c].notna().any()]  # this pair's languages
+shown = view[["qid", "query_lang", "diagnosis", "query_text", "max_r", *rank_cols, "tied", "top1_lang"]
+             ].reset_index(drop=True)
 ss["_q_rows"] = view[["pair", "scenario", "query_lang", "qid"]].to_numpy(dtype=object)
 
 

@@ -14,6 +14,7 @@ from xldiag.vocab import metric
 
 PREFERENCE_METRICS = ["english_inclination_rate", "own_language_inclination_rate", "mean_english_distractors",
                       "mean_own_language_distractors", "mean_rank_gap"]
+CHANCE_METRICS = ["query_language_preference", "query_language_preference_p", "distractor_share_query_lang", "peer@10"]
 
 fr = shared.header("Language preference", "For each query language and reference language: the mean number of "
                    "unrelated documents of each language ranked above that reference (Multi pool).")
@@ -43,6 +44,26 @@ with c2:
                                 **{c: st.column_config.NumberColumn(metric(c).arrow_label,
                                                                     format="%.1f" if metric(c).percent else "%.2f")
                                    for c in PREFERENCE_METRICS}})
+
+st.subheader("Preference measured against chance")
+c3, c4 = st.columns([3, 2])
+with c3:
+    st.plotly_chart(viz.distractor_share_heatmap(results.distractor_share(run.distractor_share, pair)),
+                    key="pref_share")
+with c4:
+    st.markdown("**Against chance** — which gold comes first: % of queries whose same-language reference "
+                "outranks the other one (50 = no preference; two-sided sign test); the query language's distractor "
+                "share (1 = none); PEER@10")
+    if "query_language_preference" in s.columns:
+        st.dataframe(results.measure_table(s, CHANCE_METRICS), hide_index=True, width="stretch")
+    else:
+        st.caption("This evaluation predates these measures: re-run it to see them.")
+st.caption("Distractor language share: among the unrelated documents ranked above a reference, each language's "
+           "share divided by its share of the pool (1 = in proportion to the pool; 2 in a two-language pool = every "
+           "distractor in that language). PEER@10 (Yang et al., SIGIR 2024): the probability that the languages "
+           "have equal expected rank in the top 10 (1 = fair), relevant and non-relevant levels weighted equally; it "
+           "does not see which language the unrelated documents above a reference are in, so it says little about "
+           "the bias shown here (docs/ARCHITECTURE.md).")
 
 st.subheader("Across models: which language are the distractors in?")
 ids, labels = shared.eval_options(dataset_name=run.config.get("dataset"))

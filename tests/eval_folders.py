@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from xldiag.results import FORMAT_VERSION, SUMMARY_COLUMNS
+from xldiag.vocab import DIAGNOSES, diagnosis_column
 
 
 def ndcg_by_hand(ranks, k: int) -> float:
@@ -30,6 +31,11 @@ MULTI = {
     "zh": [(2, 1, 0, 0), (4, 1, 0, 0), (1, 2, 0, 0), (3, 7, 0, 0)],
 }
 MONO_CROSS = {"en": [1, 2, 1, 3], "zh": [1, 1, 2, 4]}  # rank of the single other-language reference
+# The diagnosis of each multi query (xldiag.metrics.diagnose's rules, worked by hand from MULTI and _above;
+# |R| = 2): en q1, q3 and zh q1 have only query-language docs above the other-language reference and
+# none above their own (language-miss); zh q3 has 5 zh docs above its zh reference (semantic-miss).
+DIAGNOSIS = {"en": ["pass", "language-miss", "pass", "language-miss"],
+             "zh": ["pass", "language-miss", "pass", "semantic-miss"]}
 
 
 def _above(q_lang, ranks, langs=("en", "zh")):
@@ -82,6 +88,7 @@ def make_per_query(model_shift: int = 0, n_questions: int = 4) -> pd.DataFrame:
                     "n_tied": tied,
                     "max_r": float(max(ranks)), "pool_langs": pool_langs, "above_by_lang": above,
                     "top_doc_ids": top_ids, "top_scores": [0.9, 0.8, 0.7],
+                    "diagnosis": DIAGNOSIS[q_lang][q] if scenario == "multi" else "",
                 })
     return pd.DataFrame(rows)
 
@@ -111,8 +118,37 @@ def make_summary(pq: pd.DataFrame, model: str = "default") -> pd.DataFrame:
             row.update(english_inclination_rate=np.nan, own_language_inclination_rate=np.nan,
                        mean_english_distractors=np.nan, mean_own_language_distractors=np.nan, mean_rank_gap=np.nan)
         row["mean_tied"] = float(np.mean([sum(t) for t in g["n_tied"]]))
+        row.update(_intervals(max_r))
+        labels = g["diagnosis"].tolist()
+        row.update({diagnosis_column(d): 100.0 * labels.count(d) / len(labels) if scen == "multi" else np.nan
+                    for d in DIAGNOSES})
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    extra = [c for c in rows[0] if c not in SUMMARY_COLUMNS]
+    return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *extra])
+
+
+def _intervals(max_r: np.ndarray) -> dict:
+    """Max@R and Complete@10 intervals: the plain min and max over the queries (a stand-in with the
+    interval's shape; real runs hold the bootstrap's)."""
+    complete = 100.0 * (max_r <= 10)
+    return {"max_r_lo": float(max_r.min()), "max_r_hi": float(max_r.max()),
+            "complete@10_lo": float(complete.min()), "complete@10_hi": float(complete.max())}
+
+
+def make_distractor_share(pq: pd.DataFrame) -> pd.DataFrame:
+    """distractor_share.csv of the multi rows, counted from above_by_lang (every doc language has 15
+    docs of the 30 in the pool, so share = (A_l / A) / (15 / 30))."""
+    rows = []
+    for q_lang, g in pq[pq["scenario"] == "multi"].groupby("query_lang", sort=False):
+        above = np.array(g["above_by_lang"].tolist(), dtype=float)  # Q x gold x lang
+        for gold, picked in (("all", above), ("en", above[:, :1]), ("zh", above[:, 1:])):
+            total = picked.sum()
+            for j, lang in enumerate(("en", "zh")):
+                count = picked[:, :, j].sum()
+                rows.append({"dataset": "xquad", "pair": "en+zh", "scenario": "multi", "query_lang": q_lang,
+                             "gold_lang": gold, "distractor_lang": lang, "distractors": int(count), "n_docs": 15,
+                             "share": (count / total) / 0.5 if total else np.nan})
+    return pd.DataFrame(rows)
 
 
 def retarget(frame: pd.DataFrame, target: str) -> pd.DataFrame:
@@ -138,6 +174,7 @@ def make_eval(path: Path, model: str = "default", model_shift: int = 0, created:
     summary = pd.concat([retarget(make_summary(base, model), t) for t in targets], ignore_index=True)
     summary.to_csv(path / "summary.csv", index=False)
     pq.to_parquet(path / "per_query.parquet", index=False)
+    make_distractor_share(pq).to_csv(path / "distractor_share.csv", index=False)
     (path / "table.md").write_text("### multi\n\n| queries | metric | zh | avg |\n|---|---|---|---|\n", encoding="utf-8")
     cfg = {"kind": "evaluation", "xldiag_version": "0.1.0", "model": model, "fingerprint": "abc",
            "dataset": "xquad", "language_sets": [f"en+{t}" for t in targets], "scenarios": ["multi", "mono-cross"],

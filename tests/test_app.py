@@ -104,6 +104,8 @@ def test_overview_loads_newest_evaluation_and_widgets_work(workspace):
     assert at.sidebar.selectbox(key="sb_eval").value == "evals:default-xquad-zh"
     assert at.sidebar.selectbox(key="sb_pair").value == "en+zh"
     assert len(at.get("plotly_chart")) >= 2
+    assert any("Why Multi queries fail" in c.proto.spec for c in at.get("plotly_chart"))
+    assert any("Beyond Table 1" in m.value for m in at.markdown)
     table = at.dataframe[0].value
     assert {"queries", "metric", "zh", "avg"} <= set(table.columns)
     at.selectbox(key="ov_metric").set_value("max_r").run()
@@ -183,6 +185,13 @@ def test_queries_filters_and_deep_link(workspace):
     at.number_input(key="q_min_maxr").set_value(1.0).run()
     ok(at)
     assert len(at.dataframe[0].value) == 8  # multi: 4 questions × 2 query languages
+    diagnosis = at.multiselect(key="q_diagnosis")
+    assert diagnosis.options == ["pass", "semantic-miss", "language-miss"]  # those present, in vocab's order
+    diagnosis.set_value(["language-miss"]).run()
+    ok(at)
+    assert sorted(at.dataframe[0].value["qid"]) == ["q1", "q1", "q3"]  # en q1, en q3, zh q1
+    assert set(at.dataframe[0].value["diagnosis"]) == {"language-miss"}
+    diagnosis.set_value([]).run()
     at.selectbox(key="q_scenario").set_value("mono-cross").run()
     assert len(at.dataframe[0].value) == 8
     at.selectbox(key="q_tied").set_value("tied").run()
@@ -200,9 +209,9 @@ def test_language_preference(workspace):
     at = app("pages/3_language_preference.py")
     ok(at)
     assert at.title[0].value == "Language preference"
-    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("plotly_chart")) == 4  # mean distractors, distractors across models, distractor language share, inclination rates
     text = " ".join(m.value for m in at.markdown)
-    assert "zh queries" in text and "own language" in text
+    assert "zh queries" in text and "own language" in text and "which gold comes first" in text
     chosen = at.multiselect(key="pref_evals")
     chosen.set_value(chosen.value[:1]).run()
     ok(at)
@@ -217,6 +226,7 @@ def test_compare_page(workspace):
     assert len(at.get("plotly_chart")) == 1
     tests = at.dataframe[1].value
     assert set(tests["metric"]) == {"Max@R (log2)", "NDCG@1"}
+    assert {"mean Δ", "95 % CI", "p-value"} <= set(tests.columns)  # the paired bootstrap beside the test
     links = at.get("page_link")
     assert len(links) >= 1  # q3 improved in the tuned evaluation
     at.radio(key="cmp_test").set_value("permutation").run()

@@ -102,7 +102,8 @@ def test_repeated_run_reuses_the_embedding_cache(run_dir, encoder, tmp_path):
     again = Encoder("default", cache_root=encoder.cache_root, show_progress=False)
     summary = evaluate(model="default", dataset="xquad", langs="zh,de", limit=LIMIT, out=tmp_path, encoder=again)
     assert again.encoded_count == 0 and again._model is None  # nothing encoded, model never loaded
-    pd.testing.assert_frame_equal(summary, pd.read_csv(run_dir / "summary.csv"), check_dtype=False)
+    written = pd.read_csv(run_dir / "summary.csv").fillna({"uncovered_langs": ""})  # CSV reads "" as NaN
+    pd.testing.assert_frame_equal(summary, written, check_dtype=False)
 
 
 def test_per_question_pool_reports_ties_and_orders_tie_rules(encoder, tmp_path):
@@ -234,3 +235,40 @@ def test_truncation_is_recorded_per_language_role_and_row(default_model_dir, tmp
     assert rows.loc[("mono-cross", "en"), "truncated_docs"] == passages["zh"].sum()
     assert rows.loc[("mono-cross", "zh"), "truncated_queries"] == queries["zh"].sum()
     assert pd.read_csv(tmp_path / "run" / "summary.csv")["truncated_docs"].tolist() == summary["truncated_docs"].tolist()
+
+
+def test_run_folder_has_the_measures_of_issue_11(run_dir):
+    from xldiag.vocab import DIAGNOSES, INTERVAL_METRICS, diagnosis_column
+
+    summary = pd.read_csv(run_dir / "summary.csv")
+    per_query = pd.read_parquet(run_dir / "per_query.parquet")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["bootstrap"] == {"resamples": 1000, "seed": 0, "level": 0.95, "unit": "query"}
+    assert config["trec_depth"] == 100
+    for name in ("distractor_share.csv", "table.tex", "run.trec", "qrels.trec"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert "\\toprule" in (run_dir / "table.tex").read_text()
+    for column in INTERVAL_METRICS:  # the interval holds the value it is about
+        assert (summary[f"{column}_lo"] <= summary[column] + 1e-9).all(), column
+        assert (summary[column] <= summary[f"{column}_hi"] + 1e-9).all(), column
+    # Where the per-query Max@R varies the interval has a width; where every query has the same value
+    # (Max@R = 1 throughout, Complete@10 = 100 in these small pools) every resample gives it, so does the interval.
+    spread = per_query.groupby(["pair", "scenario", "query_lang"], sort=False)["max_r"].nunique() > 1
+    varied = summary.set_index(["pair", "scenario", "query_lang"]).loc[spread.index]
+    assert spread.any() and (varied.loc[spread.to_numpy(), "max_r_hi"] > varied.loc[spread.to_numpy(), "max_r_lo"]).all()
+    assert (varied.loc[~spread.to_numpy(), "max_r_lo"] == varied.loc[~spread.to_numpy(), "max_r_hi"]).all()
+    full = summary["complete@10"] == 100.0
+    assert full.any() and (summary.loc[full, "complete@10_lo"] == 100.0).all()
+    # The diagnosis: per query in Multi pools, its shares in the summary; nothing elsewhere.
+    for _, row in summary.iterrows():
+        labels = per_query[(per_query.pair == row.pair) & (per_query.scenario == row.scenario)
+                           & (per_query.query_lang == row.query_lang)]["diagnosis"]
+        shares = [row[diagnosis_column(d)] for d in DIAGNOSES]
+        if row.scenario == "multi":
+            assert shares == pytest.approx([100 * (labels == d).mean() for d in DIAGNOSES])
+            assert sum(shares) == pytest.approx(100.0)
+            assert row.query_language_preference >= 0 and 0 <= row.query_language_preference_p <= 1
+        else:
+            assert set(labels) == {""} and np.isnan(shares).all() and np.isnan(row.query_language_preference)
+    share = pd.read_csv(run_dir / "distractor_share.csv")
+    assert set(share.scenario) == {"multi", "multi-1"} and set(share.gold_lang) >= {"all", "en"}

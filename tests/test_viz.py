@@ -280,3 +280,23 @@ def test_distractor_language_heatmap(pq):
     assert hm.text[0][1].startswith("100%") and "2.5/query" in hm.text[0][1] and hm.text[0][0] == ""
     assert hm.zmid == 0
     assert [shape.y0 for shape in fig.layout.shapes] == [0.5]  # the rule between e5's rows and tuned's
+
+
+def test_error_bars_diagnosis_and_distractor_share_figures(pq):
+    from eval_folders import make_distractor_share
+
+    s = make_summary(pq)
+    en = _traces(viz.per_language_figure(s), "English queries")[0]  # Max@R: 4.5 in [2, 9] (the fixture's stand-in)
+    assert list(en.error_y.array) == pytest.approx([4.5]) and list(en.error_y.arrayminus) == pytest.approx([2.5])
+    assert viz.per_language_figure(s.drop(columns=["max_r_lo", "max_r_hi"])).data[0].error_y.array is None
+
+    fig = viz.diagnosis_figure(results.diagnosis_shares({"base": s}))
+    language = _traces(fig, "language-miss")
+    assert [list(t.y) for t in language] == [[50.0], [25.0]]  # English / target-language queries
+    assert "pass" not in {t.name for t in fig.data}  # the gap to 100 %
+    assert len(viz.diagnosis_figure(results.diagnosis_shares({})).data) == 0
+
+    heat = viz.distractor_share_heatmap(results.distractor_share(make_distractor_share(pq), "en+zh"))
+    z = dict(zip(heat.data[0].y, heat.data[0].z))
+    assert list(heat.data[0].x) == ["en distractors", "zh distractors"]
+    assert list(z["en queries → any reference"]) == [2.0, 0.0] and list(z["zh queries → any reference"]) == [0.0, 2.0]

@@ -2,7 +2,9 @@
 
 Every unique text is embedded once per model and role (the Encoder's disk cache); English texts
 are shared by every language pair and scenario. A run folder holds plain files anyone can open
-with pandas: config.json, summary.csv, per_query.parquet and table.md.
+with pandas: config.json, summary.csv, per_query.parquet, distractor_share.csv, table.md and
+table.tex, and run.trec / qrels.trec for trec_eval, ir_measures and ranx (schemas: docs/ARCHITECTURE.md).
+The measures beyond the gold ranks and the bootstrap intervals come from `xldiag.measures`.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from xldiag import __version__, metrics
+from xldiag import __version__, measures, metrics
 from xldiag.atomic import atomic_path, write_json, write_text
 from xldiag.pools import Pool, build_pool, doc_id
 from xldiag.ranking import rank_gold
-from xldiag.tables import table1_markdown
-from xldiag.vocab import (COMPLETE_KS, CONFIG_FILE, PER_QUERY_FILE, PIVOT, POOLS, SCENARIOS, SUMMARY_FILE, TABLE_FILE,
-                          TIE_RULES)
+from xldiag.stats import DEFAULT_RESAMPLES
+from xldiag.tables import table1_blocks, table1_latex, table1_markdown
+from xldiag.trec import DEFAULT_DEPTH, TrecFiles
+from xldiag.vocab import (COMPLETE_KS, CONFIG_FILE, DISTRACTOR_SHARE_FILE, PER_QUERY_FILE, PIVOT, POOLS, SCENARIOS,
+                          SUMMARY_FILE, TABLE_FILE, TABLE_TEX_FILE, TIE_RULES, TREC_QRELS_FILE, TREC_RUN_FILE)
 from xldiag.truncation import Truncation
 
 RUN_FORMAT_VERSION = 2  # 2: ranks by text identity, several tie rules per run, per-query n_docs
@@ -43,6 +47,9 @@ class EvalSpec:
     limit: int | None = None
     data_dir: str | None = None
     trust_remote_code: bool = False
+    bootstrap: int = DEFAULT_RESAMPLES  # resamples for the summary's intervals; 0 = no intervals
+    seed: int = 0  # the bootstrap's seed
+    trec_depth: int = DEFAULT_DEPTH  # run.trec: top docs per query (plus every gold); 0 = no TREC files
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -56,6 +63,9 @@ class EvalSpec:
             raise ValueError(f"Bad tie rule(s) {list(self.ties)}; choose one or more of {list(TIE_RULES)}.")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be a positive number of questions, got {self.limit}.")
+        if self.bootstrap < 0 or self.trec_depth < 0:
+            raise ValueError(f"--bootstrap and --trec-depth must be >= 0 (0 = off), got {self.bootstrap} and "
+                             f"{self.trec_depth}.")
         for langs in self.language_sets:
             if len(set(langs)) != len(langs) or len(langs) < 2:
                 raise ValueError(f"A pool needs two or more distinct languages, got {'+'.join(langs)}.")
@@ -94,11 +104,16 @@ def evaluate(
     progress: Progress | None = None,
     encoder=None,
     trust_remote_code: bool = False,
+    bootstrap: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    trec_depth: int = DEFAULT_DEPTH,
 ) -> pd.DataFrame:
     """Evaluate `model` on `dataset` and (if `out` is given) write the run folder; returns the summary.
 
     `ties`: one rule or several (`"optimistic,pessimistic"`: both bounds, as `--paper` reports);
-    ranks are computed once and every rule is derived from the same counts."""
+    ranks are computed once and every rule is derived from the same counts. `bootstrap`: resamples
+    of the queries for the 95 % intervals (`<metric>_lo`, `<metric>_hi`; 0 = none), drawn with
+    `seed`. `trec_depth`: docs per query in run.trec (0 = no TREC files)."""
     spec = EvalSpec(
         model=str(model),
         dataset=str(dataset),
@@ -109,6 +124,9 @@ def evaluate(
         limit=limit,
         data_dir=str(data_dir) if data_dir else None,
         trust_remote_code=trust_remote_code,
+        bootstrap=int(bootstrap),
+        seed=int(seed),
+        trec_depth=int(trec_depth),
     )
     return run_evaluation(spec, out=out, progress=progress, encoder=encoder)
 
@@ -126,7 +144,7 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
     inputs = inputs or SharedInputs(spec)
     coverage = coverage_columns(spec.model)
 
-    summary_rows, query_frames = [], []
+    outputs = Outputs(spec)
     truncation = Truncation()
     n_sets = len(spec.language_sets)
     for s, langs in enumerate(spec.language_sets):
@@ -136,18 +154,11 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
         set_progress = _scaled(progress, s / n_sets, 1 / n_sets)
         embeddings = _embed_dataset(encoder, data, langs, set_progress)
         cuts = truncation.measure(encoder, data, langs)
-        jobs = [(scenario, q_lang) for scenario in spec.scenarios for q_lang in langs]
-        for j, (scenario, query_lang) in enumerate(jobs):
-            set_progress(f"Ranking {'+'.join(langs)} {scenario} ({query_lang} queries)", 0.8 + 0.2 * j / len(jobs))
-            pool = inputs.pool(langs, scenario, query_lang)
-            rows, per_query = _evaluate_pool(pool, embeddings, spec, langs)
-            summary_rows += [{**row, **cuts.summary_columns(pool), **coverage(langs)} for row in rows]
-            query_frames.append(per_query)
-    summary = pd.DataFrame(summary_rows)
-    per_query = pd.concat(query_frames, ignore_index=True)
+        _evaluate_set(inputs, langs, embeddings, cuts, outputs, set_progress, coverage(langs))
+    summary = outputs.summary()
     if out is not None:
-        write_run(Path(out), spec, summary, per_query, fingerprint=encoder.fingerprint, seconds=time.time() - started,
-                  truncation=truncation.record())
+        write_run(Path(out), spec, summary, outputs.per_query(), fingerprint=encoder.fingerprint,
+                  seconds=time.time() - started, truncation=truncation.record(), extras=outputs)
     progress("Done", 1.0)
     return summary
 
@@ -200,6 +211,82 @@ def coverage_record(spec: EvalSpec) -> dict:
             "uncovered": family.uncovered(langs)}
 
 
+@dataclass
+class Outputs:
+    """What an evaluation gathers pool by pool: summary rows (one per tie rule), per-query frames,
+    the long-form distractor shares, the rows' bootstrap inputs and the TREC lines."""
+
+    spec: EvalSpec
+    rows: list = field(default_factory=list)
+    frames: list = field(default_factory=list)
+    distractors: list = field(default_factory=list)
+    intervals: measures.Intervals = field(init=False)
+    trec: TrecFiles | None = field(init=False)
+
+    def __post_init__(self):
+        self.intervals = measures.Intervals(self.spec.bootstrap, self.spec.seed)
+        self.trec = TrecFiles(self.spec.trec_depth) if self.spec.trec_depth else None
+
+    def add(self, pool: Pool, result, pair: str, cuts, extra: dict) -> tuple[list[int], pd.DataFrame]:
+        """One ranked pool; returns the indices of its summary rows and its per-query frame. `extra`:
+        columns every row of the language set gets (the model's language coverage)."""
+        spec, first = self.spec, len(self.rows)
+        for rule in spec.ties:
+            ranks = result.ranks_under(rule)
+            self.intervals.add(len(self.rows), pool, ranks)
+            self.rows.append({**_summary_row(pool, ranks, result, spec, pair, rule),
+                              **measures.row_measures(pool, result, ranks), **cuts.summary_columns(pool), **extra})
+        frame = _per_query_frame(pool, result, spec, pair)
+        self.frames.append(frame)
+        self.distractors += [{"dataset": spec.dataset, "pair": pair, **row}
+                             for row in measures.distractor_rows(pool, result)]
+        if self.trec is not None:
+            self.trec.add(pool, result, pair)
+        return list(range(first, len(self.rows))), frame
+
+    def summary(self) -> pd.DataFrame:
+        intervals = self.intervals.columns(len(self.rows))
+        return pd.DataFrame([{**row, **extra} for row, extra in zip(self.rows, intervals)])
+
+    def per_query(self) -> pd.DataFrame:
+        return pd.concat(self.frames, ignore_index=True)
+
+    def distractor_share(self) -> pd.DataFrame:
+        return pd.DataFrame(self.distractors, columns=DISTRACTOR_SHARE_COLUMNS)
+
+
+DISTRACTOR_SHARE_COLUMNS = ["dataset", "pair", "scenario", "query_lang", "gold_lang", "distractor_lang",
+                            "distractors", "n_docs", "share"]
+
+
+def _evaluate_set(inputs: SharedInputs, langs: tuple[str, ...], embeddings: dict, cuts, outputs: Outputs,
+                  progress: Progress, extra: dict) -> None:
+    """Every scenario and query language of one language set; then each scenario's consistency
+    across its query languages (the same questions, asked in each language)."""
+    spec, pair = outputs.spec, "+".join(langs)
+    scores = measures.PassageScores(embeddings)
+    jobs = [(scenario, q_lang) for scenario in spec.scenarios for q_lang in langs]
+    for i, scenario in enumerate(spec.scenarios):
+        done = []
+        for j, query_lang in enumerate(langs):
+            step = i * len(langs) + j
+            progress(f"Ranking {pair} {scenario} ({query_lang} queries)", 0.8 + 0.2 * step / len(jobs))
+            pool = inputs.pool(langs, scenario, query_lang)
+            result = _rank_pool(pool, embeddings, spec)
+            done.append((pool, result, *outputs.add(pool, result, pair, cuts, extra)))
+        _add_consistency(done, scores, outputs)
+
+
+def _add_consistency(done: list, scores: measures.PassageScores, outputs: Outputs) -> None:
+    """Consistency of one scenario's pools (one per query language) into their rows and frames."""
+    found = measures.consistency([(pool, result) for pool, result, _, _ in done], scores)
+    for (_, _, rows, frame), values in zip(done, found):
+        for row in rows:
+            outputs.rows[row].update(measures.consistency_columns(values))
+        frame["consistency_overlap@10"] = values["overlap"]
+        frame["consistency_rho"] = values["rho"]
+
+
 def _scaled(progress: Progress, start: float, width: float) -> Progress:
     """A progress callback for one part of the work, mapped onto [start, start + width]."""
     return lambda message, fraction: progress(message, start + width * fraction)
@@ -250,16 +337,18 @@ def pool_embeddings(pool: Pool, embeddings: dict) -> tuple[np.ndarray, np.ndarra
     return queries, texts
 
 
-def _evaluate_pool(pool: Pool, embeddings: dict, spec: EvalSpec, langs: tuple[str, ...]):
+def _rank_pool(pool: Pool, embeddings: dict, spec: EvalSpec):
+    """Exact gold ranks of one pool, with the top list run.trec needs (at least the top 10)."""
     queries, texts = pool_embeddings(pool, embeddings)
-    result = rank_gold(
+    return rank_gold(
         queries, texts, pool.gold, excluded=pool.excluded, doc_text=pool.text_id,
         doc_lang_codes=pool.doc_lang_codes, n_langs=len(pool.langs), ties=spec.ties[0],
         related=pool.duplicates,  # a gold's own copies (per-question pools) are not distractors
+        top_k=max(TOP_K, spec.trec_depth),
     )
-    pair = "+".join(langs)
-    rows = [_summary_row(pool, result.ranks_under(rule), result, spec, pair, rule) for rule in spec.ties]
-    return rows, _per_query_frame(pool, result, spec, pair)
+
+
+TOP_K = 10  # the top list per_query.parquet keeps
 
 
 def _summary_row(pool: Pool, ranks: np.ndarray, result, spec: EvalSpec, pair: str, ties: str) -> dict:
@@ -305,13 +394,16 @@ def _preference_columns(pool: Pool, ranks: np.ndarray, result) -> dict:
 
 def _per_query_frame(pool: Pool, result, spec: EvalSpec, pair: str) -> pd.DataFrame:
     """One row per query; list columns hold one entry per gold (padding dropped). `gold_ranks`
-    follow the primary tie rule; the optimistic and pessimistic bounds are kept beside them."""
+    follow the primary tie rule; the optimistic and pessimistic bounds are kept beside them;
+    `diagnosis` follows the primary rule too ("" outside Multi pools). The consistency columns are
+    filled in once every query language of the scenario is ranked (`_add_consistency`)."""
     doc_ids = np.asarray(pool.doc_ids, dtype=object)
     valid = pool.gold >= 0
     n = len(pool.query_ids)
-    top_ok = result.top_idx >= 0
+    top_idx, top_scores = result.top_idx[:, :TOP_K], result.top_scores[:, :TOP_K]
+    top_ok = top_idx >= 0
     gold_ids = doc_ids[np.maximum(pool.gold, 0)]
-    top_ids = doc_ids[np.maximum(result.top_idx, 0)]
+    top_ids = doc_ids[np.maximum(top_idx, 0)]
     columns = {
         "dataset": [spec.dataset] * n, "pair": [pair] * n, "scenario": [pool.scenario] * n,
         "query_lang": [pool.query_lang] * n, "pool": [spec.construction] * n, "ties": [spec.ties[0]] * n,
@@ -330,7 +422,11 @@ def _per_query_frame(pool: Pool, result, spec: EvalSpec, pair: str) -> pd.DataFr
         "pool_langs": [list(pool.langs)] * n,
         "above_by_lang": _ragged(result.above_by_lang.astype(int), valid),
         "top_doc_ids": _ragged(top_ids, top_ok),
-        "top_scores": _ragged(result.top_scores.astype(float), top_ok),
+        "top_scores": _ragged(top_scores.astype(float), top_ok),
+        "gold_scores": _ragged(result.gold_scores.astype(float), valid),
+        "diagnosis": measures.diagnosis(pool, result, result.ranks).astype(str),
+        "consistency_overlap@10": np.full(n, np.nan),
+        "consistency_rho": np.full(n, np.nan),
     }
     return pd.DataFrame(columns)
 
@@ -343,14 +439,22 @@ def _ragged(values: np.ndarray, keep: np.ndarray) -> list[list]:
 
 
 def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.DataFrame,
-              fingerprint: str, seconds: float, truncation: dict | None = None) -> None:
-    """Write the run folder; each file atomically, config.json last (it marks a complete run)."""
+              fingerprint: str, seconds: float, truncation: dict | None = None, extras: Outputs | None = None) -> None:
+    """Write the run folder; each file atomically, config.json last (it marks a complete run).
+    `extras` (the evaluation's Outputs) adds distractor_share.csv and the TREC files."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / SUMMARY_FILE) as tmp:
         summary.to_csv(tmp, index=False)
     with atomic_path(out / PER_QUERY_FILE) as tmp:
         per_query.to_parquet(tmp, index=False)
-    write_text(out / TABLE_FILE, table1_markdown(summary))
+    if extras is not None:
+        with atomic_path(out / DISTRACTOR_SHARE_FILE) as tmp:
+            extras.distractor_share().to_csv(tmp, index=False)
+        if extras.trec is not None:
+            extras.trec.write(out, TREC_RUN_FILE, TREC_QRELS_FILE)
+    blocks = table1_blocks(summary)
+    write_text(out / TABLE_FILE, table1_markdown(summary, blocks))
+    write_text(out / TABLE_TEX_FILE, table1_latex(summary, blocks))
     write_json(out / CONFIG_FILE, {
         "kind": "evaluation",
         "format_version": RUN_FORMAT_VERSION,
@@ -365,6 +469,8 @@ def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.Da
         "limit": spec.limit,
         "truncation": truncation,  # texts cut at the model's max length (xldiag.truncation)
         "coverage": coverage_record(spec),  # languages outside the model's declared training languages
+        "bootstrap": measures.Intervals(spec.bootstrap, spec.seed).record() if spec.bootstrap else None,
+        "trec_depth": spec.trec_depth,
         "seconds": round(seconds, 2),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })

@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from xldiag.vocab import DIAGNOSES as DIAGNOSES  # the labels of `diagnose` (they name summary columns too)
+
 
 def _ranks(ranks) -> tuple[np.ndarray, np.ndarray]:
     """Ranks as float (Q x G) and the mask of queries that have at least one gold."""
@@ -403,8 +405,6 @@ def _holds(doc_sets, docs: np.ndarray) -> np.ndarray:
 
 # --- per-query diagnosis -------------------------------------------------------------------
 
-DIAGNOSES = ("pass", "semantic-miss", "language-miss", "mixed", "no-distractor")
-
 
 def diagnose(ranks, above_by_lang, gold_langs, pool_langs, query_lang: str) -> np.ndarray:
     """Why a Multi query fails, from its gold ranks and `above_by_lang`. Notation: s = the query-language
@@ -602,17 +602,32 @@ def score_rank_correlation(scores_a, scores_b) -> np.ndarray:
     compare passages (`passage_scores`) or one document language at a time."""
     from scipy.stats import rankdata
 
-    a, b = np.atleast_2d(np.asarray(scores_a, dtype=float)), np.atleast_2d(np.asarray(scores_b, dtype=float))
+    a, b = np.atleast_2d(np.asarray(scores_a)), np.atleast_2d(np.asarray(scores_b))
     if a.shape != b.shape:
         raise ValueError(f"Score rows must cover the same items: shapes {a.shape} and {b.shape}.")
     gaps = (np.isnan(a) | np.isnan(b)).any(axis=1)
     out = np.full(len(a), np.nan)
-    out[~gaps] = _row_pearson(rankdata(a[~gaps], axis=1), rankdata(b[~gaps], axis=1))
+    out[~gaps] = _row_pearson(_row_ranks(a[~gaps]), _row_ranks(b[~gaps]))
     for q in np.nonzero(gaps)[0]:  # rare (excluded docs): each row with its own items
         keep = ~(np.isnan(a[q]) | np.isnan(b[q]))
         if keep.sum() >= 2:
             out[q] = _row_pearson(rankdata(a[q, keep])[None], rankdata(b[q, keep])[None])[0]
     return out
+
+
+def _row_ranks(x: np.ndarray) -> np.ndarray:
+    """scipy's rankdata(x, axis=1) (average ranks for ties), faster where rows have no ties: one
+    argsort gives every row's ranks; only rows with equal values go through rankdata."""
+    from scipy.stats import rankdata
+
+    order = np.argsort(x, axis=1, kind="stable")
+    ranks = np.empty(x.shape, dtype=float)
+    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(1.0, x.shape[1] + 1), x.shape), axis=1)
+    ordered = np.take_along_axis(x, order, axis=1)
+    tied = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    if tied.any():
+        ranks[tied] = rankdata(x[tied], axis=1)
+    return ranks
 
 
 def _row_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The tables a user reads, built in one place from `vocab.METRICS`: the paper's Table 1 (as a
-DataFrame, as ranges over tie rules, as Markdown) and base vs tuned (long form and Markdown).
+DataFrame, as ranges over tie rules, as Markdown and as LaTeX) and base vs tuned (long form and Markdown).
 
 Table 1 layout: per scenario, rows = query side (English / target) × metric, columns = the
 target language of each pair (or the pool's name for non-English pools) and their average.
@@ -56,25 +56,84 @@ def _range(lo: float, hi: float, fmt: str) -> str:
     return a if a == b else f"{a}–{b}"
 
 
-def table1_markdown(summary: pd.DataFrame) -> str:
-    """Table 1 as Markdown (table.md): per scenario a header with |D| and |R|; with several tie
-    rules each cell is the range over them, lowest value first."""
-    rules = list(dict.fromkeys(summary["ties"]))
-    lines = []
-    if len(rules) > 1:
-        lines += [f"Each cell: the range over the tie rules {', '.join(rules)} (the paper does not say how it "
-                  "broke ties).", ""]
+def table1_blocks(summary: pd.DataFrame) -> list[dict]:
+    """Table 1 as formatted cells, one block per scenario (what table.md and table.tex print):
+    {"scenario", "size" (|D| and |R|), "columns" (pair names, then "avg"), "rows": [(queries, metric,
+    cells)]}; a cell is the metric's format, a range "lo–hi" over several tie rules, or "–" (none)."""
+    ranges = summary["ties"].nunique() > 1
+    blocks = []
     for scenario, block in summary.groupby("scenario", sort=False):
-        table = table1_ranges(block) if len(rules) > 1 else _formatted(table1(block))
+        table = table1_ranges(block) if ranges else _formatted(table1(block))
         targets = [c for c in table.columns if c not in ("scenario", "queries", "metric")]
-        lines += [f"### {scenario} ({_pool_size(block)})", "",
-                  "| queries | metric | " + " | ".join(_pair_names(block, targets)) + " |",
-                  "|---|---|" + "---|" * len(targets)]
-        for _, row in table.iterrows():
-            cells = [row[t] if isinstance(row[t], str) and row[t] != "nan" else "–" for t in targets]
-            lines.append(f"| {row['queries']} | {metric(row['metric']).arrow_label} | " + " | ".join(cells) + " |")
+        rows = [(row["queries"], row["metric"],
+                 [row[t] if isinstance(row[t], str) and row[t] != "nan" else "–" for t in targets])
+                for _, row in table.iterrows()]
+        blocks.append({"scenario": scenario, "size": _pool_size(block), "columns": _pair_names(block, targets),
+                       "rows": rows})
+    return blocks
+
+
+def _ranges_note(summary: pd.DataFrame) -> str:
+    rules = list(dict.fromkeys(summary["ties"]))
+    if len(rules) < 2:
+        return ""
+    return (f"Each cell: the range over the tie rules {', '.join(rules)} (the paper does not say how it "
+            "broke ties).")
+
+
+def table1_markdown(summary: pd.DataFrame, blocks: list[dict] | None = None) -> str:
+    """Table 1 as Markdown (table.md): per scenario a header with |D| and |R|; with several tie
+    rules each cell is the range over them, lowest value first. `blocks`: `table1_blocks(summary)`
+    when the caller has them already."""
+    note = _ranges_note(summary)
+    lines = [note, ""] if note else []
+    for block in blocks if blocks is not None else table1_blocks(summary):
+        columns = block["columns"]
+        lines += [f"### {block['scenario']} ({block['size']})", "",
+                  "| queries | metric | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+        for queries, column, cells in block["rows"]:
+            lines.append(f"| {queries} | {metric(column).arrow_label} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def table1_latex(summary: pd.DataFrame, blocks: list[dict] | None = None) -> str:
+    """Table 1 as LaTeX (table.tex, needs \\usepackage{booktabs}): one tabular, a block per
+    scenario under its name with |D| and |R|, columns = the pairs and their average. Ranges over
+    tie rules read "lo--hi" (an en dash in LaTeX); "--" alone marks a cell without a value."""
+    blocks = blocks if blocks is not None else table1_blocks(summary)
+    columns = list(dict.fromkeys(c for block in blocks for c in block["columns"]))
+    columns = [c for c in columns if c != "avg"] + ["avg"]
+    lines = ["% Table 1 written by xldiag (tables.table1_latex); needs \\usepackage{booktabs}."]
+    note = _ranges_note(summary)
+    lines += [f"% {note}"] if note else []
+    lines += ["\\begin{tabular}{ll" + "r" * len(columns) + "}", "\\toprule",
+              "Queries & Metric & " + " & ".join(_tex(c) for c in columns) + " \\\\"]
+    for block in blocks:
+        label = SCENARIO_LABELS.get(block["scenario"], block["scenario"])
+        size = block["size"].replace("|D|", "$|D|$").replace("|R|", "$|R|$")
+        lines += ["\\midrule", f"\\multicolumn{{{2 + len(columns)}}}{{l}}{{\\textit{{{_tex(label)}}} ({size})}} \\\\"]
+        for queries, column, cells in block["rows"]:
+            by_column = dict(zip(block["columns"], cells))
+            row = [by_column.get(c, "–") for c in columns]
+            lines.append(f"{queries} & {_tex_metric(column)} & " + " & ".join(_tex(c) for c in row) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", ""]
+    return "\n".join(lines)
+
+
+def _tex(text: str) -> str:
+    """Plain text as LaTeX: the special characters escaped, "–" (ranges, empty cells) as "--"."""
+    out = str(text)
+    for char in "&%$#_{}":
+        out = out.replace(char, "\\" + char)
+    return out.replace("–", "--").replace("−", "$-$")
+
+
+def _tex_metric(column: str) -> str:
+    m = metric(column)
+    if m.neutral is not None:
+        return _tex(m.arrow_label)
+    return f"{_tex(m.label)} $\\{'uparrow' if m.higher_is_better else 'downarrow'}$"
 
 
 def _formatted(table: pd.DataFrame) -> pd.DataFrame:

@@ -42,6 +42,18 @@ def _sides(frame: pd.DataFrame) -> np.ndarray:
     return np.where(frame["query_lang"] == PIVOT, "English queries", "Target-language queries")
 
 
+def interval_error(rows: pd.DataFrame, metric: str, by: str, order: list) -> dict | None:
+    """Plotly `error_y` for bars of `metric` per `by` value (in `order`) from the summary's bootstrap
+    interval columns (`<metric>_lo`, `<metric>_hi`; several rows per bar: their means); None when the
+    run has no intervals (older runs, or --bootstrap 0)."""
+    lo_col, hi_col = vocab.interval_columns(metric)
+    if lo_col not in rows or hi_col not in rows or rows[[lo_col, hi_col]].isna().all().all():
+        return None
+    means = rows.groupby(by)[[metric, lo_col, hi_col]].mean().reindex(order)
+    return dict(type="data", symmetric=False, array=(means[hi_col] - means[metric]).tolist(),
+                arrayminus=(means[metric] - means[lo_col]).tolist(), thickness=1.2, width=3)
+
+
 # --------------------------------------------------------------------------------------------
 # Overview
 
@@ -51,7 +63,8 @@ def per_language_figure(summary: pd.DataFrame, scenario: str = "multi",
     """Max@R and Complete@10 per target language, English vs target-language queries (grouped bars).
 
     One subplot per metric, x = target language, one trace per query side (and per model when
-    `model_col` names a column that tells evaluations apart)."""
+    `model_col` names a column that tells evaluations apart). Error bars: the 95 % bootstrap
+    intervals where the summary has them (`interval_error`)."""
     s = summary[summary["scenario"] == scenario].copy()
     if s.empty:
         return _empty("Per language", f"No {SCENARIO_LABELS.get(scenario, scenario)} rows in this evaluation.")
@@ -72,6 +85,7 @@ def per_language_figure(summary: pd.DataFrame, scenario: str = "multi",
                     showlegend=ci == 1, marker_color=colors[side], marker_pattern_shape=["", "/", "x", "."][gi % 4],
                     text=[f"{vals.get(t, np.nan):.1f}" for t in targets], textposition="outside",
                     hovertemplate=f"{name}<br>%{{x}}: %{{y:.2f}}<extra>{m}</extra>",
+                    error_y=interval_error(sub, m, "target", targets),
                 ), row=1, col=ci)
     fig.update_yaxes(rangemode="tozero")
     fig.update_layout(barmode="group", title=f"{SCENARIO_LABELS.get(scenario, scenario)}: per language",
@@ -83,7 +97,8 @@ def multi_vs_cross_figure(summary: pd.DataFrame, metric: str = "complete@10",
                           scenarios=("multi", "mono-cross")) -> go.Figure:
     """The paper's Figure 2: Multi vs conventional CLIR (Mono-Cross), side by side per target language.
 
-    Two subplots (English queries, target-language queries); x = target language; one bar per scenario."""
+    Two subplots (English queries, target-language queries); x = target language; one bar per
+    scenario; error bars: the 95 % bootstrap intervals where the summary has them."""
     s = summary[summary["scenario"].isin(scenarios)].copy()
     if s.empty:
         return _empty("Multi vs Mono-Cross", "This evaluation has neither Multi nor Mono-Cross rows.")
@@ -101,6 +116,7 @@ def multi_vs_cross_figure(summary: pd.DataFrame, metric: str = "complete@10",
                 x=targets, y=[vals.get(t, np.nan) for t in targets], name=SCENARIO_LABELS.get(scen, scen),
                 legendgroup=scen, showlegend=ci == 1, marker_color=colors.get(scen),
                 hovertemplate=f"{SCENARIO_LABELS.get(scen, scen)}<br>%{{x}}: %{{y:.2f}}<extra>{side}</extra>",
+                error_y=interval_error(sub, metric, "target", targets),
             ), row=1, col=ci)
     fig.update_yaxes(title_text=vocab.metric(metric).arrow_label, row=1, col=1)
     fig.update_yaxes(rangemode="tozero")
@@ -300,6 +316,73 @@ def distractor_language_heatmap(frame: pd.DataFrame) -> go.Figure:
                           line=dict(color="white", width=4))
     fig.update_layout(title="Distractors ranked above each reference: % in the query's own language",
                       height=max(320, 160 + 34 * len(rows)), **{**LAYOUT, "legend": {}})
+    return fig
+
+
+DIAGNOSIS_COLORS = {"semantic-miss": "#7f7f7f", "language-miss": "#d62728", "mixed": "#ff7f0e",
+                    "no-distractor": "#bcbd22"}
+
+
+def diagnosis_figure(shares: pd.DataFrame) -> go.Figure:
+    """Why Multi queries fail: per query side, x = target language (x model when there are several),
+    stacked bars of the failure diagnoses in % of the queries (the gap to 100 = passing queries).
+    `shares` is results.diagnosis_shares (model, target, query_lang, diagnosis, share)."""
+    failing = shares[shares["diagnosis"] != "pass"] if not shares.empty else shares
+    if failing.empty or failing["share"].isna().all():
+        return _empty("Why queries fail", "No per-query diagnosis in this evaluation (Multi rows of a run "
+                      "written with issue 11's measures).")
+    f = failing.assign(side=_sides(failing), model=failing["model"].map(_short_labels(failing["model"])))
+    sides = [s for s in ("English queries", "Target-language queries") if s in set(f["side"])]
+    fig = make_subplots(rows=1, cols=len(sides), subplot_titles=sides, shared_yaxes=True)
+    models = list(dict.fromkeys(f["model"]))
+    for ci, side in enumerate(sides, start=1):
+        block = f[f["side"] == side].groupby(["target", "model", "diagnosis"], sort=False)["share"].mean()
+        keys = list(dict.fromkeys((t, m) for t, m, _ in block.index))
+        x = [[t for t, _ in keys], [m for _, m in keys]] if len(models) > 1 else [t for t, _ in keys]
+        for label, color in DIAGNOSIS_COLORS.items():
+            y = [block.get((t, m, label), np.nan) for t, m in keys]
+            fig.add_trace(go.Bar(x=x, y=y, name=label, legendgroup=label, showlegend=ci == 1, marker_color=color,
+                                 hovertemplate=f"{label}<br>%{{x}}: %{{y:.1f}} %<extra>{side}</extra>"),
+                          row=1, col=ci)
+    fig.update_yaxes(title_text="% of queries", row=1, col=1)
+    fig.update_xaxes(tickangle=0)
+    fig.update_layout(barmode="stack", title="Why Multi queries fail (per-query diagnosis)", height=400,
+                      **{**LAYOUT, "legend": dict(orientation="v", x=1.01, y=1.0),
+                         "margin": dict(l=50, r=130, t=70, b=40)})
+    return fig
+
+
+def _short_labels(labels: pd.Series) -> dict:
+    """Model labels short enough for an axis: "demo-tau1 · final (evals:stats-tuned)" -> "demo-tau1 · final"
+    (the evaluation id dropped) unless two labels would then read the same."""
+    full = list(dict.fromkeys(labels))
+    short = {label: label.split(" (")[0] for label in full}
+    return short if len(set(short.values())) == len(full) else {label: label for label in full}
+
+
+def distractor_share_heatmap(rows: pd.DataFrame, pair: str | None = None) -> go.Figure:
+    """The distractor language share: rows "<q> queries → <r> reference", columns the distractor
+    language, cell = (share of the distractors above that reference in that language) / (the
+    language's share of the pool); 1.0 = in proportion (white), above 1 red, below blue.
+    `rows` is results.distractor_share."""
+    p = rows if pair is None or rows.empty else rows[rows["pair"] == pair]
+    if p.empty:
+        return _empty("Distractor language share", "No distractor shares in this evaluation (Multi pools of a run "
+                      "written with issue 11's measures).")
+    labels = list(dict.fromkeys(p["row"]))
+    cols = sorted(dict.fromkeys(p["distractor_lang"]), key=lambda x: (x != PIVOT, x))
+    grid = p.pivot_table(index="row", columns="distractor_lang", values="share", aggfunc="mean")
+    z = grid.reindex(index=labels, columns=cols).to_numpy(dtype=float)
+    top = max(2.0, float(np.nanmax(z)) if np.isfinite(z).any() else 2.0)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[f"{c} distractors" for c in cols], y=labels, colorscale="RdBu_r", zmin=0, zmax=top, zmid=1.0,
+        text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z), texttemplate="%{text}",
+        colorbar=dict(title="share /<br>pool share"),
+        hovertemplate="%{y}<br>%{x}: %{z:.3f} × their share of the pool<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title="Distractor language share (1 = in proportion to the pool)" + (f" ({pair})" if pair else ""),
+                      height=120 + 50 * len(labels), **{**LAYOUT, "legend": {}})
     return fig
 
 

@@ -48,10 +48,13 @@ class Metric:
     higher_is_better: bool
     fmt: str = "{:.2f}"
     percent: bool = False  # values in % (0-100)
+    neutral: float | None = None  # a preference measure's "no preference" value (no better direction)
 
     @property
     def arrow_label(self) -> str:
-        """The label with its direction, e.g. "Max@R ↓"."""
+        """The label with its direction, e.g. "Max@R ↓" (a preference measure: "… (50 = none)")."""
+        if self.neutral is not None:
+            return f"{self.label} ({self.neutral:g} = none)"
         return f"{self.label} {'↑' if self.higher_is_better else '↓'}"
 
     def format(self, value) -> str:
@@ -82,6 +85,23 @@ METRICS: dict[str, Metric] = _metrics(
     Metric("mean_tied", "Tied docs / query", False),
     Metric("truncated_queries", "Queries cut at max length", False, "{:.0f}"),
     Metric("truncated_docs", "Docs cut at max length", False, "{:.0f}"),
+    # issue 11: measures whose "no bias" value is known, why queries fail, consistency (xldiag.measures)
+    Metric("map", "mAP", True, percent=True),
+    Metric("query_language_preference", "Same-language gold first", False, percent=True, neutral=50.0),
+    Metric("query_language_preference_p", "Same-language gold first: sign-test p", False, "{:.2g}"),
+    Metric("distractor_share_query_lang", "Query-language distractor share", False, neutral=1.0),
+    Metric("peer@10", "PEER@10", True, "{:.3f}"),
+    Metric("top1_relevant_query_lang", "Top-1 relevant, query language", True, percent=True),
+    Metric("top1_relevant_other_lang", "Top-1 relevant, other language", True, percent=True),
+    Metric("top1_unrelated_query_lang", "Top-1 unrelated, query language", False, percent=True),
+    Metric("top1_unrelated_other_lang", "Top-1 unrelated, other language", False, percent=True),
+    Metric("diagnosis_pass", "Passing (Multi)", True, percent=True),
+    Metric("diagnosis_semantic_miss", "Semantic miss", False, percent=True),
+    Metric("diagnosis_language_miss", "Language miss", False, percent=True),
+    Metric("diagnosis_mixed", "Mixed miss", False, percent=True),
+    Metric("diagnosis_no_distractor", "Miss without distractor (ties)", False, percent=True),
+    Metric("consistency_overlap@10", "Top-10 overlap across query languages", True, percent=True),
+    Metric("consistency_rho", "Score rank correlation across query languages", True, "{:.3f}"),
 )
 # What a summary row is about (not measured): the keys and sizes beside the metrics.
 SUMMARY_KEYS = ("dataset", "pair", "query_lang", "scenario", "pool", "ties", "model", "n_queries", "n_docs", "n_rel",
@@ -89,6 +109,35 @@ SUMMARY_KEYS = ("dataset", "pair", "query_lang", "scenario", "pool", "ties", "mo
 # The paper's Table 1 rows, in order; also the base-vs-tuned comparison.
 HEADLINE_METRICS: tuple[str, ...] = ("max_r", "complete@10", "max_r_norm_table", "ndcg@1", "mrr")
 COMPLETE_KS = (1, 5, 10, 20, 100)
+# Metrics with a bootstrap interval in the summary: <metric>_lo, <metric>_hi (95 %, resampling queries).
+INTERVAL_METRICS: tuple[str, ...] = (*HEADLINE_METRICS, "map")
+INTERVAL_LEVEL = 0.95
+# The per-query diagnosis of a failing Multi query (xldiag.metrics.diagnose) and its summary column.
+DIAGNOSES = ("pass", "semantic-miss", "language-miss", "mixed", "no-distractor")
+
+
+def diagnosis_column(label: str) -> str:
+    """The summary column of a diagnosis: "semantic-miss" -> "diagnosis_semantic_miss"."""
+    return "diagnosis_" + label.replace("-", "_")
+
+
+def interval_columns(column: str) -> tuple[str, str]:
+    """The bootstrap interval's columns of a metric: ("complete@10_lo", "complete@10_hi")."""
+    return f"{column}_lo", f"{column}_hi"
+
+
+def _interval_metrics() -> dict[str, Metric]:
+    """One entry per interval end, labelled and formatted as its metric."""
+    out = {}
+    for column in INTERVAL_METRICS:
+        m = METRICS[column]
+        for end, name in zip(("low", "high"), interval_columns(column)):
+            out[name] = Metric(name, f"{m.label} ({INTERVAL_LEVEL:.0%} CI {end})", m.higher_is_better, m.fmt,
+                               m.percent)
+    return out
+
+
+METRICS.update(_interval_metrics())
 
 
 def metric(column: str) -> Metric:
@@ -107,6 +156,10 @@ SUMMARY_FILE = "summary.csv"
 PER_QUERY_FILE = "per_query.parquet"
 TABLE_FILE = "table.md"
 SET_FILE = "set.json"  # an evaluation set's folder: its members (one run folder per model, xldiag.evalset)
+TABLE_TEX_FILE = "table.tex"  # Table 1 as LaTeX (booktabs), the form a paper's authors paste
+TREC_RUN_FILE = "run.trec"  # per pool: the top-k plus every gold, TREC run format
+TREC_QRELS_FILE = "qrels.trec"  # every gold, TREC qrels format
+DISTRACTOR_SHARE_FILE = "distractor_share.csv"  # long form: per gold and distractor language
 TRAIN_METRICS_FILE = "metrics.jsonl"  # one line per optimizer step
 MANIFEST_FILE = "xldiag_manifest.json"  # in a model folder: its family / base model, how it was made
 TRAINED_BY = "xldiag.train"  # the manifest's "trained_by" in a checkpoint of our fine-tuning

@@ -127,3 +127,73 @@ def test_paired_queries_and_most_changed():
     assert list(degraded["qid"]) == ["q2"] and degraded["delta_max_r"][0] == 6
     with pytest.raises(ValueError, match="direction"):
         queries.most_changed(paired, direction="sideways")
+
+
+def test_fixture_diagnoses_follow_the_rules_of_metrics_diagnose():
+    from xldiag import metrics
+
+    pq = make_per_query()
+    for q_lang, rows in pq[pq.scenario == "multi"].groupby("query_lang"):
+        got = metrics.diagnose(np.array(rows["gold_ranks"].tolist()), np.array(rows["above_by_lang"].tolist()),
+                               ["en", "zh"], ["en", "zh"], q_lang)
+        assert got.tolist() == rows["diagnosis"].tolist()
+
+
+def test_filter_by_diagnosis_and_diagnosis_shares():
+    table = queries.query_table(make_per_query())
+    language = queries.filter_queries(table, "multi", ["en", "zh"], diagnoses=["language-miss"])
+    assert sorted(zip(language.query_lang, language.qid)) == [("en", "q1"), ("en", "q3"), ("zh", "q1")]
+    both = queries.filter_queries(table, "multi", ["zh"], diagnoses=["language-miss", "semantic-miss"])
+    assert both["qid"].tolist() == ["q3", "q1"]  # worst Max@R first: 7, 4
+    assert len(queries.filter_queries(table, "multi", ["en", "zh"], diagnoses=[])) == 8  # none chosen: any
+    assert set(table.loc[table.scenario == "mono-cross", "diagnosis"]) == {""}
+    old = queries.query_table(make_per_query().drop(columns="diagnosis"))  # a run written before the diagnosis
+    assert set(old["diagnosis"]) == {""}
+
+    shares = queries.diagnosis_shares({"base": make_summary(make_per_query())})
+    cell = shares.set_index(["query_lang", "diagnosis"])["share"]
+    assert (cell["en", "pass"], cell["en", "language-miss"], cell["en", "semantic-miss"]) == (50.0, 50.0, 0.0)
+    assert (cell["zh", "language-miss"], cell["zh", "semantic-miss"]) == (25.0, 25.0)
+    assert set(shares["model"]) == {"base"} and set(shares["target"]) == {"zh"}
+    assert queries.diagnosis_shares({}).empty
+
+
+def test_distractor_share_rows_are_labelled():
+    from eval_folders import make_distractor_share
+
+    rows = queries.distractor_share(make_distractor_share(make_per_query()), "en+zh")
+    cell = rows.set_index(["row", "distractor_lang"])["share"]
+    # en queries: every unrelated doc above either reference is English (2.0 = all of them, half the pool)
+    assert cell["en queries → any reference", "en"] == 2.0 and cell["en queries → zh reference", "zh"] == 0.0
+    assert set(rows["row"]) >= {"zh queries → en reference", "zh queries → any reference"}
+    assert queries.distractor_share(make_distractor_share(make_per_query()), "en+de").empty
+
+
+def test_paired_tests_put_the_bootstrap_interval_beside_the_p_value():
+    from xldiag import stats
+
+    base, tuned = make_per_query(), make_per_query(-3)  # q3 of every multi query: zh reference 3 ranks higher
+    paired = queries.paired_queries(base, tuned)
+    found = queries.paired_tests(paired, n_resamples=500, seed=1)
+    assert set(found["queries"]) == {"all", "en", "zh"} and set(found["metric"]) == {"Max@R (log2)", "NDCG@1"}
+    row = found[(found.queries == "all") & (found.metric == "Max@R (log2)")].iloc[0]
+    a, b = np.log2(paired["max_r_base"]), np.log2(paired["max_r_tuned"])
+    assert (row["ci_lo"], row["ci_hi"]) == pytest.approx(stats.paired_bootstrap_interval(a, b, 500, 1))
+    # Max@R fell on 2 of the 16 queries, rose on none: no resample has a positive mean, some have 0
+    assert row["ci_lo"] < row["mean Δ"] < 0 and row["ci_hi"] == 0.0
+    assert row["p-value"] == pytest.approx(stats.paired_test(a, b)["p_value"])
+    ndcg = found[(found.queries == "all") & (found.metric == "NDCG@1")].iloc[0]
+    assert ndcg["changed"] == 0 and ndcg["ci_lo"] == ndcg["ci_hi"] == 0.0  # no NDCG@1 changed
+
+
+def test_measure_table_formats_values_with_their_intervals():
+    summary = make_summary(make_per_query())
+    summary["query_language_preference_p"] = [0.0, 0.03125, np.nan, np.nan]
+    table = queries.measure_table(summary, ["max_r", "query_language_preference_p", "no_such_column"])
+    assert list(table.columns) == ["measure", "en queries", "zh queries"]  # one pair: no pair in the names
+    row = table.set_index("measure")
+    # en multi Max@R: mean(2, 5, 2, 9) = 4.5, interval [2, 9] (the fixture's stand-in)
+    assert row.loc["Max@R ↓", "en queries"] == "4.50 [2.00, 9.00]"
+    assert list(row.loc["Same-language gold first: sign-test p ↓"]) == ["< 1e-300", "0.031"]
+    cross = queries.measure_table(summary, ["query_language_preference_p"], scenario="mono-cross")
+    assert list(cross.iloc[0][1:]) == ["–", "–"]

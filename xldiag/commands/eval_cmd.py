@@ -20,6 +20,8 @@ from xldiag.evalset import member_names, parse_models, run_evaluation_set, set_f
 from xldiag.evaluate import EvalSpec, run_evaluation
 from xldiag.results.coverage import coverage_note
 from xldiag.results.launch import KIND, eval_spec, job_fields
+from xldiag.stats import DEFAULT_RESAMPLES
+from xldiag.trec import DEFAULT_DEPTH
 from xldiag.vocab import PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TABLE_FILE, TIE_RULES
 
 
@@ -46,6 +48,13 @@ def register(subparsers) -> None:
                         help=f"the paper's setting: per-question pool and both tie bounds ({','.join(PAPER_TIES)}), "
                              "since the paper does not say how it broke ties; table.md shows each cell as a range")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_RESAMPLES, metavar="N",
+                        help=f"resamples of the queries for the 95%% intervals of the headline metrics in summary.csv "
+                             f"(<metric>_lo, <metric>_hi; default {DEFAULT_RESAMPLES}, 0 = none)")
+    parser.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (default 0)")
+    parser.add_argument("--trec-depth", type=int, default=DEFAULT_DEPTH, metavar="K",
+                        help=f"run.trec holds each query's top K docs plus every gold (default {DEFAULT_DEPTH}); "
+                             "0 = write no run.trec / qrels.trec")
     parser.add_argument("--data-dir", default=None, help="data folder (default: $XLDIAG_DATA_DIR)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow models whose code lives in their hub repository")
@@ -70,7 +79,8 @@ def spec_from_args(args) -> EvalSpec:
     construction, ties = pool_and_ties(args)
     return eval_spec(model=args.model, dataset=args.dataset, langs=args.langs, scenarios=args.scenarios,
                      construction=construction, ties=ties, limit=args.limit, data_dir=args.data_dir,
-                     trust_remote_code=args.trust_remote_code)
+                     trust_remote_code=args.trust_remote_code, bootstrap=args.bootstrap, seed=args.seed,
+                     trec_depth=args.trec_depth)
 
 
 def run(args) -> int:
@@ -83,7 +93,8 @@ def run(args) -> int:
     with jobs.Job(args.out, KIND, **job_fields(spec)) as job:
         summary = run_evaluation(spec, out=args.out, progress=job.progress)
     print((Path(args.out) / TABLE_FILE).read_text(encoding="utf-8"))
-    print(f"wrote {args.out}/summary.csv ({len(summary)} rows), per_query.parquet, table.md", file=sys.stderr)
+    print(f"wrote {args.out}/summary.csv ({len(summary)} rows), per_query.parquet, distractor_share.csv, table.md, "
+          f"table.tex{', run.trec, qrels.trec' if spec.trec_depth else ''}", file=sys.stderr)
     print_coverage(spec, [spec.model])
     return 0
 

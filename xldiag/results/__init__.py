@@ -37,12 +37,16 @@ from xldiag.results.model_views import (
     preference_lines,
 )
 from xldiag.results.queries import (
+    diagnosis_shares,
+    distractor_share,
     doc_text,
     filter_queries,
     inclination_rates,
     language_preference,
+    measure_table,
     most_changed,
     paired_queries,
+    paired_tests,
     preference_verdict,
     query_detail,
     query_index,
@@ -61,12 +65,13 @@ from xldiag.results.store import (
 )
 
 __all__ = [
-    "FORMAT_VERSION", "PER_QUERY_COLUMNS", "SUMMARY_COLUMNS", "check_format", "coverage_note",
-    "distractor_languages", "doc_text", "figure2_frame", "figure2_lines", "flagged", "opened_id",
+    "FORMAT_VERSION", "PER_QUERY_COLUMNS", "SUMMARY_COLUMNS", "check_format", "coverage_note", "diagnosis_shares",
+    "distractor_languages", "distractor_share", "doc_text", "figure2_frame", "figure2_lines", "flagged", "opened_id",
     "preference_lines", "run_uncovered", "uncovered",
     "eval_argv", "eval_id", "eval_label", "eval_name", "eval_spec", "EvalRun", "evals_dir", "explain",
     "filter_queries", "id_of", "inclination_rates", "job_fields", "labelled_models", "language_preference",
-    "launch_evaluation", "launch_evaluation_set", "list_evaluations", "load_eval", "model_label", "most_changed", "paired_queries",
+    "launch_evaluation", "launch_evaluation_set", "list_evaluations", "load_eval", "measure_table", "model_label",
+    "most_changed", "paired_queries", "paired_tests",
     "preference_verdict", "query_detail", "query_index", "query_table", "read_config", "read_per_query",
     "resolve_eval_id", "RunFolderError", "RunFormatError", "RunIncompleteError", "runs_dir", "slug", "tie_rules",
 ]

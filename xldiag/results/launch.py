@@ -14,6 +14,8 @@ from pathlib import Path
 from xldiag import jobs
 from xldiag.evalset import parse_models, set_fields
 from xldiag.evaluate import EvalSpec, parse_language_sets, parse_ties
+from xldiag.stats import DEFAULT_RESAMPLES
+from xldiag.trec import DEFAULT_DEPTH
 from xldiag.vocab import PIVOT, SCENARIOS
 
 KIND = "evaluation"
@@ -21,16 +23,19 @@ KIND = "evaluation"
 
 def eval_spec(model: str = "default", dataset: str = "xquad", langs="zh", scenarios=None,
               construction: str = "unique", ties="optimistic", limit: int | None = None,
-              data_dir: str | None = None, trust_remote_code: bool = False) -> EvalSpec:
+              data_dir: str | None = None, trust_remote_code: bool = False,
+              bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, trec_depth: int = DEFAULT_DEPTH) -> EvalSpec:
     """An EvalSpec from what a form or a command line gives (the same reading as `evaluate()`):
     `langs` "ar,zh" or ["ar", "de+zh"] (targets pair with English), `scenarios` a list or
-    "multi,mono-cross" (None: all), `ties` one rule or "optimistic,pessimistic"."""
+    "multi,mono-cross" (None: all), `ties` one rule or "optimistic,pessimistic"; `bootstrap`
+    resamples (0 = no intervals) with `seed`; `trec_depth` (0 = no TREC files)."""
     if isinstance(scenarios, str):
         scenarios = [s.strip() for s in scenarios.split(",") if s.strip()]
     return EvalSpec(model=str(model), dataset=str(dataset), language_sets=parse_language_sets(langs),
                     scenarios=tuple(scenarios) if scenarios is not None else SCENARIOS,
                     construction=construction, ties=parse_ties(ties), limit=limit,
-                    data_dir=str(data_dir) if data_dir else None, trust_remote_code=bool(trust_remote_code))
+                    data_dir=str(data_dir) if data_dir else None, trust_remote_code=bool(trust_remote_code),
+                    bootstrap=int(bootstrap), seed=int(seed), trec_depth=int(trec_depth))
 
 
 def job_fields(spec: EvalSpec) -> dict:
@@ -57,6 +62,8 @@ def eval_argv(spec: EvalSpec, out: str | Path) -> list[str]:
         argv += ["--data-dir", str(spec.data_dir)]
     if spec.trust_remote_code:
         argv.append("--trust-remote-code")
+    if (spec.bootstrap, spec.seed, spec.trec_depth) != (DEFAULT_RESAMPLES, 0, DEFAULT_DEPTH):
+        argv += ["--bootstrap", str(spec.bootstrap), "--seed", str(spec.seed), "--trec-depth", str(spec.trec_depth)]
     return argv + ["--out", str(out)]
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xldiag import metrics
+from xldiag import metrics, stats
 from xldiag.pools import doc_passage, parse_doc_id
-from xldiag.vocab import PIVOT, pair_target
+from xldiag.vocab import DIAGNOSES, INTERVAL_LEVEL, PIVOT, diagnosis_column, interval_columns, metric, pair_target
 
 QUERY_KEYS = ["dataset", "pair", "scenario", "query_lang", "qid"]  # one query of one evaluation
 
@@ -49,7 +49,8 @@ def doc_text(dataset, doc_id: str) -> str:
 
 
 def query_table(per_query: pd.DataFrame) -> pd.DataFrame:
-    """One flat row per query for browsing: gold ranks as rank_<lang> columns, tie flag, NDCG@1, top-1."""
+    """One flat row per query for browsing: gold ranks as rank_<lang> columns, tie flag, NDCG@1, top-1,
+    and the diagnosis of a Multi query (metrics.diagnose; "" elsewhere and in runs written before it)."""
     pq = per_query
     out = pq[["dataset", "pair", "scenario", "query_lang", "qid", "question_index", "passage_index",
               "query_text", "max_r"]].copy()
@@ -61,18 +62,21 @@ def query_table(per_query: pd.DataFrame) -> pd.DataFrame:
     out["n_tied"] = [int(np.sum(t)) for t in pq["n_tied"]]
     out["ndcg@1"] = ndcg_per_query(pq["gold_ranks"], 1)
     out["top1_lang"] = [doc_lang(t[0]) if len(t) else "" for t in pq["top_doc_ids"]]
+    out["diagnosis"] = pq["diagnosis"].astype(str) if "diagnosis" in pq else ""
     return out
 
 
 def filter_queries(table: pd.DataFrame, scenario: str, query_langs, min_max_r: float = 1.0,
-                   tied: str = "any", search: str = "") -> pd.DataFrame:
+                   tied: str = "any", search: str = "", diagnoses=None) -> pd.DataFrame:
     """Rows of `query_table` in one scenario and these query languages with Max@R ≥ min_max_r;
-    `tied`: any / tied / untied; `search`: a case-insensitive piece of the question or its id.
-    Worst Max@R first."""
+    `tied`: any / tied / untied; `search`: a case-insensitive piece of the question or its id;
+    `diagnoses`: keep only these diagnoses (None or empty: any). Worst Max@R first."""
     view = table[(table["scenario"] == scenario) & table["query_lang"].isin(list(query_langs))
                  & (table["max_r"] >= min_max_r)]
     if tied != "any":
         view = view[view["tied"] == (tied == "tied")]
+    if diagnoses:
+        view = view[view["diagnosis"].isin(list(diagnoses))]
     if search:
         view = view[view["query_text"].str.contains(search, case=False, regex=False)
                     | view["qid"].str.contains(search, case=False, regex=False)]
@@ -164,6 +168,56 @@ def language_preference(per_query: pd.DataFrame, scenario: str = "multi") -> pd.
         mean_above="mean", n_queries="size").reset_index()
 
 
+def distractor_share(frame: pd.DataFrame, pair: str | None = None, scenario: str = "multi") -> pd.DataFrame:
+    """Rows of distractor_share.csv for one scenario (and pair), with a `row` label per query
+    language and reference ("zh queries → en reference", "… → any reference" for every gold pooled)."""
+    rows = frame[(frame["scenario"] == scenario) & ((frame["pair"] == pair) if pair else True)]
+    label = [f"{q} queries → {'any' if g == 'all' else g} reference" for q, g in zip(rows["query_lang"], rows["gold_lang"])]
+    return rows.assign(row=label)
+
+
+def diagnosis_shares(summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Long form of the Multi rows' diagnosis columns: model, pair, target, query_lang, diagnosis,
+    share (% of the queries). Runs written before the diagnosis give no rows."""
+    frames = []
+    for label, summary in summaries.items():
+        multi = summary[summary["scenario"] == "multi"]
+        for name in DIAGNOSES:
+            if diagnosis_column(name) in multi:
+                frames.append(multi[["pair", "query_lang"]].assign(
+                    model=label, target=multi["pair"].map(pair_target), diagnosis=name,
+                    share=multi[diagnosis_column(name)]))
+    columns = ["model", "pair", "target", "query_lang", "diagnosis", "share"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def measure_table(summary: pd.DataFrame, columns, scenario: str = "multi") -> pd.DataFrame:
+    """Summary columns of one scenario as text, one row per measure (its vocab label) and one column
+    per pair and query language ("en+zh · zh queries"; the pair left out when there is one): each
+    value in its metric's format, followed by its bootstrap interval "[lo, hi]" where the summary has
+    one; a p-value that underflowed to 0 reads "< 1e-300". Columns the run lacks are left out."""
+    rows = summary[summary["scenario"] == scenario]
+    one_pair = rows["pair"].nunique() == 1
+    out = {}
+    for _, row in rows.iterrows():
+        name = f"{row['query_lang']} queries" if one_pair else f"{row['pair']} · {row['query_lang']} queries"
+        out[name] = [_cell(row, column) for column in columns if column in rows]
+    index = [metric(column).arrow_label for column in columns if column in rows]
+    return pd.DataFrame(out, index=pd.Index(index, name="measure")).reset_index()
+
+
+def _cell(row: pd.Series, column: str) -> str:
+    value, m = row[column], metric(column)
+    if pd.isna(value):
+        return "–"
+    if column.endswith("_p") and value == 0:
+        return "< 1e-300"
+    lo, hi = interval_columns(column)
+    if lo in row and hi in row and pd.notna(row[lo]) and pd.notna(row[hi]):
+        return f"{m.format(value)} [{m.format(row[lo])}, {m.format(row[hi])}]"
+    return m.format(value)
+
+
 def preference_verdict(pref: pd.DataFrame) -> list[str]:
     """Plain sentences saying which language's distractors dominate, from the data (no assumption)."""
     lines = []
@@ -210,6 +264,28 @@ def paired_queries(base: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
     merged["delta_max_r"] = merged["max_r_tuned"] - merged["max_r_base"]
     merged["log2_ratio"] = np.log2(merged["max_r_tuned"] / merged["max_r_base"])
     return merged
+
+
+# The per-query metrics Compare tests: label, paired_queries column, compared on a log2 scale.
+PAIRED_METRICS = (("Max@R (log2)", "max_r", True), ("NDCG@1", "ndcg@1", False))
+
+
+def paired_tests(paired: pd.DataFrame, method: str = "wilcoxon", n_resamples: int = stats.DEFAULT_RESAMPLES,
+                 seed: int = 0, permutations: int = 4999) -> pd.DataFrame:
+    """For all queries and each query language: per PAIRED_METRICS, the paired test of tuned − base
+    (`stats.paired_test`: n, changed, mean Δ, p-value) and beside it the paired bootstrap
+    interval of mean Δ (`stats.paired_bootstrap_interval`, seeded; ci_lo, ci_hi)."""
+    rows = []
+    for query_lang, sub in [("all", paired), *paired.groupby("query_lang", sort=False)]:
+        for label, column, log in PAIRED_METRICS:
+            a, b = sub[f"{column}_base"].to_numpy(float), sub[f"{column}_tuned"].to_numpy(float)
+            a, b = (np.log2(a), np.log2(b)) if log else (a, b)
+            found = stats.paired_test(a, b, method=method,
+                                      **({"n_resamples": permutations} if method == "permutation" else {}))
+            lo, hi = stats.paired_bootstrap_interval(a, b, n_resamples, seed, INTERVAL_LEVEL) if len(a) else (np.nan,) * 2
+            rows.append({"queries": query_lang, "metric": label, "n": found["n"], "changed": found["n_nonzero"],
+                         "mean Δ": found["mean_diff"], "ci_lo": lo, "ci_hi": hi, "p-value": found["p_value"]})
+    return pd.DataFrame(rows)
 
 
 def most_changed(paired: pd.DataFrame, n: int = 10, direction: str = "improved") -> pd.DataFrame:

@@ -13,13 +13,17 @@ from pathlib import Path
 import pandas as pd
 
 from xldiag.evalset import read_set
+from xldiag.evaluate import DISTRACTOR_SHARE_COLUMNS
 from xldiag.evaluate import RUN_FORMAT_VERSION as FORMAT_VERSION
 from xldiag.jobs import read_json
 from xldiag.results.coverage import fill_uncovered, run_uncovered
 from xldiag.results.errors import RunFolderError, RunFormatError, RunIncompleteError
-from xldiag.vocab import CONFIG_FILE, PER_QUERY_FILE, STATUS_FILE, SUMMARY_FILE, TABLE_FILE
+from xldiag.vocab import CONFIG_FILE, DISTRACTOR_SHARE_FILE, PER_QUERY_FILE, STATUS_FILE, SUMMARY_FILE, TABLE_FILE
 
-# The columns this version reads (a run may hold more, e.g. truncated_queries).
+# The columns this version needs (a run may hold more). Runs of format 2 written before issue 11
+# lack the newer columns (intervals, mAP, preference, top-1, diagnosis, consistency; per query
+# gold_scores, diagnosis, consistency_*) and files (distractor_share.csv, table.tex, TREC files):
+# they are read all the same, and each view that needs one of them says it is missing.
 SUMMARY_COLUMNS = (
     "dataset", "pair", "query_lang", "scenario", "pool", "ties", "model", "n_queries", "n_docs", "n_rel",
     "complete@1", "complete@5", "complete@10", "complete@20", "complete@100", "max_r", "max_r_norm_table",
@@ -96,6 +100,12 @@ class EvalRun:
         if self._per_query is None:
             self._per_query = read_per_query(self.path)
         return self._per_query
+
+    @property
+    def distractor_share(self) -> pd.DataFrame:
+        """distractor_share.csv (DISTRACTOR_SHARE_COLUMNS; empty for a run written before it)."""
+        path = self.path / DISTRACTOR_SHARE_FILE
+        return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=DISTRACTOR_SHARE_COLUMNS)
 
     @property
     def table_md(self) -> str:
