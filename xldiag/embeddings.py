@@ -4,7 +4,8 @@ One encode serves everything: the cache keeps each text's *pre-normalisation* po
 (for a sentence-transformers model ending in a Normalize module, the output of the module
 before it; otherwise the model's output — for use-m3, whose package normalises internally, that
 is already the unit vector). Ranking reads the unit vector derived from it,
-u = v / ‖v‖; Alignment, JSD and the fix transforms read v itself (`normalized=False`).
+u = v / ‖v‖; Alignment and JSD read v itself (`normalized=False`); the fix transforms (xldiag/fixes)
+read the unit rows u, what the cosine ranking sees (docs/FIXES.md).
 
 Layout (cache format 2): `<cache>/embeddings/<fingerprint>/<role>/shard-*.npz`, each shard
 holding `format` (the cache format, a scalar), `keys` (sha1 of the UTF-8 text, n×20 bytes),
