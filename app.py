@@ -26,6 +26,7 @@ PAGES = [
     st.Page(shared.PAGES["map"], url_path="embedding_map", title="Embedding map", icon=":material/scatter_plot:"),
     st.Page(shared.PAGES["finetune"], url_path="fine_tune", title="Fine-tune", icon=":material/model_training:"),
     st.Page(shared.PAGES["compare"], url_path="compare", title="Compare", icon=":material/compare_arrows:"),
+    st.Page(shared.PAGES["fixes"], url_path="fixes", title="Fixes", icon=":material/tune:"),
 ]
 
 page = st.navigation(PAGES)

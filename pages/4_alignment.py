@@ -8,6 +8,7 @@ import streamlit as st
 
 from pages import _shared as shared
 from xldiag import alignment, results, viz
+from xldiag.fixes import base_model, variant_or_none
 from xldiag.vocab import PIVOT
 
 fr = shared.header("Alignment", "Each embedding read as a distribution over its dimensions (softmax). Parallel texts "
@@ -61,8 +62,9 @@ def _vectors(model: str, lang: str, kind: str, pre_norm: bool, trust: bool) -> n
         bar.progress(min(1.0, done / max(1, total)),
                      text=f"Embedding {lang} {kind}s with {results.model_label(model)}: {done}/{total}")
 
-    try:
-        return alignment.vectors(enc, texts, role=kind, pre_norm=pre_norm, progress=progress)
+    try:  # a fix variant acts on unit vectors: its pre-norm space is its base model's (see the caption)
+        rows = alignment.vectors(enc, texts, role=kind, pre_norm=pre_norm, progress=progress)
+        return rows if pre_norm else shared.correct(model, rows, lang, kind, [PIVOT, *targets])
     finally:
         if "bar" in holder:
             holder["bar"].empty()
@@ -79,7 +81,7 @@ except Exception as err:  # noqa: BLE001
     shared.show_error(err, "Embedding")
     st.stop()
 
-trained_t = [t for t in map(alignment.trained_jsd_temperature, models.values()) if t is not None]
+trained_t = [t for t in (alignment.trained_jsd_temperature(base_model(m)) for m in models.values()) if t is not None]
 jsd_t = st.number_input("JSD temperature T, shown beside T = 1 (the paper's softmax(z))", min_value=0.01,
                         max_value=100.0, value=trained_t[0] if trained_t else 1.0, key=f"al_jsd_t_{trained_t[:1]}",
                         help="softmax(z / T) over the dimensions; defaults to the --jsd-temperature a tuned "
@@ -123,4 +125,6 @@ means = alignment.jsd_summary(frame, chosen_temperature=jsd_t)
 st.dataframe(means, hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.2e") for c in means.columns if c.startswith("JSD")})
 st.caption("JSD in nats (0 ≤ JSD ≤ ln 2), as in the training loss; "
-           + ("vectors before the final L2 normalisation." if space == "pre-norm" else "unit vectors."))
+           + ("vectors before the final L2 normalisation." if space == "pre-norm" else "unit vectors.")
+           + (" A fix variant corrects unit vectors only: choose **unit** to see its correction (pre-norm shows its "
+              "base model)." if any(variant_or_none(m) for m in models.values()) else ""))

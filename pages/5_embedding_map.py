@@ -64,9 +64,9 @@ def _projection(model_items: tuple, langs: tuple, dataset_key: tuple, method: st
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
-def _query_xy(proj_key: tuple, model: str, text: str, _proj) -> tuple[float, float]:
+def _query_xy(proj_key: tuple, model: str, text: str, lang: str, _proj) -> tuple[float, float]:
     """Where a query lands in a fitted projection (UMAP's transform is slow: once per query)."""
-    xy = _proj.transform(shared.encode(model, [text], "query"))[0]
+    xy = _proj.transform(shared.encode(model, [text], "query", lang=lang, langs=langs))[0]
     return float(xy[0]), float(xy[1])
 
 
@@ -74,8 +74,8 @@ try:
     with st.spinner("Embedding the pool (cached on disk after the first time)"):
         docs = {}
         for label, model in models.items():
-            docs[label] = np.concatenate([shared.encode(model, ds.passages[lang], "passage", f"{lang} passage")
-                                          for lang in langs], axis=0)
+            docs[label] = np.concatenate([shared.encode(model, ds.passages[lang], "passage", f"{lang} passage",
+                                                        lang=lang, langs=langs) for lang in langs], axis=0)
     with st.spinner(f"Fitting {method.upper()} on {sum(len(v) for v in docs.values())} points"):
         proj = _projection(tuple(models.items()), tuple(langs),
                            (cfg.get("dataset"), tuple(run.langs), cfg.get("limit")), method, docs)
@@ -100,7 +100,7 @@ if query_key != "—":
     refs = [doc_id(lang, "p", passage) for lang in gold_langs]
     proj_key = (tuple(models.items()), tuple(langs), (cfg.get("dataset"), tuple(run.langs), cfg.get("limit")), method)
     for label, model in models.items():
-        x, y = _query_xy(proj_key, model, text, proj)
+        x, y = _query_xy(proj_key, model, text, qlang, proj)
         highlight[label] = {"query": (x, y, f"{qid} ({qlang})"), "refs": refs}
     st.caption(f"★ {qid} ({qlang} query, Max@R {max_r:g}); ringed: its references {', '.join(refs)}.")
 

@@ -18,6 +18,7 @@ import streamlit as st
 from xldiag import config, results, runs
 from xldiag.data import load_dataset
 from xldiag.embeddings import Encoder
+from xldiag.fixes import base_model, fit_named, variant_or_none
 from xldiag.results import selection
 from xldiag.vocab import CONFIG_FILE
 
@@ -132,13 +133,41 @@ def dataset(name: str, langs, limit: int | None):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def encoder(model: str, trust_remote_code: bool = False) -> Encoder:
-    """One Encoder (and its model, loaded lazily) per model string, shared by all sessions."""
+def _encoder(model: str, trust_remote_code: bool) -> Encoder:
     return Encoder(model, trust_remote_code=trust_remote_code)
 
 
-def encode(model: str, texts: list[str], role: str, label: str = "") -> np.ndarray:
-    """Encode with the disk-cached Encoder, in chunks, with a progress bar when it takes a while."""
+def encoder(model: str, trust_remote_code: bool = False) -> Encoder:
+    """One Encoder (and its model, loaded lazily) per model string, shared by all sessions; a fix
+    variant's is its base model's (`correct` applies the fix)."""
+    return _encoder(base_model(model), trust_remote_code)
+
+
+@st.cache_resource(show_spinner="Fitting the fix (cached on disk after the first time)", max_entries=16)
+def _variant(model: str, langs: tuple[str, ...], data_dir: str | None, trust_remote_code: bool):
+    return fit_named(model, encoder(model, trust_remote_code), list(langs), data_dir=data_dir)
+
+
+def correct(model: str, rows: np.ndarray, lang: str | None, role: str, langs) -> np.ndarray:
+    """`rows` (unit vectors of texts in `lang`) as the model sees them: a fix variant corrects them with
+    the fix fitted for `langs` (the language set of the evaluation shown, in its order: what the
+    evaluation fitted); a plain model returns them as they are."""
+    if variant_or_none(model) is None:
+        return rows
+    if lang is None or not langs:
+        raise ValueError(f"{model} is a fix variant: its texts' language and language set are needed to correct them.")
+    fitted = _variant(model, tuple(dict.fromkeys(langs)), data_dir_setting(), bool(st.session_state.get("trust_remote_code")))
+    return fitted.apply(rows, lang, role)
+
+
+def encode(model: str, texts: list[str], role: str, label: str = "", lang: str | None = None,
+           langs=None) -> np.ndarray:
+    """Encode with the disk-cached Encoder, in chunks, with a progress bar when it takes a while; a
+    fix variant's rows are corrected (`correct`: `lang` and `langs` are needed then)."""
+    return correct(model, _encode(model, texts, role, label), lang, role, langs)
+
+
+def _encode(model: str, texts: list[str], role: str, label: str = "") -> np.ndarray:
     enc = encoder(model, bool(st.session_state.get("trust_remote_code")))
     texts = list(texts)
     if len(texts) <= 64:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from pages._cache import (  # noqa: F401 - re-exported for the pages
     checkpoint_models,
+    correct,
     data_dir_or_none,
     data_dir_setting,
     dataset,
@@ -44,6 +45,7 @@ PAGES = {
     "map": "pages/5_embedding_map.py",
     "finetune": "pages/6_fine_tune.py",
     "compare": "pages/7_compare.py",
+    "fixes": "pages/8_fixes.py",
 }
 RUN_ONE = ("Go to Overview → Run evaluation", ":material/play_arrow:")  # the way to an evaluation
 

@@ -12,6 +12,7 @@ import os
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import streamlit as st
 from eval_folders import make_eval
@@ -380,3 +381,71 @@ def test_no_evaluations_at_all(tmp_path, monkeypatch):
         at = app(page)
         ok(at)
         assert at.info, page
+
+
+def plotly_array(value):
+    """A Plotly JSON array: a list, or {"dtype", "bdata"} (base64 of the raw values)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
+@pytest.fixture()
+def with_fix(workspace):
+    """A fix variant of default evaluated like default's evaluation (better on one zh query), older."""
+    make_eval(workspace / "evals" / "default+center-ntrex-xquad-zh", model="default+center@ntrex", model_shift=-3,
+              created="2025-03-20T00:00:00")
+    # Mono-Same rows (the trade-off's cost axis): Mono-Cross's numbers, 10 points lower for the fix
+    for folder in ["evals/default-xquad-zh", "evals/default+center-ntrex-xquad-zh", "runs/tiny/eval/tuned"]:
+        summary = pd.read_csv(workspace / folder / "summary.csv")
+        mono = summary[summary["scenario"] == "mono-cross"].assign(scenario="mono-same")
+        mono["ndcg@1"] -= 10.0 if "center" in folder else 0.0
+        pd.concat([summary, mono]).to_csv(workspace / folder / "summary.csv", index=False)
+    clear_listings()
+    return workspace
+
+
+def test_fixes_page_table_tradeoff_and_fit_button(with_fix, monkeypatch):
+    """The Fixes page: the base, its variant and its fine-tuned checkpoint in one table, the trade-off
+    scatter, and the form that launches `eval` of a new variant on the base evaluation's setting."""
+    launched = []
+
+    def fake_launch(spec, out):
+        launched.append((spec, out))
+        jobs.write_status(out, {"state": "queued", "message": "waiting", "fraction": 0.0, "model": spec.model})
+        return out
+
+    monkeypatch.setattr(results, "launch_evaluation", fake_launch)
+    at = app("pages/8_fixes.py")
+    ok(at)
+    assert at.title[0].value == "Fixes"
+    table = at.dataframe[0].value
+    assert table["model"].tolist() == ["default", "default+center@ntrex", "tiny · final"]
+    assert table["kind"].tolist() == ["base", "fix", "fine-tune"]
+    assert table.set_index("model").loc["default+center@ntrex", "Multi Max@R ↓ X-q"] < table["Multi Max@R ↓ X-q"][0]
+    figure = json.loads(spec_of(at, "fx_tradeoff"))
+    assert "Trade-off" in figure["layout"]["title"]["text"]
+    points = {trace["name"]: trace for trace in figure["data"]}
+    assert points["fix"]["text"] == ["center"] and points["fine-tune"]["text"] == ["tiny/final"]
+    assert plotly_array(points["fix"]["x"]).tolist() == [-10.0]  # the Mono-Same cost made above
+    assert plotly_array(points["fix"]["y"]).tolist() == [0.0]  # every gold is in the top 10 for both already
+    at.selectbox(key="fx_method").set_value("lir")
+    at.run()
+    at.number_input(key="fx_param_lir").set_value(2)
+    [b for b in at.get("button") if getattr(b, "label", "") == "Fit and evaluate"][0].click().run()
+    ok(at)
+    (spec, out), = launched
+    assert spec.model == "default+lir2@ntrex" and spec.language_sets == (("en", "zh"),) and spec.limit == 4
+    assert spec.scenarios == ("multi", "mono-cross") and out.name.startswith("default+lir2-ntrex__xquad")
+    assert any("default+lir2@ntrex" in p.proto.text for p in at.get("progress"))
+
+
+def test_fixes_page_without_evaluation_says_what_to_do(workspace):
+    at = app("pages/8_fixes.py")
+    at.sidebar.selectbox(key="sb_ties").set_value("pessimistic").run()
+    ok(at)
+    assert any("python -m xldiag fixes" in i.value for i in at.info)

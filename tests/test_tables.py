@@ -62,3 +62,70 @@ def test_comparison_knows_each_metric_direction():
 
 def test_every_headline_metric_has_a_vocabulary_entry():
     assert all(m in METRICS for m in HEADLINE_METRICS)
+
+
+# --- the fix lab table ---------------------------------------------------------------------------
+
+# model → {(scenario, query side): (max_r, complete@10, ndcg@1, own-language inclination)} for en+zh
+LAB = {
+    "default": {("multi", "en"): (10.0, 50.0, 55.0, 90.0), ("multi", "zh"): (100.0, 10.0, 20.0, 95.0),
+                ("multi-1", "en"): (5.0, 70.0, 60.0, None), ("multi-1", "zh"): (8.0, 60.0, 40.0, None),
+                ("mono-same", "en"): (2.0, 95.0, 80.0, None), ("mono-same", "zh"): (3.0, 90.0, 70.0, None)},
+    "default+center@ntrex": {("multi", "en"): (5.0, 80.0, 60.0, 30.0), ("multi", "zh"): (6.0, 90.0, 50.0, 20.0),
+                             ("multi-1", "en"): (4.0, 75.0, 70.0, None), ("multi-1", "zh"): (5.0, 70.0, 60.0, None),
+                             ("mono-same", "en"): (2.0, 95.0, 75.0, None), ("mono-same", "zh"): (3.0, 90.0, 65.0, None)},
+    "/runs/demo/final": {("multi", "en"): (8.0, 60.0, 58.0, 70.0), ("multi", "zh"): (20.0, 50.0, 40.0, 60.0),
+                         ("multi-1", "en"): (5.0, 72.0, 62.0, None), ("multi-1", "zh"): (7.0, 64.0, 48.0, None),
+                         ("mono-same", "en"): (2.0, 95.0, 80.0, None), ("mono-same", "zh"): (3.0, 90.0, 72.0, None)},
+}
+
+
+def lab_summary(model: str) -> pd.DataFrame:
+    """The model's LAB rows under the optimistic rule, and the same rows worse under a second rule
+    (the table reads the first rule only)."""
+    rows = []
+    for ties, worse in (("optimistic", 0.0), ("pessimistic", 7.0)):
+        for (scenario, lang), (max_r, c10, ndcg1, own) in LAB[model].items():
+            rows.append({"dataset": "xquad", "pair": "en+zh", "query_lang": lang, "scenario": scenario, "ties": ties,
+                         "model": model, "max_r": max_r + worse, "complete@10": c10 - worse, "ndcg@1": ndcg1 - worse,
+                         "own_language_inclination_rate": np.nan if own is None else own + worse})
+    return pd.DataFrame(rows)
+
+
+def test_fixes_table_columns_kinds_and_deltas_against_the_base():
+    fits = {"default+center@ntrex": {"fit_seconds": 0.25, "encode_seconds": 30.0},
+            "/runs/demo/final": {"fit_seconds": 823.0}}
+    t = tables.fixes_table({m: lab_summary(m) for m in ["default+center@ntrex", "/runs/demo/final", "default"]}, fits)
+    assert list(t["model"]) == ["default", "default+center@ntrex", "/runs/demo/final"]  # base, fixes, fine-tunes
+    assert list(t["kind"]) == ["base", "fix", "fine-tune"]
+    row = t.set_index("model").loc["default+center@ntrex"]
+    assert (row["fix"], row["data"], row["fit_seconds"]) == ("center", "ntrex", 0.25)
+    assert (row["multi_max_r_en"], row["multi_max_r_tgt"], row["multi_c10_en"], row["multi_c10_tgt"]) == (5, 6, 80, 90)
+    assert row["multi1_ndcg1"] == 65.0 and row["mono_same_ndcg1"] == 70.0  # means over both query languages
+    assert (row["own_incl_en"], row["own_incl_tgt"]) == (30.0, 20.0)
+    assert row["delta_c10"] == (80 + 90) / 2 - (50 + 10) / 2  # 55 points
+    assert row["delta_mono_ndcg1"] == 70.0 - 75.0
+    tuned = t.set_index("model").loc["/runs/demo/final"]
+    assert tuned["delta_c10"] == 25.0 and tuned["delta_mono_ndcg1"] == 1.0 and tuned["fix"] == ""
+    base = t.set_index("model").loc["default"]
+    assert base["delta_c10"] == 0 and np.isnan(base["fit_seconds"])
+
+
+def test_fix_tradeoff_and_markdown():
+    t = tables.fixes_table({m: lab_summary(m) for m in LAB}, base="default")
+    trade = tables.fix_tradeoff(t).set_index("model")
+    assert list(trade.index) == ["default+center@ntrex", "/runs/demo/final"]  # not the base
+    assert trade.loc["default+center@ntrex", "delta_c10"] == 55.0
+    assert trade.loc["/runs/demo/final", "delta_mono_ndcg1"] == 1.0
+    md = tables.fixes_markdown(t, "lab")
+    lines = md.splitlines()
+    assert lines[0] == "# lab" and "Mono-Same NDCG@1" in lines[2]
+    center = next(line for line in lines if "default+center@ntrex" in line)
+    assert "| +55.0 | -5.0 | – |" in center  # Δ C@10, Δ Mono-Same, no fit time given
+    assert len([line for line in lines if line.startswith("| en+zh |")]) == 3
+
+
+def test_fixes_table_without_a_base_row_leaves_deltas_empty():
+    t = tables.fixes_table({"default+center@ntrex": lab_summary("default+center@ntrex")})
+    assert t["kind"].tolist() == ["fix"] and t["delta_c10"].isna().all()
+    assert tables.fix_tradeoff(t)["delta_c10"].isna().all()

@@ -300,3 +300,18 @@ def test_error_bars_diagnosis_and_distractor_share_figures(pq):
     z = dict(zip(heat.data[0].y, heat.data[0].z))
     assert list(heat.data[0].x) == ["en distractors", "zh distractors"]
     assert list(z["en queries → any reference"]) == [2.0, 0.0] and list(z["zh queries → any reference"]) == [0.0, 2.0]
+
+
+def test_fix_tradeoff_figure_one_point_per_variant():
+    trade = pd.DataFrame({"model": ["default+center@ntrex", "default+lir2@ntrex", "/runs/demo/final"],
+                          "kind": ["fix", "fix", "fine-tune"], "fix": ["center", "lir2", ""],
+                          "delta_c10": [55.0, 50.0, 25.0], "delta_mono_ndcg1": [-5.0, -6.0, 1.0]})
+    fig = viz.fix_tradeoff_figure(trade)
+    points = {t.name: t for t in fig.data}
+    assert set(points) == {"fix", "fine-tune", "base"}
+    assert list(points["fix"].y) == [55.0, 50.0] and list(points["fix"].x) == [-5.0, -6.0]
+    assert list(points["fix"].text) == ["center", "lir2"] and list(points["fine-tune"].text) == ["demo/final"]
+    assert (list(points["base"].x), list(points["base"].y)) == ([0], [0])
+    assert "Mono-Same" in fig.layout.xaxis.title.text and "Complete@10" in fig.layout.yaxis.title.text
+    empty = viz.fix_tradeoff_figure(trade.assign(delta_c10=np.nan))
+    assert not empty.data and "No variant" in empty.layout.annotations[0].text

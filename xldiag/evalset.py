@@ -31,7 +31,7 @@ import pandas as pd
 from xldiag import __version__, jobs
 from xldiag.atomic import atomic_path, read_json, write_json
 from xldiag.evaluate import EvalSpec, Progress, SharedInputs, run_evaluation
-from xldiag.vocab import SET_FILE, STATUS_FILE, SUMMARY_FILE
+from xldiag.vocab import CONFIG_FILE, SET_FILE, STATUS_FILE, SUMMARY_FILE
 
 SET_KIND = "evaluation-set"
 SET_FORMAT_VERSION = 1
@@ -103,18 +103,21 @@ def set_fields(spec: EvalSpec, models: list[str]) -> dict:
 
 
 def run_evaluation_set(spec: EvalSpec, models: Iterable[str], out: str | Path, progress: Progress | None = None,
-                       encoders: dict | None = None) -> pd.DataFrame:
+                       encoders: dict | None = None, reuse: bool = False) -> pd.DataFrame:
     """Evaluate every model of `models` on `spec`'s setting (spec.model is ignored) into the set
     folder `out`; returns the combined summary. `progress(message, fraction)` gets the set's
     progress ("model k/n (name): ..."); `encoders` may give a ready Encoder per model (else each
-    model gets `Encoder(model)` with its own cache)."""
+    model gets `Encoder(model)` with its own cache). `reuse=True` keeps a member folder that already
+    holds a finished evaluation of this model and setting (its summary is read back, nothing is
+    recomputed): a set run again only evaluates what is missing."""
     spec.validate()
     models = parse_models(list(models))
     out = Path(out)
     names = member_names(models)
     progress = progress or (lambda message, fraction: None)
     _write_set(out, spec, models, names)
-    for model in models:
+    done = {m: read_finished(out / names[m], spec, m) for m in models} if reuse else {}
+    for model in [m for m in models if done.get(m) is None]:
         jobs.write_status(out / names[model], {"kind": MEMBER_KIND, "state": "queued", "message": "waiting in its set",
                                                "fraction": 0.0, "pid": os.getpid(),
                                                "proc_start": jobs.proc_start_time(os.getpid()),
@@ -123,6 +126,12 @@ def run_evaluation_set(spec: EvalSpec, models: Iterable[str], out: str | Path, p
     summaries: list[pd.DataFrame] = []
     try:
         for k, model in enumerate(models):
+            if done.get(model) is not None:
+                print(f"[xldiag] model {k + 1}/{len(models)}: {model}: kept {out / names[model]} (finished before)",
+                      file=sys.stderr, flush=True)
+                summaries.append(done[model])
+                _write_combined(out, summaries)
+                continue
             print(f"[xldiag] model {k + 1}/{len(models)}: {model} → {out / names[model]}", file=sys.stderr, flush=True)
             summaries.append(_evaluate_member(spec, model, out / names[model], inputs, (encoders or {}).get(model),
                                               _member_progress(progress, k, len(models), model)))
@@ -131,6 +140,20 @@ def run_evaluation_set(spec: EvalSpec, models: Iterable[str], out: str | Path, p
         _close_waiting(out, [names[m] for m in models])
     progress("Done", 1.0)
     return pd.concat(summaries, ignore_index=True)
+
+
+def read_finished(folder: Path, spec: EvalSpec, model: str) -> pd.DataFrame | None:
+    """The summary of a finished evaluation of `model` with `spec`'s setting in `folder`, or None
+    (no folder, not finished, another setting, or unreadable)."""
+    config = read_json(folder / CONFIG_FILE) or {}
+    status = read_json(folder / STATUS_FILE) or {}
+    wanted = _member_fields(spec, model)
+    if status.get("state") not in (None, "finished") or any(config.get(k) != v for k, v in wanted.items()):
+        return None
+    try:
+        return pd.read_csv(folder / SUMMARY_FILE)
+    except (OSError, ValueError):
+        return None
 
 
 def _evaluate_member(spec: EvalSpec, model: str, folder: Path, inputs: SharedInputs, encoder,

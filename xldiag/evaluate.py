@@ -20,6 +20,7 @@ import pandas as pd
 
 from xldiag import __version__, measures, metrics
 from xldiag.atomic import atomic_path, write_json, write_text
+from xldiag.fixes.registry import base_model, variant_or_none
 from xldiag.pools import Pool, build_pool, doc_id
 from xldiag.ranking import rank_gold
 from xldiag.stats import DEFAULT_RESAMPLES
@@ -140,9 +141,11 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
     started = time.time()
     from xldiag.embeddings import Encoder
 
-    encoder = encoder or Encoder(spec.model, trust_remote_code=spec.trust_remote_code)
+    # A fix variant ("default+lir1@ntrex") encodes with its base model, then corrects per language set.
+    encoder = encoder or Encoder(base_model(spec.model), trust_remote_code=spec.trust_remote_code)
     inputs = inputs or SharedInputs(spec)
     coverage = coverage_columns(spec.model)
+    fix_sets: dict[str, dict] = {}
 
     outputs = Outputs(spec)
     truncation = Truncation()
@@ -153,14 +156,61 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
         data = inputs.dataset(langs)
         set_progress = _scaled(progress, s / n_sets, 1 / n_sets)
         embeddings = _embed_dataset(encoder, data, langs, set_progress)
+        if variant_or_none(spec.model) is not None:
+            embeddings, fix_sets["+".join(langs)] = apply_fix(spec, encoder, data, langs, embeddings,
+                                                              _scaled(set_progress, 0.8, 0.0))
         cuts = truncation.measure(encoder, data, langs)
         _evaluate_set(inputs, langs, embeddings, cuts, outputs, set_progress, coverage(langs))
     summary = outputs.summary()
     if out is not None:
         write_run(Path(out), spec, summary, outputs.per_query(), fingerprint=encoder.fingerprint,
-                  seconds=time.time() - started, truncation=truncation.record(), extras=outputs)
+                  seconds=time.time() - started, truncation=truncation.record(), extras=outputs,
+                  fix=fix_record(spec.model, fix_sets))
     progress("Done", 1.0)
     return summary
+
+
+def apply_fix(spec: EvalSpec, encoder, data, langs: tuple[str, ...], embeddings: dict,
+              progress: Progress | None = None) -> tuple[dict, dict]:
+    """The embeddings of one language set corrected by the variant `spec.model` names, fitted for
+    exactly these languages (LSAR's subspace depends on the set) with `encoder` (the base model's)
+    on text checked to share none with `data`; and the variant's record for config.json."""
+    from xldiag.fixes import correct_embeddings, fit_named
+
+    reporting = ReportingEncoder(encoder, progress or (lambda message, fraction: None), spec.model)
+    variant = fit_named(spec.model, reporting, langs, data_dir=spec.data_dir, evaluation=data)
+    return correct_embeddings(variant, embeddings), variant.record()
+
+
+class ReportingEncoder:
+    """An encoder whose `encode(texts, role)` reports its progress (the fix's estimation texts can
+    take minutes the first time): "Fitting <variant>: embedding 1997 zh... query texts"."""
+
+    def __init__(self, encoder, progress: Progress, name: str):
+        self.encoder, self.progress, self.name = encoder, progress, name
+
+    def __getattr__(self, attribute):  # model_name, fingerprint, family, ...: the wrapped encoder's
+        return getattr(self.encoder, attribute)
+
+    def encode(self, texts, role: str) -> np.ndarray:
+        texts = list(texts)
+        message = f"Fitting {self.name}: embedding {len(texts)} {role} texts of its estimation data"
+        return self.encoder.encode(texts, role, progress=_counted(self.progress, message))
+
+
+def fix_record(model: str, sets: dict[str, dict]) -> dict | None:
+    """config.json's "fix" (None for a plain model): the variant, its base model, fix and data, and per
+    language set what was fitted (texts per language and role, fitted parameters, timings)."""
+    variant = variant_or_none(model)
+    if variant is None:
+        return None
+    roles = [role for record in sets.values() for role in record["roles"].values()]
+    return {"variant": model, "model": variant.model, "fix": variant.spec.text, "method": variant.spec.method,
+            "param": variant.spec.param, "data": variant.data,
+            "fit_seconds": round(sum(r["fit_seconds"] for r in roles), 4),
+            "encode_seconds": round(sum(r["encode_seconds"] for r in roles), 4),
+            "n_texts": {pair: record["roles"]["passage"]["n_texts"] for pair, record in sets.items()},
+            "sets": sets}
 
 
 class SharedInputs:
@@ -193,10 +243,11 @@ class SharedInputs:
 
 def coverage_columns(model: str) -> Callable[[tuple[str, ...]], dict]:
     """langs → {"uncovered_langs": the set's languages the model's family does not declare among its
-    training languages, comma-separated ("" when all are declared or the family declares none)}."""
+    training languages, comma-separated ("" when all are declared or the family declares none)}.
+    A fix variant has its base model's coverage."""
     from xldiag.models import family_of
 
-    family = family_of(model)
+    family = family_of(base_model(model))
     return lambda langs: {"uncovered_langs": ",".join(family.uncovered(langs))}
 
 
@@ -205,7 +256,7 @@ def coverage_record(spec: EvalSpec) -> dict:
     which of the evaluated languages are outside them."""
     from xldiag.models import family_of
 
-    family = family_of(spec.model)
+    family = family_of(base_model(spec.model))
     langs = [lang for langs in spec.language_sets for lang in langs]
     return {"family": family.name, "languages": list(family.languages) if family.languages is not None else None,
             "uncovered": family.uncovered(langs)}
@@ -439,9 +490,11 @@ def _ragged(values: np.ndarray, keep: np.ndarray) -> list[list]:
 
 
 def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.DataFrame,
-              fingerprint: str, seconds: float, truncation: dict | None = None, extras: Outputs | None = None) -> None:
+              fingerprint: str, seconds: float, truncation: dict | None = None, extras: Outputs | None = None,
+              fix: dict | None = None) -> None:
     """Write the run folder; each file atomically, config.json last (it marks a complete run).
-    `extras` (the evaluation's Outputs) adds distractor_share.csv and the TREC files."""
+    `extras` (the evaluation's Outputs) adds distractor_share.csv and the TREC files; `fix` is a fix
+    variant's fit (None for a plain model)."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / SUMMARY_FILE) as tmp:
         summary.to_csv(tmp, index=False)
@@ -471,6 +524,7 @@ def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.Da
         "coverage": coverage_record(spec),  # languages outside the model's declared training languages
         "bootstrap": measures.Intervals(spec.bootstrap, spec.seed).record() if spec.bootstrap else None,
         "trec_depth": spec.trec_depth,
+        "fix": fix,  # a fix variant's fit (xldiag.evaluate.fix_record), None for a plain model
         "seconds": round(seconds, 2),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })

@@ -201,3 +201,97 @@ def _comparison_line(side: str, column: str, rows: pd.DataFrame, pairs: list[str
         cells += [m.format(means.loc[p, "base"]), m.format(means.loc[p, "tuned"])] if p in means.index else ["–", "–"]
     cells += [m.format(means["base"].mean()), m.format(means["tuned"].mean())]
     return f"| {side} | {m.arrow_label} | " + " | ".join(cells) + " |"
+
+
+# --- the fix lab: base, fixes and fine-tuned checkpoints on the same pools -----------------------
+
+# (column, label, summary column, scenario, query side); side "both" = the mean over the pair's two query languages
+FIX_COLUMNS = (
+    ("multi_max_r_en", "Multi Max@R ↓ en-q", "max_r", "multi", SIDES[0]),
+    ("multi_max_r_tgt", "Multi Max@R ↓ X-q", "max_r", "multi", SIDES[1]),
+    ("multi_c10_en", "Multi C@10 ↑ en-q", "complete@10", "multi", SIDES[0]),
+    ("multi_c10_tgt", "Multi C@10 ↑ X-q", "complete@10", "multi", SIDES[1]),
+    ("multi1_ndcg1", "Multi-1 NDCG@1 ↑", "ndcg@1", "multi-1", "both"),
+    ("mono_same_ndcg1", "Mono-Same NDCG@1 ↑ (cost)", "ndcg@1", "mono-same", "both"),
+    ("own_incl_en", "own-lang incl. ↓ en-q", "own_language_inclination_rate", "multi", SIDES[0]),
+    ("own_incl_tgt", "own-lang incl. ↓ X-q", "own_language_inclination_rate", "multi", SIDES[1]),
+)
+FIX_DELTAS = (("delta_c10", "Δ Multi C@10"), ("delta_mono_ndcg1", "Δ Mono-Same NDCG@1"))
+FIX_KINDS = ("base", "fix", "fine-tune")
+
+
+def fixes_table(summaries, fits=None, base: str | None = None) -> pd.DataFrame:
+    """The fix lab's table: one row per (pair, model) of `summaries` ({model: summary frame}, the
+    same pools for every model; the first tie rule of each), with `FIX_COLUMNS`, the kind (base /
+    fix / fine-tune), and against the base model of the same pair: Δ Multi C@10 (the mean over both
+    query languages, percentage points) and Δ Mono-Same NDCG@1 (what the gain costs in monolingual
+    ranking). `fits` ({model: {"fit_seconds", "encode_seconds"}}) gives each model's fitting
+    (or training) time; `base` defaults to the model the first fix variant corrects."""
+    from xldiag.fixes.registry import base_model, variant_or_none
+
+    fits = fits or {}
+    models = list(summaries)
+    base = base or next((base_model(m) for m in models if variant_or_none(m) is not None), models[0] if models else None)
+    rows = []
+    for model, summary in summaries.items():
+        summary = summary[summary["ties"] == summary["ties"].iloc[0]] if len(summary) else summary
+        variant = variant_or_none(model)
+        kind = "fix" if variant is not None else "base" if model == base else "fine-tune"
+        for pair, block in summary.groupby("pair", sort=False):
+            row = {"pair": pair, "model": model, "kind": kind, "fix": variant.spec.label if variant else "",
+                   "data": variant.data if variant else ""}
+            row.update({key: _fix_cell(block, column, scenario, side) for key, _, column, scenario, side in FIX_COLUMNS})
+            fit = fits.get(model) or {}
+            row["fit_seconds"] = fit.get("fit_seconds", float("nan"))
+            row["encode_seconds"] = fit.get("encode_seconds", float("nan"))
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=["pair", "model", "kind", "fix", "data", *(c[0] for c in FIX_COLUMNS),
+                                        "fit_seconds", "encode_seconds"])
+    return _with_deltas(table, base)
+
+
+def _fix_cell(block: pd.DataFrame, column: str, scenario: str, side: str) -> float:
+    rows = block[block["scenario"] == scenario]
+    if side != "both":
+        rows = rows[query_side(rows["query_lang"]) == side]
+    return float(rows[column].mean()) if len(rows) and column in rows else float("nan")
+
+
+def _with_deltas(table: pd.DataFrame, base: str | None) -> pd.DataFrame:
+    """Δ columns against the base model's row of the same pair (NaN where the base is missing)."""
+    c10 = table[["multi_c10_en", "multi_c10_tgt"]].mean(axis=1)
+    reference = table[table["model"] == base].set_index("pair")
+    base_c10 = reference[["multi_c10_en", "multi_c10_tgt"]].mean(axis=1)
+    table["delta_c10"] = c10 - table["pair"].map(base_c10)
+    table["delta_mono_ndcg1"] = table["mono_same_ndcg1"] - table["pair"].map(reference["mono_same_ndcg1"])
+    order = {kind: i for i, kind in enumerate(FIX_KINDS)}
+    return table.sort_values(["pair", "kind"], key=lambda c: c.map(order) if c.name == "kind" else c.map(
+        {p: i for i, p in enumerate(dict.fromkeys(table["pair"]))}), kind="stable").reset_index(drop=True)
+
+
+def fix_tradeoff(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per model other than the base: its Δ Multi C@10 and Δ Mono-Same NDCG@1 averaged over
+    the pairs of `fixes_table` (what the trade-off scatter plots), with its kind and fix."""
+    others = table[table["kind"] != "base"]
+    if others.empty:
+        return pd.DataFrame(columns=["model", "kind", "fix", "delta_c10", "delta_mono_ndcg1", "pairs"])
+    return (others.groupby("model", sort=False)
+            .agg(kind=("kind", "first"), fix=("fix", "first"), delta_c10=("delta_c10", "mean"),
+                 delta_mono_ndcg1=("delta_mono_ndcg1", "mean"), pairs=("pair", lambda p: ",".join(p)))
+            .reset_index())
+
+
+def fixes_markdown(table: pd.DataFrame, title: str | None = None) -> str:
+    """`fixes_table` as Markdown: one row per pair and model, metrics in their formats, Δ signed."""
+    labels = [label for _, label, *_ in FIX_COLUMNS] + [label for _, label in FIX_DELTAS] + ["fit s"]
+    lines = ([f"# {title}", ""] if title else []) + ["| pair | model | " + " | ".join(labels) + " |",
+                                                    "|---|---|" + "---|" * len(labels)]
+    for _, row in table.iterrows():
+        cells = [metric(column).format(row[key]) for key, _, column, *_ in FIX_COLUMNS]
+        cells += ["–" if pd.isna(row[key]) else f"{row[key]:+.1f}" for key, _ in FIX_DELTAS]
+        cells.append("–" if pd.isna(row["fit_seconds"]) else f"{row['fit_seconds']:.2f}")
+        lines.append(f"| {row['pair']} | {row['model']} | " + " | ".join(c.replace("nan", "–") for c in cells) + " |")
+    lines += ["", "X-q: queries in the pair's other language. C@10 = Complete@10 (%); NDCG@1 in %; Multi-1 and "
+              "Mono-Same averaged over both query languages. Δ: against the base model on the same pair (points). "
+              "fit s: seconds to fit a fix (its estimation texts' embedding not included), or to train a checkpoint."]
+    return "\n".join(lines) + "\n"

@@ -632,3 +632,44 @@ def max_r_scatter(paired: pd.DataFrame, labels=("base", "tuned")) -> go.Figure:
     fig.update_layout(title=f"Max@R per query: {n_better} improved, {n_worse} degraded, "
                             f"{len(paired) - n_better - n_worse} unchanged", height=460, **LAYOUT)
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Fixes
+
+KIND_COLORS = {"fix": "#1f77b4", "fine-tune": "#d62728", "base": "#7f7f7f"}
+
+
+def fix_tradeoff_figure(tradeoff: pd.DataFrame) -> go.Figure:
+    """The fix lab's trade-off: one point per variant or checkpoint (`tables.fix_tradeoff`), x = change
+    in Mono-Same NDCG@1 (the cost in monolingual ranking), y = gain in Multi Complete@10, both
+    against the base model in points; the base sits at the origin (dotted axes). Up and to the right
+    is better on both; up and to the left buys cross-lingual retrieval with monolingual quality."""
+    title = "Trade-off: gain in Multi Complete@10 vs change in Mono-Same NDCG@1 (against the base)"
+    rows = tradeoff.dropna(subset=["delta_c10", "delta_mono_ndcg1"]) if not tradeoff.empty else tradeoff
+    if rows.empty:
+        return _empty(title, "No variant or checkpoint beside the base model on the same pools yet (the trade-off "
+                             "needs Multi and Mono-Same rows).")
+    fig = go.Figure()
+    for kind, block in rows.groupby("kind", sort=False):
+        names = [_point_name(fix, model) for fix, model in zip(block["fix"], block["model"])]
+        fig.add_trace(go.Scatter(
+            x=block["delta_mono_ndcg1"], y=block["delta_c10"], mode="markers+text", name=kind, text=names,
+            textposition="top center", marker=dict(size=11, color=KIND_COLORS.get(kind, "#9467bd")),
+            customdata=block[["model"]].to_numpy(),
+            hovertemplate="%{customdata[0]}<br>Δ Multi C@10 %{y:+.1f}<br>Δ Mono-Same NDCG@1 %{x:+.1f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers+text", name="base", text=["base"], textposition="bottom center",
+                             marker=dict(size=9, color=KIND_COLORS["base"], symbol="x")))
+    fig.add_hline(y=0, line_dash="dot", line_color="#999")
+    fig.add_vline(x=0, line_dash="dot", line_color="#999")
+    fig.update_layout(title=title, xaxis_title="Δ Mono-Same NDCG@1 (points; left = monolingual cost)",
+                      yaxis_title="Δ Multi Complete@10 (points)", **LAYOUT)
+    return fig
+
+
+def _point_name(fix, model) -> str:
+    """A point's text: the fix label (lir1), else a checkpoint's last two folders (demo/final)."""
+    if isinstance(fix, str) and fix:
+        return fix
+    parts = str(model).rstrip("/").split("/")
+    return "/".join(parts[-2:])

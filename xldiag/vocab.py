@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 PIVOT = "en"  # English: the language paired with every target language ("ar" means the pool en+ar)
 ROLES = ("query", "passage")  # how a text is embedded (a model's query / passage prompts)
+DEFAULT_FIX_DATA = "ntrex"  # the aligned corpus a fix is estimated on unless told (xldiag.data.corpora)
 # max_seq_length of a model that embeds every token of a text (no truncation), e.g. use-m3;
 # int32's largest value, so it fits the embedding cache's max_tokens column.
 NO_TOKEN_LIMIT = 2**31 - 1

@@ -7,6 +7,10 @@ the dashboard's Stop) ends it at its next progress point, as `stopped`.
 Several models (`--model default,use-m3,cache/runs/demo/final`) make an evaluation set
 (xldiag.evalset): one job in --out, the same pools for every model, one run folder per model
 under --out and a combined summary.csv with a `model` column. One model keeps the plain layout.
+
+`--fix lir:1 [--fix-data ntrex]` evaluates the variant `default+lir1@ntrex` (xldiag.fixes): the
+model's embeddings corrected by a fix estimated on other text; the name is the run's model, and
+works as `--model` too. Several fixes (`--fix center,lir:1/2`) make an evaluation set.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from pathlib import Path
 from xldiag import jobs
 from xldiag.evalset import member_names, parse_models, run_evaluation_set, set_fields
 from xldiag.evaluate import EvalSpec, run_evaluation
+from xldiag.fixes.registry import SPEC_HELP, check_variant, variant_models
 from xldiag.results.coverage import coverage_note
 from xldiag.results.launch import KIND, eval_spec, job_fields
 from xldiag.stats import DEFAULT_RESAMPLES
 from xldiag.trec import DEFAULT_DEPTH
-from xldiag.vocab import PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TABLE_FILE, TIE_RULES
+from xldiag.vocab import DEFAULT_FIX_DATA, PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TABLE_FILE, TIE_RULES
 
 
 def register(subparsers) -> None:
@@ -47,6 +52,12 @@ def register(subparsers) -> None:
     parser.add_argument("--paper", action="store_true",
                         help=f"the paper's setting: per-question pool and both tie bounds ({','.join(PAPER_TIES)}), "
                              "since the paper does not say how it broke ties; table.md shows each cell as a range")
+    parser.add_argument("--fix", default=None,
+                        help=f"evaluate the model corrected by a training-free fix: {SPEC_HELP}; several "
+                             "(center,lir:1/2) make an evaluation set of variants, named e.g. default+lir1@ntrex "
+                             "(docs/FIXES.md)")
+    parser.add_argument("--fix-data", default=None,
+                        help="text to estimate the fix on: ntrex (default), tatoeba, mlqa-r or a parallel JSONL path")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_RESAMPLES, metavar="N",
                         help=f"resamples of the queries for the 95%% intervals of the headline metrics in summary.csv "
@@ -83,8 +94,20 @@ def spec_from_args(args) -> EvalSpec:
                      trec_depth=args.trec_depth)
 
 
-def run(args) -> int:
+def models_from_args(args) -> list[str]:
+    """--model, each corrected by every --fix (estimated on --fix-data) when one is given: variant names."""
     models = parse_models(args.model)
+    if args.fix:
+        models = variant_models(models, args.fix, args.fix_data or DEFAULT_FIX_DATA)
+    elif args.fix_data:
+        raise ValueError("--fix-data names the text a fix is estimated on: give --fix too (e.g. --fix lir:1).")
+    for model in models:
+        check_variant(model)
+    return models
+
+
+def run(args) -> int:
+    models = models_from_args(args)
     spec = spec_from_args(args)
     spec.validate()  # a typo is one line, before the folder becomes a job
     if len(models) > 1:

@@ -16,6 +16,10 @@ query and passage by the transform of the text's language, and the rows are L2-n
     variant.apply(unit_rows, "zh", "query")       # float32, rows L2-normalised again
     correct_embeddings(variant, {(role, lang): unit_rows, ...})   # evaluate's embeddings dict
 
+A variant name goes wherever a model name goes: `base_model("default+lir1@ntrex")` is the model
+to encode with, `fit_named(name, encoder, langs)` the fitted variant (xldiag.evaluate applies it
+per language set; `eval --fix lir:1` and `python -m xldiag fixes` name their models this way).
+
 One module per method (center.py, lir.py, lsar.py, shift.py: `fit(embeddings_by_lang,
 pairs_by_lang, **param) -> FittedFix`), `registry` (specs, variant names, loading),
 `estimate` (`fit_fix`: encode one role, fit, cache), `variant` (`fit_variant`: one estimate per
@@ -26,9 +30,9 @@ docs/FIXES.md describes the methods and our choices.
 from xldiag.fixes.base import FittedFix, FixSpec, Provenance, unit_rows
 from xldiag.fixes.disjoint import Overlap, check_disjoint, text_overlap
 from xldiag.fixes.estimate import EstimationTexts, estimation_texts, fit_fix, fix_cache_root
-from xldiag.fixes.registry import (METHODS, SPEC_HELP, Variant, load_fix, method_of, parse_fix, parse_fixes,
-                                   parse_variant, variant_name)
-from xldiag.fixes.variant import FixVariant, correct_embeddings, fit_variant
+from xldiag.fixes.registry import (METHODS, SPEC_HELP, Variant, base_model, load_fix, method_of, parse_fix,
+                                   parse_fixes, parse_variant, variant_models, variant_name, variant_or_none)
+from xldiag.fixes.variant import FixVariant, correct_embeddings, fit_named, fit_variant
 
 __all__ = [
     "EstimationTexts",
@@ -40,10 +44,12 @@ __all__ = [
     "Provenance",
     "SPEC_HELP",
     "Variant",
+    "base_model",
     "check_disjoint",
     "correct_embeddings",
     "estimation_texts",
     "fit_fix",
+    "fit_named",
     "fit_variant",
     "fix_cache_root",
     "load_fix",
@@ -53,5 +59,7 @@ __all__ = [
     "parse_variant",
     "text_overlap",
     "unit_rows",
+    "variant_models",
     "variant_name",
+    "variant_or_none",
 ]

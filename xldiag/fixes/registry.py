@@ -140,6 +140,48 @@ def parse_variant(name: str) -> Variant:
     return Variant(match["model"], parse_fix(match["fix"]), match["data"])
 
 
+def variant_or_none(name: str) -> Variant | None:
+    """The variant a model name stands for, or None for a plain model (a name that does not read as
+    `<model>+<fix><param>@<data>`, or an existing file or folder, which is always a model)."""
+    text = str(name)
+    if "+" not in text or "@" not in text or Path(text).expanduser().exists():
+        return None
+    try:
+        return parse_variant(text)
+    except ValueError:
+        return None
+
+
+def base_model(name: str) -> str:
+    """The model a variant corrects (`default+lir1@ntrex` → `default`); a plain model is its own base."""
+    variant = variant_or_none(name)
+    return variant.model if variant is not None else str(name)
+
+
+def variant_models(models: list[str], fixes: str, data: str) -> list[str]:
+    """Every model of `models` with every fix of `fixes` (`parse_fixes`: "lir:1/2,center") estimated on
+    `data`, as variant names in that order: (["default"], "center,lir:1/2", "ntrex") →
+    default+center@ntrex, default+lir1@ntrex, default+lir2@ntrex. A model that already is a variant
+    is an error (fixes do not stack)."""
+    specs = parse_fixes(fixes)
+    stacked = [m for m in models if variant_or_none(m) is not None]
+    if stacked:
+        raise ValueError(f"{stacked[0]!r} is already a fix variant; --fix corrects a plain model (e.g. --model "
+                         f"{base_model(stacked[0])}).")
+    return [variant_name(model, spec, data) for model in models for spec in specs]
+
+
+def check_variant(name: str) -> None:
+    """For a variant name, its data must be a registered corpus or an existing JSONL file: said in
+    one line before anything runs (a plain model passes)."""
+    from xldiag.data.corpora import CORPORA
+
+    variant = variant_or_none(name)
+    if variant is not None and variant.data not in CORPORA and not Path(variant.data).expanduser().is_file():
+        raise ValueError(f"{name}: unknown estimation data {variant.data!r}; use one of {', '.join(CORPORA)} or "
+                         "the path of a parallel JSONL file (--fix-data).")
+
+
 def load_fix(folder: str | os.PathLike) -> FittedFix | None:
     """A fix saved with `FittedFix.save`, or None when the folder holds no complete fix of this format."""
     saved = load_saved(Path(folder))
@@ -149,5 +191,5 @@ def load_fix(folder: str | os.PathLike) -> FittedFix | None:
     return method_of(record["method"]).fix_class.from_saved(record, arrays)
 
 
-__all__ = ["METHODS", "Method", "SPEC_HELP", "Variant", "format_param", "load_fix", "method_of", "parse_fix",
-           "parse_fixes", "parse_variant", "variant_name"]
+__all__ = ["METHODS", "Method", "SPEC_HELP", "Variant", "base_model", "check_variant", "format_param", "load_fix", "method_of",
+           "parse_fix", "parse_fixes", "parse_variant", "variant_models", "variant_name", "variant_or_none"]

@@ -21,9 +21,10 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from xldiag.data import ParallelDataset
-from xldiag.data.corpora import AlignedCorpus
+from xldiag.data.corpora import AlignedCorpus, load_corpus
 from xldiag.fixes.base import FittedFix, FixSpec
 from xldiag.fixes.estimate import fit_fix
+from xldiag.fixes.registry import parse_variant
 from xldiag.vocab import ROLES
 
 
@@ -88,6 +89,22 @@ def fit_variant(encoder, spec: str | FixSpec, corpus: str | os.PathLike | Aligne
     return FixVariant({role: fit_fix(encoder, spec, corpus, langs, limit, cache_root, role=role, data_dir=data_dir,
                                      evaluation=evaluation, refit=refit)
                        for role in ROLES})
+
+
+def fit_named(name: str, encoder, langs: Iterable[str], cache_root: str | os.PathLike | None = None, *,
+              data_dir: str | os.PathLike | None = None, evaluation: ParallelDataset | None = None) -> FixVariant:
+    """The variant a model name stands for (`default+lir1@ntrex`: lir r = 1 estimated on NTREX),
+    fitted for `langs` with `encoder`, an Encoder of the name's base model (`base_model(name)`);
+    from the fix cache when it holds the estimate. The data part of the name is a registered corpus
+    or a JSONL path, as `--fix-data` takes it."""
+    variant, langs = parse_variant(name), list(langs)
+    try:
+        corpus = load_corpus(variant.data, langs, data_dir)
+    except (ValueError, FileNotFoundError) as err:  # e.g. a corpus without one of the languages evaluated
+        raise ValueError(f"{name}: the fix cannot be estimated for {', '.join(langs)} on {variant.data!r}: {err}") \
+            from err
+    return fit_variant(encoder, variant.spec, corpus, langs, cache_root=cache_root, data_dir=data_dir,
+                       evaluation=evaluation)
 
 
 def correct_embeddings(fix: FittedFix | FixVariant, embeddings: Mapping[tuple[str, str], np.ndarray]) -> dict:

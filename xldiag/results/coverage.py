@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from xldiag.models import family_of
+from xldiag.fixes.registry import base_model
+from xldiag.models import family_of as model_family_of
+
+
+def family_of(model: str):
+    """The model's family; a fix variant ("default+lir1@ntrex") has its base model's."""
+    return model_family_of(base_model(model))
 
 FLAG = "⚠"
 COLUMN = "uncovered_langs"

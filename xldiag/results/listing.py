@@ -23,6 +23,7 @@ import pandas as pd
 
 from xldiag import config, jobs
 from xldiag.evalset import is_set_folder, read_set
+from xldiag.fixes.registry import variant_or_none
 from xldiag.results.errors import RunFolderError, RunIncompleteError
 from xldiag.results.store import check_format, language_set_langs, read_config, tie_rules
 from xldiag.runs import runs_root
@@ -104,6 +105,9 @@ def model_label(model: str) -> str:
     model = str(model)
     if model in ("", "default"):
         return model or "?"
+    variant = variant_or_none(model)
+    if variant is not None:  # default+lir1@ntrex; a JSONL path as data shows its file name
+        return f"{model_label(variant.model)}+{variant.spec.label}@{Path(variant.data).name}"
     path = Path(model)
     if "checkpoints" in path.parts or path.name == "final":
         run = path.parent.parent.name if path.parent.name == "checkpoints" else path.parent.name

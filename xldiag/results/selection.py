@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xldiag.fixes.registry import base_model, variant_or_none
 from xldiag.models import EMBEDDED_MODELS, family_of
 from xldiag.results.listing import eval_label
 
@@ -153,3 +154,30 @@ def trainable_models(models: list[str]) -> tuple[list[str], dict[str, str]]:
         else:
             refused[model] = family.untrainable_reason
     return ok, refused
+
+
+# --- the fix lab ---------------------------------------------------------------------------------
+
+
+def fix_lab_evals(evals: pd.DataFrame, runs: pd.DataFrame, base: str, dataset: str, pool: str, ties: str,
+                  like: str | None = None) -> dict[str, str]:
+    """{model: evaluation id} for the Fixes page: `base` (a variant counts as its base model), every
+    fix variant of it and every fine-tuned checkpoint that started from it, each with its complete
+    evaluation on the same dataset, pool, tie rule, limit and language sets as `like` (the base's,
+    when `like` is None: its comparable one). Models without such an evaluation are left out."""
+    base = base_model(base)
+    anchor = like if like is not None and not evals.empty and like in set(evals["id"]) else \
+        comparable(evals, base, dataset, pool, ties)
+    if anchor is None:
+        return {}
+    me = evals.set_index("id").loc[anchor]
+    same = evals[(evals["state"] == "complete") & (evals["dataset"] == dataset) & (evals["pool"] == pool)
+                 & evals["ties"].map(lambda rules: ties in str(rules).split(","))
+                 & evals["language_sets"].map(lambda sets: list(sets) == list(me["language_sets"]))
+                 & (evals["limit"].map(_limit) == _limit(me["limit"]))]
+    tuned = {str(Path(str(row["run_dir"])) / FINAL) for _, row in runs.iterrows() if row.get("model") == base}
+    wanted = [m for m in dict.fromkeys(same["model"])
+              if m == base or (variant_or_none(m) is not None and variant_or_none(m).model == base) or m in tuned]
+    found = {m: same[same["model"] == m].iloc[0]["id"] for m in wanted}
+    order = {m: (0 if m == base else 1 if variant_or_none(m) is not None else 2) for m in found}
+    return dict(sorted(found.items(), key=lambda item: order[item[0]]))
