@@ -166,8 +166,8 @@ def fixes_table(summaries, fits=None, base: str | None = None) -> pd.DataFrame:
     same pools for every model; the first tie rule of each), with `FIX_COLUMNS`, the kind (base /
     fix / fine-tune), and against the base model of the same pair: Δ Multi C@10 (the mean over both
     query languages, percentage points) and Δ Mono-Same NDCG@1 (what the gain costs in monolingual
-    ranking). `fits` ({model: {"fit_seconds", "encode_seconds"}}) gives each model's fitting
-    (or training) time; `base` defaults to the model the first fix variant corrects."""
+    ranking). `fits` ({model: {"fit_seconds", "encode_seconds"}}, optionally with `by_pair`: the
+    same per pair) gives each model's fitting (or training) time; `base` defaults to the model the first fix variant corrects."""
     from xldiag.fixes.registry import base_model, variant_or_none
 
     fits = fits or {}
@@ -183,6 +183,7 @@ def fixes_table(summaries, fits=None, base: str | None = None) -> pd.DataFrame:
                    "data": variant.data if variant else ""}
             row.update({key: _fix_cell(block, column, scenario, side) for key, _, column, scenario, side in FIX_COLUMNS})
             fit = fits.get(model) or {}
+            fit = (fit.get("by_pair") or {}).get(pair, fit)  # a fix is fitted per language set
             row["fit_seconds"] = fit.get("fit_seconds", float("nan"))
             row["encode_seconds"] = fit.get("encode_seconds", float("nan"))
             rows.append(row)
