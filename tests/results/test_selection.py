@@ -98,9 +98,11 @@ def test_comparable_prefers_the_same_limit_and_languages(workspace, tmp_path):
 
 
 def test_trainable_models_name_why_not():
-    ok, refused = selection.trainable_models(["default", "use-m3", "intfloat/multilingual-e5-small"])
+    ok, refused = selection.trainable_models(["default", "use-m3", "intfloat/multilingual-e5-small",
+                                              "default+lir1@ntrex"])
     assert ok == ["default", "intfloat/multilingual-e5-small"]
-    assert list(refused) == ["use-m3"] and "cannot be fine-tuned" in refused["use-m3"]
+    assert list(refused) == ["use-m3", "default+lir1@ntrex"] and "cannot be fine-tuned" in refused["use-m3"]
+    assert "fine-tune its base model (default)" in refused["default+lir1@ntrex"]
 
 
 def test_fix_lab_evals_finds_the_base_its_variants_and_its_checkpoints_on_the_same_pools(workspace, tmp_path):
