@@ -16,7 +16,13 @@ from pathlib import Path
 
 from xldiag import jobs, runs
 from xldiag.fixes.registry import base_model, variant_or_none
-from xldiag.losses import DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, DEFAULT_TEMPERATURE, LOSS_MODES, MNRL_TEMPERATURE
+from xldiag.losses import (
+    DEFAULT_EPS,
+    DEFAULT_JSD_TEMPERATURE,
+    DEFAULT_TEMPERATURE,
+    LOSS_MODES,
+    MNRL_TEMPERATURE,
+)
 from xldiag.training import TrainConfig, launch, load_config_file, train
 from xldiag.training.config import JSD_ON, PRECISIONS
 from xldiag.vocab import LOG_FILE, POOLS, SCENARIOS
