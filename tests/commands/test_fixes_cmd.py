@@ -37,6 +37,7 @@ def test_eval_fix_names_the_variant_records_the_fit_and_ranks_corrected_vectors(
     assert cli_main(["eval", "--model", "default", "--fix", "center", "--fix-data", str(corpus), "--langs", "zh",
                      "--scenarios", "multi,mono-same", "--limit", str(LIMIT), "--out", str(out)]) == 0
     name = f"default+center@{corpus}"
+    assert capsys.readouterr().out.startswith(f"## {name}\n\n### multi")
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == name
     fix = config["fix"]
