@@ -92,6 +92,8 @@ st.caption("X-q: queries in the pair's other language. C@10 = Complete@10 (%), N
            "averaged over both query languages. Δ against the base on the same pair. fit s: fitting a fix (its "
            "estimation texts' embedding aside), or training a checkpoint.")
 st.plotly_chart(viz.fix_tradeoff_figure(tables.fix_tradeoff(table)), key="fx_tradeoff")
+st.caption("One point per variant or checkpoint, its Δs averaged over the language pairs above. Up is more "
+           "cross-lingual retrieval (both references in the top 10); left is monolingual ranking lost.")
 
 st.subheader("Fit and evaluate a fix")
 fit_form(evals.loc[found[base]])

@@ -33,6 +33,7 @@ PAGES = [  # (url path, heading, charts expected)
     ("embedding_map", "Embedding map", 1),
     ("fine_tune", "Fine-tune", 1),
     ("compare", "Compare", 1),
+    ("fixes", "Fixes", 0),
 ]
 
 

@@ -96,11 +96,14 @@ def write_lab_table(out: str | Path, base: str | None = None) -> pd.DataFrame:
 
 
 def model_fit(model: str, config: dict) -> dict:
-    """How long a model took to make: a fix variant's fitting (config.json "fix"), a fine-tuned
+    """How long a model took to make: a fix variant's fitting (config.json "fix"; `by_pair`: per
+    language set, both roles), a fine-tuned
     checkpoint's training (its run's status.json `train_seconds`), nothing for a plain model."""
     fix = config.get("fix")
-    if fix:
-        return {"fit_seconds": fix.get("fit_seconds"), "encode_seconds": fix.get("encode_seconds")}
+    if fix:  # per language set: each set has its own fit (both roles)
+        by_pair = {pair: {key: sum(role.get(key, 0.0) for role in record["roles"].values())
+                          for key in ("fit_seconds", "encode_seconds")} for pair, record in fix.get("sets", {}).items()}
+        return {"fit_seconds": fix.get("fit_seconds"), "encode_seconds": fix.get("encode_seconds"), "by_pair": by_pair}
     path = Path(model).expanduser()
     run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     seconds = (read_json(run / STATUS_FILE) or {}).get("train_seconds") if path.is_dir() else None

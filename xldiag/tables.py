@@ -225,8 +225,8 @@ def fixes_table(summaries, fits=None, base: str | None = None) -> pd.DataFrame:
     same pools for every model; the first tie rule of each), with `FIX_COLUMNS`, the kind (base /
     fix / fine-tune), and against the base model of the same pair: Δ Multi C@10 (the mean over both
     query languages, percentage points) and Δ Mono-Same NDCG@1 (what the gain costs in monolingual
-    ranking). `fits` ({model: {"fit_seconds", "encode_seconds"}}) gives each model's fitting
-    (or training) time; `base` defaults to the model the first fix variant corrects."""
+    ranking). `fits` ({model: {"fit_seconds", "encode_seconds"}}, optionally with `by_pair`: the
+    same per pair) gives each model's fitting (or training) time; `base` defaults to the model the first fix variant corrects."""
     from xldiag.fixes.registry import base_model, variant_or_none
 
     fits = fits or {}
@@ -242,6 +242,7 @@ def fixes_table(summaries, fits=None, base: str | None = None) -> pd.DataFrame:
                    "data": variant.data if variant else ""}
             row.update({key: _fix_cell(block, column, scenario, side) for key, _, column, scenario, side in FIX_COLUMNS})
             fit = fits.get(model) or {}
+            fit = (fit.get("by_pair") or {}).get(pair, fit)  # a fix is fitted per language set
             row["fit_seconds"] = fit.get("fit_seconds", float("nan"))
             row["encode_seconds"] = fit.get("encode_seconds", float("nan"))
             rows.append(row)
@@ -264,9 +265,28 @@ def _with_deltas(table: pd.DataFrame, base: str | None) -> pd.DataFrame:
     base_c10 = reference[["multi_c10_en", "multi_c10_tgt"]].mean(axis=1)
     table["delta_c10"] = c10 - table["pair"].map(base_c10)
     table["delta_mono_ndcg1"] = table["mono_same_ndcg1"] - table["pair"].map(reference["mono_same_ndcg1"])
-    order = {kind: i for i, kind in enumerate(FIX_KINDS)}
-    return table.sort_values(["pair", "kind"], key=lambda c: c.map(order) if c.name == "kind" else c.map(
-        {p: i for i, p in enumerate(dict.fromkeys(table["pair"]))}), kind="stable").reset_index(drop=True)
+    return table.sort_values(["pair", "kind", "fix"], key=_fix_order(table), kind="stable").reset_index(drop=True)
+
+
+def _fix_order(table: pd.DataFrame):
+    """Sort keys: pairs as first seen, kinds base → fix → fine-tune, fixes by method then parameter."""
+    from xldiag.fixes.registry import METHODS, parse_fix
+
+    pairs = {p: i for i, p in enumerate(dict.fromkeys(table["pair"]))}
+    kinds = {kind: i for i, kind in enumerate(FIX_KINDS)}
+    methods = {name: i for i, name in enumerate(METHODS)}
+
+    def fix_key(label: str) -> tuple:
+        spec = parse_fix(label) if label else None
+        return (methods[spec.method], spec.param or 0) if spec else (-1, 0)
+
+    def key(column: pd.Series) -> pd.Series:
+        if column.name == "pair":
+            return column.map(pairs)
+        if column.name == "kind":
+            return column.map(kinds)
+        return column.map(lambda label: fix_key(label)[0] * 1e6 + fix_key(label)[1])
+    return key
 
 
 def fix_tradeoff(table: pd.DataFrame) -> pd.DataFrame:

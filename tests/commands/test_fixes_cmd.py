@@ -37,6 +37,7 @@ def test_eval_fix_names_the_variant_records_the_fit_and_ranks_corrected_vectors(
     assert cli_main(["eval", "--model", "default", "--fix", "center", "--fix-data", str(corpus), "--langs", "zh",
                      "--scenarios", "multi,mono-same", "--limit", str(LIMIT), "--out", str(out)]) == 0
     name = f"default+center@{corpus}"
+    assert capsys.readouterr().out.startswith(f"## {name}\n\n### multi")
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == name
     fix = config["fix"]
@@ -126,3 +127,10 @@ def test_fixes_command_refuses_bad_input(tmp_path, capsys):
     assert "already a fix variant" in capsys.readouterr().err
     assert cli_main(["fixes", "--fixes", "center,nope", "--out", str(tmp_path / "x")]) == 2
     assert "Unknown fix" in capsys.readouterr().err
+
+
+def test_train_refuses_a_fix_variant_in_one_line(tmp_path, capsys):
+    assert cli_main(["train", "--model", "default+lir1@ntrex", "--data", "mlqa-r", "--langs", "zh",
+                     "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "fine-tune" in err and "(default)" in err and not (tmp_path / "run").exists()

@@ -98,6 +98,24 @@ def test_comparable_prefers_the_same_limit_and_languages(workspace, tmp_path):
 
 
 def test_trainable_models_name_why_not():
-    ok, refused = selection.trainable_models(["default", "use-m3", "intfloat/multilingual-e5-small"])
+    ok, refused = selection.trainable_models(["default", "use-m3", "intfloat/multilingual-e5-small",
+                                              "default+lir1@ntrex"])
     assert ok == ["default", "intfloat/multilingual-e5-small"]
-    assert list(refused) == ["use-m3"] and "cannot be fine-tuned" in refused["use-m3"]
+    assert list(refused) == ["use-m3", "default+lir1@ntrex"] and "cannot be fine-tuned" in refused["use-m3"]
+    assert "fine-tune its base model (default)" in refused["default+lir1@ntrex"]
+
+
+def test_fix_lab_evals_finds_the_base_its_variants_and_its_checkpoints_on_the_same_pools(workspace, tmp_path):
+    evals_dir = tmp_path / "evals"
+    make_eval(evals_dir / "center-zh", model="default+center@ntrex", created="2025-03-05T00:00:00")
+    make_eval(evals_dir / "lir-zh-ar", model="default+lir1@ntrex", targets=("zh", "ar"))  # other language sets
+    make_eval(evals_dir / "other-center", model="other/model+center@ntrex")  # a variant of another model
+    evals = listing.list_evaluations()
+    found = selection.fix_lab_evals(evals, workspace["runs"], "default", "xquad", "unique", "optimistic",
+                                    like="evals:default-zh")
+    assert found == {"default": "evals:default-zh", "default+center@ntrex": "evals:center-zh",
+                     workspace["final"]: "runs:r1/eval/tuned"}
+    # a variant in the sidebar stands for its base; no evaluation of the setting: nothing
+    assert selection.fix_lab_evals(evals, workspace["runs"], "default+center@ntrex", "xquad", "unique",
+                                   "optimistic") == found
+    assert selection.fix_lab_evals(evals, workspace["runs"], "default", "xquad", "unique", "pessimistic") == {}

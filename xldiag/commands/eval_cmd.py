@@ -22,7 +22,7 @@ from pathlib import Path
 from xldiag import jobs
 from xldiag.evalset import member_names, parse_models, run_evaluation_set, set_fields
 from xldiag.evaluate import EvalSpec, run_evaluation
-from xldiag.fixes.registry import SPEC_HELP, check_variant, variant_models
+from xldiag.fixes.registry import SPEC_HELP, check_variant, variant_models, variant_or_none
 from xldiag.results.coverage import coverage_note
 from xldiag.results.launch import KIND, eval_spec, job_fields
 from xldiag.stats import DEFAULT_RESAMPLES
@@ -115,6 +115,8 @@ def run(args) -> int:
     spec = dataclasses.replace(spec, model=models[0])
     with jobs.Job(args.out, KIND, **job_fields(spec)) as job:
         summary = run_evaluation(spec, out=args.out, progress=job.progress)
+    if args.fix or variant_or_none(spec.model) is not None:  # say which variant the table is of
+        print(f"## {spec.model}\n")
     print((Path(args.out) / TABLE_FILE).read_text(encoding="utf-8"))
     print(f"wrote {args.out}/summary.csv ({len(summary)} rows), per_query.parquet, distractor_share.csv, table.md, "
           f"table.tex{', run.trec, qrels.trec' if spec.trec_depth else ''}", file=sys.stderr)

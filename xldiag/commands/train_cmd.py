@@ -15,7 +15,14 @@ import sys
 from pathlib import Path
 
 from xldiag import jobs, runs
-from xldiag.losses import DEFAULT_EPS, DEFAULT_JSD_TEMPERATURE, DEFAULT_TEMPERATURE, LOSS_MODES, MNRL_TEMPERATURE
+from xldiag.fixes.registry import base_model, variant_or_none
+from xldiag.losses import (
+    DEFAULT_EPS,
+    DEFAULT_JSD_TEMPERATURE,
+    DEFAULT_TEMPERATURE,
+    LOSS_MODES,
+    MNRL_TEMPERATURE,
+)
 from xldiag.training import TrainConfig, launch, load_config_file, train
 from xldiag.training.config import JSD_ON, PRECISIONS
 from xldiag.vocab import LOG_FILE, POOLS, SCENARIOS
@@ -104,6 +111,9 @@ def build_config(args) -> TrainConfig:
 
 def run(args) -> int:
     cfg = build_config(args)
+    if variant_or_none(cfg.model) is not None:
+        raise ValueError(f"{cfg.model} is a training-free fix variant, not a model to fine-tune; train its base "
+                         f"model ({base_model(cfg.model)}) and compare both with `python -m xldiag fixes --checkpoint`.")
     if args.resume and not getattr(args, "out", None) and not getattr(args, "config", None):
         raise ValueError("--resume needs the run folder: pass --out cache/runs/NAME.")
     if args.detach:

@@ -145,9 +145,12 @@ def comparable(evals: pd.DataFrame, model: str, dataset: str, pool: str, ties: s
 
 
 def trainable_models(models: list[str]) -> tuple[list[str], dict[str, str]]:
-    """(the models training can take, {model: why not} for the others, e.g. use-m3)."""
+    """(the models training can take, {model: why not} for the others, e.g. use-m3 or a fix variant)."""
     ok, refused = [], {}
     for model in models:
+        if variant_or_none(model) is not None:  # a fix corrects a model's output; training takes the model
+            refused[model] = f"{model} is a training-free fix variant; fine-tune its base model ({base_model(model)})."
+            continue
         family = family_of(model)
         if family.trainable:
             ok.append(model)
