@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from xldiag import config, results, runs
+from xldiag import config, results, runs, views
 from xldiag.data import load_dataset
 from xldiag.embeddings import Encoder
 from xldiag.results import selection
-from xldiag.vocab import CONFIG_FILE
+from xldiag.vocab import CONFIG_FILE, VIEWS_FILE
 
 # --- listings ------------------------------------------------------------------------------------
 
@@ -81,8 +81,9 @@ def _query_index(path: str, stamp: float) -> dict:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _preference(path: str, stamp: float) -> pd.DataFrame:
-    return results.language_preference(_per_query(path, stamp))
+def _preference(path: str, stamp: float, views_stamp: float) -> pd.DataFrame:
+    written = views.preference_table(path) if views_stamp else None  # the evaluation wrote it
+    return written if written is not None else results.language_preference(_per_query(path, stamp))
 
 
 def load_eval(path: str | Path) -> results.EvalRun:
@@ -102,7 +103,36 @@ def query_index(path: str | Path) -> dict:
 
 
 def preference(path: str | Path) -> pd.DataFrame:
-    return _preference(str(path), stamp(path))
+    return _preference(str(path), stamp(path), views_stamp(path))
+
+
+# --- derived views (xldiag.views): files written by the evaluation, read here ---------------------
+
+
+def views_stamp(root: str | Path) -> float:
+    """When the views of `root` (an evaluation or joint-map folder) were last written (0: none)."""
+    file = views.views_dir(root) / VIEWS_FILE
+    return file.stat().st_mtime if file.exists() else 0.0
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _alignment_table(root: str, stamp: float) -> pd.DataFrame:
+    return views.alignment_table(root)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _map_points(root: str, method: str, stamp: float) -> pd.DataFrame | None:
+    return views.map_points(root, method)
+
+
+def alignment_table(root: str | Path) -> pd.DataFrame:
+    """views.alignment_table, cached until the views are rewritten (ViewsMissingError without them)."""
+    return _alignment_table(str(root), views_stamp(root))
+
+
+def map_points(root: str | Path, method: str) -> pd.DataFrame | None:
+    """views.map_points, cached until the views are rewritten (None while `method` is being fitted)."""
+    return _map_points(str(root), method, views_stamp(root))
 
 
 # --- data and models -----------------------------------------------------------------------------

@@ -10,16 +10,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from xldiag import jobs
+from xldiag import jobs, views
+from xldiag.embeddings import Encoder
 from xldiag.evaluate import EvalSpec, run_evaluation
 from xldiag.results.launch import KIND, eval_spec, job_fields
-from xldiag.vocab import PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TABLE_FILE, TIE_RULES
+from xldiag.vocab import PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TABLE_FILE, TIE_RULES, VIEWS_KIND
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="evaluate a model on mixed-language pools",
                                    description="Evaluate a model in the Multi / Multi-1 / Mono-Same / "
-                                   "Mono-Cross scenarios and write summary.csv, per_query.parquet, table.md.")
+                                   "Mono-Cross scenarios and write summary.csv, per_query.parquet, table.md, then the views the "
+                                   "dashboard reads (views/: alignment tables, PCA then UMAP maps; xldiag.views).")
     parser.add_argument("--model", default="default",
                         help="'default' (embedded multilingual-e5-small), a hub name or a local path")
     parser.add_argument("--dataset", default="xquad", help="xquad, belebele, mlqa-r or a JSONL path")
@@ -68,7 +70,13 @@ def run(args) -> int:
     spec = spec_from_args(args)
     spec.validate()  # a typo is one line, before the folder becomes a job
     with jobs.Job(args.out, KIND, **job_fields(spec)) as job:
-        summary = run_evaluation(spec, out=args.out, progress=job.progress)
-    print((Path(args.out) / TABLE_FILE).read_text(encoding="utf-8"))
-    print(f"wrote {args.out}/summary.csv ({len(summary)} rows), per_query.parquet, table.md", file=sys.stderr)
+        encoder = Encoder(spec.model, trust_remote_code=spec.trust_remote_code)
+        summary = run_evaluation(spec, out=args.out, progress=job.progress, encoder=encoder)
+        print((Path(args.out) / TABLE_FILE).read_text(encoding="utf-8"), flush=True)
+        print(f"wrote {args.out}/summary.csv ({len(summary)} rows), per_query.parquet, table.md", file=sys.stderr)
+        # The results are complete and readable now; the views follow in the same job (phase
+        # "views": listed as complete meanwhile), UMAP last.
+        views.write_views(args.out, encoder, progress=lambda m, f: job.progress(m, f, phase=VIEWS_KIND),
+                          data_dir=spec.data_dir)
+    print(f"wrote {views.views_dir(args.out)}", file=sys.stderr)
     return 0
