@@ -42,14 +42,13 @@ if not targets:
     st.stop()
 
 folders = {results.model_label(fr.model): str(run.path)}
+_views.require(run.path, str(run.path), what="the cosine/JSD tables")
 if compare != "—":
     other = _views.same_data_eval(compare, cfg, fr.pair)
     if other is None:
         _views.missing_partner(compare, cfg, fr.pair)
-    else:
+    elif _views.require(other, other, what="the cosine/JSD tables", stop=False) is not None:
         folders[results.model_label(compare)] = other
-for folder in folders.values():
-    _views.require(folder, folder, what="the cosine/JSD tables")
 
 
 def _rows(label: str, folder: str) -> pd.DataFrame:

@@ -28,18 +28,22 @@ method = c1.radio("Projection", ["umap", "pca"], horizontal=True, key="map_metho
                   format_func=lambda m: {"umap": "UMAP", "pca": "PCA"}[m])
 compare = shared.compare_picker(c2, "map_compare", "Show beside it (base or tuned)", fr.model)
 
-folder, root, other = str(run.path), str(run.path), None
+folder, other = str(run.path), None
 labels = {cfg.get("fingerprint"): results.model_label(fr.model)}
+info, root = _views.require(folder, folder, what="the map coordinates"), folder
 if compare != "—":
     other = _views.same_data_eval(compare, cfg, fr.pair)
+    other_cfg = _cache.load_eval(other).config if other else {}
+    joint = str(views.joint_map_dir([cfg.get("fingerprint"), other_cfg.get("fingerprint")], cfg.get("dataset"),
+                                    cfg.get("limit")))
     if other is None:
         _views.missing_partner(compare, cfg, fr.pair)
-    else:
-        other_cfg = _cache.load_eval(other).config
-        root = str(views.joint_map_dir([cfg.get("fingerprint"), other_cfg.get("fingerprint")], cfg.get("dataset"),
-                                       cfg.get("limit")))
+    elif other_cfg.get("fingerprint") == cfg.get("fingerprint"):
+        st.info(f"{results.model_label(compare)} has the same vectors as {results.model_label(fr.model)} "
+                "(one cache fingerprint): one map shows both.")
+    elif (joint_info := _views.require(joint, folder, other, what="the joint map", stop=False)) is not None:
+        info, root = joint_info, joint
         labels[other_cfg.get("fingerprint")] = results.model_label(compare)
-info = _views.require(root, folder, other, what="the map coordinates")
 
 points = _cache.map_points(root, method)
 if points is None:

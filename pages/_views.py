@@ -22,24 +22,28 @@ def _launch_argv(folder: str, other: str | None) -> list[str]:
     return ["views", folder, *(["--with", other] if other else []), *(["--data-dir", data_dir] if data_dir else [])]
 
 
-def require(root: str | Path, folder: str, other: str | None = None, what: str = "these views") -> dict:
+def require(root: str | Path, folder: str, other: str | None = None, what: str = "these views",
+            stop: bool = True) -> dict | None:
     """views.json of `root` (an evaluation's folder, or the joint map of `folder` and `other`); else
-    a message — the job computing them, or the command and a button that launches it — and a stop."""
+    a message — the job computing them, or the command and a button that launches it — and a stop
+    (with `stop=False`, None: the page goes on without them)."""
     try:
         return views.manifest(root, views.views_command(folder, other))
     except views.ViewsMissingError as err:
         busy = views.views_busy(root)
         if busy is not None:
-            st.info(f"The views are being computed in the background ({100 * float(busy.get('fraction') or 0):.0f} %: "
-                    f"{busy.get('message', '')}). They appear here when they are written; reload the page then.",
-                    icon=":material/hourglass_top:")
+            st.info(f"The views of {root} are being computed in the background "
+                    f"({100 * float(busy.get('fraction') or 0):.0f} %: {busy.get('message', '')}). They appear here "
+                    "when they are written; reload the page then.", icon=":material/hourglass_top:")
+        else:
+            st.warning(f"{err}\n\nThis page reads {what} from files the evaluation writes (`python -m xldiag eval` "
+                       "writes them when it finishes); it never encodes on a visit.", icon=":material/info:")
+            if st.button("Compute the views now (background job)", key=f"views_launch_{root}", type="primary"):
+                jobs.launch(root, _launch_argv(folder, other), kind=VIEWS_KIND)
+                st.success("Started. The page shows the views when the job has written them.")
+        if stop:
             st.stop()
-        st.warning(f"{err}\n\nThis page reads {what} from files the evaluation writes (recent versions write them "
-                   "at the end of `python -m xldiag eval`); it never encodes on a visit.", icon=":material/info:")
-        if st.button("Compute the views now (background job)", key=f"views_launch_{root}", type="primary"):
-            jobs.launch(root, _launch_argv(folder, other), kind=VIEWS_KIND)
-            st.success("Started. The page shows the views when the job has written them.")
-        st.stop()
+        return None
 
 
 def same_data_eval(model: str, config: dict, pair: str) -> str | None:

@@ -58,6 +58,8 @@ def manifest(root: str | Path, command: str | None = None) -> dict:
     folder = views_dir(root)
     data = read_json(folder / VIEWS_FILE)
     command = command or views_command(root)
+    if data is None and folder == Path(root):
+        raise ViewsMissingError("The joint map of these two models on this data has not been fitted yet.", command)
     if data is None:
         raise ViewsMissingError(f"{root} has no precomputed views (it predates them, or they are being written).",
                                 command)
