@@ -73,7 +73,7 @@ def test_alignment_view_equals_a_direct_computation_from_the_cache(evaluated):
         assert np.allclose(rows["jsd_unit"], unit["jsd"], rtol=1e-5, atol=1e-12)
         assert (rows["jsd_unit"] < rows["jsd"]).all()  # unit vectors: a near-uniform softmax
         assert np.array_equal(views.alignment_vectors(evaluated, "en+zh", role, "zh"), zh)
-        assert rows["tgt_text"].tolist() == [t[:300] for t in texts["zh"]]
+        assert rows["tgt_text"].tolist() == [t[:400] for t in texts["zh"]]
 
 
 def _preference_by_loop(per_query: pd.DataFrame) -> dict:

@@ -27,7 +27,7 @@ from xldiag.vocab import (ALIGNMENT_VECTORS_FILE, ALIGNMENT_VIEW_FILE, CONFIG_FI
                           PIVOT, PREFERENCE_VIEW_FILE, VIEWS_FILE)
 
 Progress = Callable[[str, float], None]
-TEXT_CHARS = 300  # characters of each parallel text kept beside its alignment row
+TEXT_CHARS = 400  # characters of each parallel text kept beside its alignment row
 
 
 def _now() -> str:

@@ -81,7 +81,7 @@ def views_busy(root: str | Path) -> dict | None:
 
 def alignment_table(root: str | Path) -> pd.DataFrame:
     """One row per parallel pair: pair, role, lang (target), index, cosine, jsd (pre-norm vectors,
-    T = 1), jsd_unit (unit vectors, T = 1), en_text, tgt_text (the first 300 characters)."""
+    T = 1), jsd_unit (unit vectors, T = 1), en_text, tgt_text (the first 400 characters)."""
     manifest(root)
     return pd.read_parquet(views_dir(root) / ALIGNMENT_VIEW_FILE)
 
