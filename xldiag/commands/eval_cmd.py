@@ -10,8 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from xldiag import jobs, views
-from xldiag.embeddings import Encoder
+from xldiag import embeddings, jobs, views
 from xldiag.evaluate import EvalSpec, run_evaluation
 from xldiag.results.launch import KIND, eval_spec, job_fields
 from xldiag.vocab import PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TABLE_FILE, TIE_RULES, VIEWS_KIND
@@ -70,7 +69,7 @@ def run(args) -> int:
     spec = spec_from_args(args)
     spec.validate()  # a typo is one line, before the folder becomes a job
     with jobs.Job(args.out, KIND, **job_fields(spec)) as job:
-        encoder = Encoder(spec.model, trust_remote_code=spec.trust_remote_code)
+        encoder = embeddings.Encoder(spec.model, trust_remote_code=spec.trust_remote_code)
         summary = run_evaluation(spec, out=args.out, progress=job.progress, encoder=encoder)
         print((Path(args.out) / TABLE_FILE).read_text(encoding="utf-8"), flush=True)
         print(f"wrote {args.out}/summary.csv ({len(summary)} rows), per_query.parquet, table.md", file=sys.stderr)
