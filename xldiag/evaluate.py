@@ -2,7 +2,8 @@
 
 Every unique text is embedded once per model and role (the Encoder's disk cache); English texts
 are shared by every language pair and scenario. A run folder holds plain files anyone can open
-with pandas: config.json, summary.csv, per_query.parquet and table.md.
+with pandas: config.json, summary.csv, per_query.parquet and table.md; then views/, what the
+dashboard's pages read (xldiag.views), written from the same cached vectors.
 """
 
 from __future__ import annotations
@@ -94,11 +95,13 @@ def evaluate(
     progress: Progress | None = None,
     encoder=None,
     trust_remote_code: bool = False,
+    views: bool = True,
 ) -> pd.DataFrame:
     """Evaluate `model` on `dataset` and (if `out` is given) write the run folder; returns the summary.
 
     `ties`: one rule or several (`"optimistic,pessimistic"`: both bounds, as `--paper` reports);
-    ranks are computed once and every rule is derived from the same counts."""
+    ranks are computed once and every rule is derived from the same counts. With `out`, the run
+    folder is followed by its views (`views=False`: none; `python -m xldiag views DIR` later)."""
     spec = EvalSpec(
         model=str(model),
         dataset=str(dataset),
@@ -110,10 +113,13 @@ def evaluate(
         data_dir=str(data_dir) if data_dir else None,
         trust_remote_code=trust_remote_code,
     )
-    return run_evaluation(spec, out=out, progress=progress, encoder=encoder)
+    return run_evaluation(spec, out=out, progress=progress, encoder=encoder, views=views)
 
 
-def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, encoder=None) -> pd.DataFrame:
+def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, encoder=None, views: bool = True,
+                   views_progress: Progress | None = None) -> pd.DataFrame:
+    """Evaluate `spec`; with `out`, write the run folder and then (`views`) the views the dashboard
+    reads (xldiag.views; `views_progress` reports that part, default `progress`)."""
     spec.validate()
     progress = progress or (lambda message, fraction: None)
     started = time.time()
@@ -145,6 +151,12 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
         write_run(Path(out), spec, summary, per_query, fingerprint=encoder.fingerprint, seconds=time.time() - started,
                   truncation=truncation.record())
     progress("Done", 1.0)
+    if out is not None and views:
+        # The run is complete and readable; the pages' views follow (tables and PCA, then UMAP),
+        # from the vectors this encoder just cached (xldiag.views).
+        from xldiag.views import write_views
+
+        write_views(out, encoder, progress=views_progress or progress, data_dir=spec.data_dir)
     return summary
 
 

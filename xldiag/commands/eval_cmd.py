@@ -70,12 +70,11 @@ def run(args) -> int:
     spec.validate()  # a typo is one line, before the folder becomes a job
     with jobs.Job(args.out, KIND, **job_fields(spec)) as job:
         encoder = embeddings.Encoder(spec.model, trust_remote_code=spec.trust_remote_code)
-        summary = run_evaluation(spec, out=args.out, progress=job.progress, encoder=encoder)
-        print((Path(args.out) / TABLE_FILE).read_text(encoding="utf-8"), flush=True)
-        print(f"wrote {args.out}/summary.csv ({len(summary)} rows), per_query.parquet, table.md", file=sys.stderr)
-        # The results are complete and readable now; the views follow in the same job (phase
-        # "views": listed as complete meanwhile), UMAP last.
-        views.write_views(args.out, encoder, progress=lambda m, f: job.progress(m, f, phase=VIEWS_KIND),
-                          data_dir=spec.data_dir)
-    print(f"wrote {views.views_dir(args.out)}", file=sys.stderr)
+        # The views follow the run folder in the same job, in phase "views": the evaluation is
+        # listed as complete meanwhile, and its status shows the UMAP line.
+        summary = run_evaluation(spec, out=args.out, progress=job.progress, encoder=encoder,
+                                 views_progress=lambda message, fraction: job.progress(message, fraction, phase=VIEWS_KIND))
+    print((Path(args.out) / TABLE_FILE).read_text(encoding="utf-8"))
+    print(f"wrote {args.out}/summary.csv ({len(summary)} rows), per_query.parquet, table.md, "
+          f"{views.views_dir(args.out).name}/", file=sys.stderr)
     return 0

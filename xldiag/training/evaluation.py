@@ -56,13 +56,10 @@ def evaluate_base_and_tuned(cfg: TrainConfig, run_dir: Path, progress: Progress,
 
 
 def _write_views(cfg: TrainConfig, folders: dict, encoders: dict, progress: Progress, log) -> None:
-    """The dashboard's views of both evaluations, then their joint map (xldiag.views)."""
-    for name, folder in folders.items():
-        views.write_views(folder, encoders[name], data_dir=cfg.data_dir,
-                          progress=lambda message, fraction, name=name: progress(f"views of {name}", message, fraction))
+    """The joint map of both evaluations (each wrote its own views; xldiag.views)."""
     views.write_joint_map(folders["base"], folders["tuned"], encoders["base"], encoders["tuned"], data_dir=cfg.data_dir,
                           progress=lambda message, fraction: progress("joint map", message, fraction))
-    log("wrote the views of eval/base and eval/tuned and their joint map")
+    log("wrote the joint map of eval/base and eval/tuned")
 
 
 def _encoder(cfg: TrainConfig, name: str, model: str) -> Encoder:
