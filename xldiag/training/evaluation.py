@@ -20,6 +20,7 @@ from xldiag.evaluate import evaluate
 from xldiag.tables import comparison, comparison_markdown
 from xldiag.training.config import TrainConfig
 from xldiag.training.st_adapter import prompt_overrides
+from xldiag.vocab import CONFIG_FILE
 
 # progress(phase, message, fraction): "evaluating base" / "evaluating tuned", the evaluation's own
 # message, and its fraction done (0-1).
@@ -56,9 +57,18 @@ def evaluate_base_and_tuned(cfg: TrainConfig, run_dir: Path, progress: Progress,
 
 
 def _write_views(cfg: TrainConfig, folders: dict, encoders: dict, progress: Progress, log) -> None:
-    """The joint map of both evaluations (each wrote its own views; xldiag.views)."""
-    views.write_joint_map(folders["base"], folders["tuned"], encoders["base"], encoders["tuned"], data_dir=cfg.data_dir,
-                          progress=lambda message, fraction: progress("joint map", message, fraction))
+    """The joint map of both evaluations (each wrote its own views; xldiag.views). Without it the
+    run is still complete: its absence is logged with the command that computes it."""
+    if not all((Path(folder) / CONFIG_FILE).exists() for folder in folders.values()):
+        return
+    try:
+        views.write_joint_map(folders["base"], folders["tuned"], encoders["base"], encoders["tuned"],
+                              data_dir=cfg.data_dir,
+                              progress=lambda message, fraction: progress("joint map", message, fraction))
+    except (ValueError, FileNotFoundError) as err:
+        log(f"no joint map of eval/base and eval/tuned ({err}); compute it with "
+            f"`{views.views_command(folders['base'], folders['tuned'])}`")
+        return
     log("wrote the joint map of eval/base and eval/tuned")
 
 
