@@ -1,24 +1,29 @@
 """Alignment: softmax-over-dimensions of an English/target pair (the paper's Figure 1 on real data),
-with cosine and JSD; cosine vs JSD over all parallel pairs, coloured by language; base vs tuned."""
+with cosine and JSD; cosine vs JSD over all parallel pairs, coloured by language; base vs tuned.
+
+Everything comes from the views the evaluation wrote (xldiag.views: the per-pair table and the
+pre-normalisation vectors of the parallel texts); a visit never loads a model or encodes."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
+from pages import _cache
 from pages import _shared as shared
-from xldiag import alignment, results, viz
-from xldiag.fixes import base_model, variant_or_none
+from pages import _views
+from xldiag import alignment, results, views, viz
+from xldiag.fixes import base_model
 from xldiag.vocab import PIVOT
+
+MAX_PAIR_CHOICES = 1_000  # pairs offered in the one-pair selector (ordered by JSD, or in order)
 
 fr = shared.header("Alignment", "Each embedding read as a distribution over its dimensions (softmax). Parallel texts "
                    "are aligned when their distributions match: high cosine, JSD near 0.")
 
 run = shared.require_eval(fr)
-if shared.check_data_dir() is None:
-    st.stop()
 cfg = run.config
-limit = cfg.get("limit")
 targets_all = [lang for lang in run.langs if lang != PIVOT]
 if not targets_all:
     st.warning("This evaluation has no English/target pair.")
@@ -36,95 +41,84 @@ space = c4.radio("Vectors", ["pre-norm", "unit"], horizontal=True, key="al_space
 if not targets:
     st.info("Choose at least one target language.")
     st.stop()
-for shown_model in [fr.model] + ([compare] if compare != "—" else []):
-    shared.flag_coverage(shown_model, targets)
+
+folders = {results.model_label(fr.model): str(run.path)}
+_views.require(run.path, str(run.path), what="the cosine/JSD tables")
+if compare != "—":
+    other = _views.same_data_eval(compare, cfg, fr.pair)
+    if other is None:
+        _views.missing_partner(compare, cfg, fr.pair)
+    elif _views.require(other, other, what="the cosine/JSD tables", stop=False) is not None:
+        folders[results.model_label(compare)] = other
+
+
+def _rows(label: str, folder: str) -> pd.DataFrame:
+    """This model's rows for the chosen texts and targets (one language set per target)."""
+    table = _cache.alignment_table(folder)
+    rows = table[(table["role"] == kind) & table["lang"].isin(targets)].drop_duplicates(["lang", "index"])
+    return rows.assign(model=label, jsd=rows["jsd" if space == "pre-norm" else "jsd_unit"])
+
+
+def _vectors(folder: str, pair: str, lang: str) -> np.ndarray:
+    vecs = views.alignment_vectors(folder, pair, kind, lang)
+    return vecs if space == "pre-norm" else vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
 
 try:
-    ds = shared.dataset(cfg.get("dataset", fr.dataset), run.langs, limit)
+    frame = pd.concat([_rows(label, folder) for label, folder in folders.items()], ignore_index=True)
 except Exception as err:  # noqa: BLE001
-    shared.show_error(err, "Dataset")
+    shared.show_error(err, "Alignment views")
     st.stop()
 
-models = results.labelled_models([fr.model] + ([compare] if compare != "—" else []))
-
-
-def _vectors(model: str, lang: str, kind: str, pre_norm: bool, trust: bool) -> np.ndarray:
-    """Disk-cached vectors (the Encoder's cache, or alignment's pre-norm cache); a progress bar
-    appears only while texts are being embedded."""
-    texts = ds.passages[lang] if kind == "passage" else ds.questions[lang]
-    enc = shared.encoder(model, trust)
-    holder = {}
-
-    def progress(done, total):
-        if done >= total and "bar" not in holder:
-            return
-        bar = holder.setdefault("bar", st.progress(0.0))
-        bar.progress(min(1.0, done / max(1, total)),
-                     text=f"Embedding {lang} {kind}s with {results.model_label(model)}: {done}/{total}")
-
-    try:  # a fix variant acts on unit vectors: its pre-norm space is its base model's (see the caption)
-        rows = alignment.vectors(enc, texts, role=kind, pre_norm=pre_norm, progress=progress)
-        return rows if pre_norm else shared.correct(model, rows, lang, kind, [PIVOT, *targets])
-    finally:
-        if "bar" in holder:
-            holder["bar"].empty()
-
-
-trust = bool(st.session_state.get("trust_remote_code"))
-embeddings: dict[str, dict[str, np.ndarray]] = {}
-try:
-    with st.spinner("Loading the model(s) and embedding the parallel texts (cached on disk after the first time)"):
-        for label, model in models.items():
-            embeddings[label] = {lang: _vectors(model, lang, kind, space == "pre-norm", trust)
-                                 for lang in [PIVOT, *targets]}
-except Exception as err:  # noqa: BLE001
-    shared.show_error(err, "Embedding")
-    st.stop()
-
-trained_t = [t for t in (alignment.trained_jsd_temperature(base_model(m)) for m in models.values()) if t is not None]
+trained_t = [t for t in (alignment.trained_jsd_temperature(base_model(m)) for m in (fr.model, compare)) if t is not None]
 jsd_t = st.number_input("JSD temperature T, shown beside T = 1 (the paper's softmax(z))", min_value=0.01,
                         max_value=100.0, value=trained_t[0] if trained_t else 1.0, key=f"al_jsd_t_{trained_t[:1]}",
                         help="softmax(z / T) over the dimensions; defaults to the --jsd-temperature a tuned "
                              "model shown here was trained with.")
-frame = alignment.alignment_frame(embeddings, chosen_temperature=jsd_t)
-n_items = len(next(iter(embeddings.values()))[PIVOT])
+if jsd_t != 1.0:  # from the stored vectors: a few milliseconds per thousand pairs
+    parts = []
+    for (label, lang), block in frame.groupby(["model", "lang"], sort=False):
+        folder, pair = folders[label], block["pair"].iloc[0]
+        chosen = alignment.pair_jsd(_vectors(folder, pair, PIVOT), _vectors(folder, pair, lang), jsd_t)
+        parts.append(block.assign(jsd_chosen=chosen[block["index"].to_numpy()]))
+    frame = pd.concat(parts, ignore_index=True)
+else:
+    frame = frame.assign(jsd_chosen=frame["jsd"])
 
 st.subheader("One pair")
 p1, p2 = st.columns([1, 3])
 lang = p1.selectbox("Target language", targets, key="al_pair_lang")
-first = frame[(frame["model"] == next(iter(models))) & (frame["lang"] == lang)]
+first = frame[(frame["model"] == next(iter(folders))) & (frame["lang"] == lang)]
 order = p1.radio("Order pairs by", ["worst JSD", "best JSD", "in order"], key="al_order", horizontal=True)
-if order == "worst JSD":
-    candidates = list(first.sort_values("jsd", ascending=False)["index"])
-elif order == "best JSD":
-    candidates = list(first.sort_values("jsd")["index"])
-else:
-    candidates = list(range(n_items))
-texts_en = ds.passages[PIVOT] if kind == "passage" else ds.questions[PIVOT]
-texts_tgt = ds.passages[lang] if kind == "passage" else ds.questions[lang]
-index = p1.selectbox("Pair", candidates, key="al_index",
-                     format_func=lambda i: f"#{i}: {texts_en[i][:50]}")
+ordered = first.sort_values("jsd", ascending=order == "best JSD", kind="stable") if order != "in order" else first
+candidates = ordered["index"].head(MAX_PAIR_CHOICES).tolist()
+texts = dict(zip(first["index"].tolist(), zip(first["en_text"].tolist(), first["tgt_text"].tolist())))
+index = p1.selectbox("Pair", candidates, key="al_index", format_func=lambda i: f"#{i}: {texts[i][0][:50]}")
+if len(first) > MAX_PAIR_CHOICES:
+    p1.caption(f"The {MAX_PAIR_CHOICES:,} first of {len(first):,} pairs in this order.")
 with p2:
     a, b = st.columns(2)
-    a.markdown(f"{shared.badge(PIVOT)} {texts_en[index][:400]}")
-    b.markdown(f"{shared.badge(lang)} {texts_tgt[index][:400]}")
+    a.markdown(f"{shared.badge(PIVOT)} {texts[index][0]}")
+    b.markdown(f"{shared.badge(lang)} {texts[index][1]}")
 
 panels = []
-for label in embeddings:
-    en_vec = embeddings[label][PIVOT][index]
-    tgt_vec = embeddings[label][lang][index]
+for label, folder in folders.items():
     row = frame[(frame["model"] == label) & (frame["lang"] == lang) & (frame["index"] == index)].iloc[0]
+    en_vec, tgt_vec = _vectors(folder, row["pair"], PIVOT)[index], _vectors(folder, row["pair"], lang)[index]
     panels.append({"title": label, "p_en": alignment.softmax_dims(en_vec)[0], "p_tgt": alignment.softmax_dims(tgt_vec)[0],
                    "lang": lang, "cosine": float(row["cosine"]), "jsd": float(row["jsd"])})
 sort_dims = p1.toggle("Sort dimensions by English probability", key="al_sort")
 st.plotly_chart(viz.softmax_overlay_figure(panels, sort_by_english=sort_dims), key="al_softmax")
 
-st.subheader(f"All {n_items} parallel {kind}s")
-st.plotly_chart(viz.cos_jsd_scatter(frame), key="al_scatter")
+n_items = len(first)
+st.subheader(f"All {n_items:,} parallel {kind}s")
+shown = pd.concat([_views.sampled(block) for _, block in frame.groupby("model", sort=False)], ignore_index=True)
+st.plotly_chart(viz.cos_jsd_scatter(shown), key="al_scatter")
+if len(shown) < len(frame):
+    st.caption(f"The scatter shows {len(shown):,} of {len(frame):,} pairs, sampled uniformly with seed "
+               f"{_views.SAMPLE_SEED} (at most {_views.SAMPLE_POINTS:,} per model); the table uses them all.")
 means = alignment.jsd_summary(frame, chosen_temperature=jsd_t)
 st.dataframe(means, hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.2e") for c in means.columns if c.startswith("JSD")})
 st.caption("JSD in nats (0 ≤ JSD ≤ ln 2), as in the training loss; "
-           + ("vectors before the final L2 normalisation." if space == "pre-norm" else "unit vectors.")
-           + (" A fix variant corrects unit vectors only: choose **unit** to see its correction (pre-norm shows its "
-              "base model)." if any(variant_or_none(m) for m in models.values()) else ""))
+           + ("vectors before the final L2 normalisation." if space == "pre-norm" else "unit vectors."))

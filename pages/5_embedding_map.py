@@ -1,45 +1,73 @@
-"""Embedding map: a 2-D projection (UMAP, or PCA as the fast option) of the pool's passages, coloured
-by language, parallel passages joined by lines, a selected query with its references; base and tuned
-side by side in one projection fitted on both."""
+"""Embedding map: a 2-D projection (UMAP, or PCA) of the pool's passages, coloured by language,
+parallel passages joined by lines, a selected query with its references; base and tuned side by
+side in one projection fitted on both.
+
+The coordinates come from the views the evaluation wrote (xldiag.views: PCA at once, UMAP in the
+same background job); the joint map of two models is fitted once per model pair and cached. A
+visit never loads a model or fits a projection."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
+from pages import _cache
 from pages import _shared as shared
-from xldiag import alignment, results, viz
+from pages import _views
+from xldiag import results, views, viz
 from xldiag.pools import doc_id
 
 fr = shared.header("Embedding map", "Where the pool's documents lie: if the two languages form separate islands, "
                    "parallel lines are long and a query's nearest neighbours are in one language only.")
 
 run = shared.require_eval(fr)
-if shared.check_data_dir() is None:
-    st.stop()
 cfg = run.config
 langs = fr.pair_langs
 
 c1, c2, c3 = st.columns([1, 1.6, 2.4])
 method = c1.radio("Projection", ["umap", "pca"], horizontal=True, key="map_method",
-                  format_func=lambda m: {"umap": "UMAP", "pca": "PCA (fast)"}[m])
+                  format_func=lambda m: {"umap": "UMAP", "pca": "PCA"}[m])
 compare = shared.compare_picker(c2, "map_compare", "Show beside it (base or tuned)", fr.model)
-for shown_model in [fr.model] + ([compare] if compare != "—" else []):
-    shared.flag_coverage(shown_model, langs)
 
-pq = shared.per_query(run.path)
-cands = pq[(pq["pair"] == fr.pair) & (pq["scenario"] == "multi")]
-if cands.empty:
-    cands = pq[pq["pair"] == fr.pair]
-cands = cands.sort_values("max_r", ascending=False)
-keys = [f"{q}|{ql}|{s}" for q, ql, s in zip(cands["qid"].tolist(), cands["query_lang"].tolist(),
-                                              cands["scenario"].tolist())]
-by_key = dict(zip(keys, zip(cands["query_text"].tolist(), cands["max_r"].tolist(), cands["gold_langs"].tolist(),
-                            cands["passage_index"].tolist())))
+folder, other = str(run.path), None
+labels = {cfg.get("fingerprint"): results.model_label(fr.model)}
+info, root = _views.require(folder, folder, what="the map coordinates"), folder
+if compare != "—":
+    other = _views.same_data_eval(compare, cfg, fr.pair)
+    other_cfg = _cache.load_eval(other).config if other else {}
+    joint = str(views.joint_map_dir([cfg.get("fingerprint"), other_cfg.get("fingerprint")], cfg.get("dataset"),
+                                    cfg.get("limit")))
+    if other is None:
+        _views.missing_partner(compare, cfg, fr.pair)
+    elif other_cfg.get("fingerprint") == cfg.get("fingerprint"):
+        st.info(f"{results.model_label(compare)} has the same vectors as {results.model_label(fr.model)} "
+                "(one cache fingerprint): one map shows both.")
+    elif (joint_info := _views.require(joint, folder, other, what="the joint map", stop=False)) is not None:
+        info, root = joint_info, joint
+        labels[other_cfg.get("fingerprint")] = results.model_label(compare)
+
+points = _cache.map_points(root, method)
+if points is None:
+    busy = views.views_busy(root)
+    if busy is not None:
+        st.info(f"{method.upper()} is still being fitted in the background ({busy.get('message', '')}); "
+                "showing PCA meanwhile.", icon=":material/hourglass_top:")
+    else:
+        st.info(f"No {method.upper()} map was computed for this evaluation (`$XLDIAG_MAP_METHODS`); showing PCA. "
+                f"Compute it with `{views.views_command(folder, other)}`.")
+    method, points = "pca", _cache.map_points(root, "pca")
+pool = points[points["pair"] == fr.pair]
+if pool.empty:
+    st.warning(f"No map of the {fr.pair} pool in these views (language sets: {', '.join(info.get('maps', {}))}).")
+    st.stop()
+pool = pool.assign(model=pool["model"].map(lambda fp: labels.get(fp, fp)))
+docs = pool[pool["kind"] == "doc"].rename(columns={"id": "doc_id"})
+queries = pool[(pool["kind"] == "query") & (pool["model"] == labels[cfg.get("fingerprint")])]
+
+keys = queries["id"].tolist()
+by_key = dict(zip(keys, zip(queries["text"].tolist(), queries["max_r"].tolist(), queries["passage"].tolist())))
 current = st.session_state.get("q_current")
 if current and current[0] == fr.pair:
-    k = f"{current[3]}|{current[2]}|{current[1]}"
+    k = f"{current[3]}|{current[2]}"
     if k in by_key and st.session_state.get("_map_from_queries") != k:
         st.session_state["_map_from_queries"] = k
         st.session_state["map_query"] = k
@@ -49,61 +77,24 @@ query_key = c3.selectbox("Highlight a query (worst Max@R first)", ["—", *keys]
                          format_func=lambda k: k if k == "—" else
                          f"{k.split('|')[0]} ({k.split('|')[1]}, Max@R {by_key[k][1]:g}): {by_key[k][0][:60]}")
 
-try:
-    ds = shared.dataset(cfg.get("dataset", fr.dataset), run.langs, cfg.get("limit"))
-except Exception as err:  # noqa: BLE001
-    shared.show_error(err, "Dataset")
-    st.stop()
-
-models = results.labelled_models([fr.model] + ([compare] if compare != "—" else []))
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _projection(model_items: tuple, langs: tuple, dataset_key: tuple, method: str, _docs: dict):
-    return alignment.project(_docs, method=method)
-
-
-@st.cache_resource(show_spinner=False, max_entries=256)
-def _query_xy(proj_key: tuple, model: str, text: str, lang: str, _proj) -> tuple[float, float]:
-    """Where a query lands in a fitted projection (UMAP's transform is slow: once per query)."""
-    xy = _proj.transform(shared.encode(model, [text], "query", lang=lang, langs=langs))[0]
-    return float(xy[0]), float(xy[1])
-
-
-try:
-    with st.spinner("Embedding the pool (cached on disk after the first time)"):
-        docs = {}
-        for label, model in models.items():
-            docs[label] = np.concatenate([shared.encode(model, ds.passages[lang], "passage", f"{lang} passage",
-                                                        lang=lang, langs=langs) for lang in langs], axis=0)
-    with st.spinner(f"Fitting {method.upper()} on {sum(len(v) for v in docs.values())} points"):
-        proj = _projection(tuple(models.items()), tuple(langs),
-                           (cfg.get("dataset"), tuple(run.langs), cfg.get("limit")), method, docs)
-except Exception as err:  # noqa: BLE001
-    shared.show_error(err, "Embedding map")
-    st.stop()
-
-n = len(ds.passages[langs[0]])
-titles = ds.titles if ds.titles else [""] * n
-base_rows = pd.DataFrame({
-    "lang": np.repeat(langs, n), "passage": np.tile(np.arange(n), len(langs)),
-    "doc_id": [doc_id(lang, "p", i) for lang in langs for i in range(n)],
-    "text": [ds.passages[lang][i][:100] for lang in langs for i in range(n)],
-})
-points = pd.concat([base_rows.assign(model=label, x=proj.coords[label][:, 0], y=proj.coords[label][:, 1])
-                    for label in models], ignore_index=True)
-
 highlight = {}
 if query_key != "—":
-    qid, qlang, scen = query_key.split("|")
-    text, max_r, gold_langs, passage = by_key[query_key]
-    refs = [doc_id(lang, "p", passage) for lang in gold_langs]
-    proj_key = (tuple(models.items()), tuple(langs), (cfg.get("dataset"), tuple(run.langs), cfg.get("limit")), method)
-    for label, model in models.items():
-        x, y = _query_xy(proj_key, model, text, qlang, proj)
-        highlight[label] = {"query": (x, y, f"{qid} ({qlang})"), "refs": refs}
+    qid, qlang = query_key.split("|")
+    text, max_r, passage = by_key[query_key]
+    refs = [doc_id(lang, "p", int(passage)) for lang in langs]
+    for _, q in pool[(pool["kind"] == "query") & (pool["id"] == query_key)].iterrows():
+        highlight[q["model"]] = {"query": (float(q["x"]), float(q["y"]), f"{qid} ({qlang})"), "refs": refs}
     st.caption(f"★ {qid} ({qlang} query, Max@R {max_r:g}); ringed: its references {', '.join(refs)}.")
 
-st.plotly_chart(viz.embedding_map_figure(points, highlight, title=f"{proj.method.upper()} of the {fr.pair} pool "
-                                         f"({n} passages per language), fitted jointly on {' + '.join(models)}"),
-                key="map_fig")
+sampling = info.get("maps", {}).get(fr.pair, {})
+n_docs, n_shown = int(sampling.get("n_docs", len(docs))), int(sampling.get("n_shown", len(docs)))
+names = list(dict.fromkeys(docs["model"]))
+st.plotly_chart(viz.embedding_map_figure(docs, highlight, title=f"{method.upper()} of the {fr.pair} pool, fitted "
+                                         f"jointly on {' + '.join(names)}" if len(names) > 1 else
+                                         f"{method.upper()} of the {fr.pair} pool"), key="map_fig")
+if sampling.get("sampled"):
+    st.caption(f"Showing {n_shown:,} of {n_docs:,} documents, sampled uniformly with seed {sampling.get('seed', 0)} "
+               f"(whole passages: every language version of a drawn passage); the projection was fitted on them. "
+               f"Queries offered: the {len(keys):,} worst whose passage is drawn.")
+else:
+    st.caption(f"All {n_docs:,} documents of the pool ({n_docs // max(1, len(langs)):,} passages per language).")

@@ -8,19 +8,15 @@ show up. Cached objects are shared by all sessions and never mutated.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from xldiag import config, results, runs
+from xldiag import config, results, runs, views
 from xldiag.data import load_dataset
-from xldiag.embeddings import Encoder
-from xldiag.fixes import base_model, fit_named, variant_or_none
 from xldiag.results import selection
-from xldiag.vocab import CONFIG_FILE
+from xldiag.vocab import CONFIG_FILE, VIEWS_FILE
 
 # --- listings ------------------------------------------------------------------------------------
 
@@ -82,8 +78,9 @@ def _query_index(path: str, stamp: float) -> dict:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _preference(path: str, stamp: float) -> pd.DataFrame:
-    return results.language_preference(_per_query(path, stamp))
+def _preference(path: str, stamp: float, views_stamp: float) -> pd.DataFrame:
+    written = views.preference_table(path) if views_stamp else None  # the evaluation wrote it
+    return written if written is not None else results.language_preference(_per_query(path, stamp))
 
 
 def load_eval(path: str | Path) -> results.EvalRun:
@@ -103,7 +100,36 @@ def query_index(path: str | Path) -> dict:
 
 
 def preference(path: str | Path) -> pd.DataFrame:
-    return _preference(str(path), stamp(path))
+    return _preference(str(path), stamp(path), views_stamp(path))
+
+
+# --- derived views (xldiag.views): files written by the evaluation, read here ---------------------
+
+
+def views_stamp(root: str | Path) -> float:
+    """When the views of `root` (an evaluation or joint-map folder) were last written (0: none)."""
+    file = views.views_dir(root) / VIEWS_FILE
+    return file.stat().st_mtime if file.exists() else 0.0
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _alignment_table(root: str, stamp: float) -> pd.DataFrame:
+    return views.alignment_table(root)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _map_points(root: str, method: str, stamp: float) -> pd.DataFrame | None:
+    return views.map_points(root, method)
+
+
+def alignment_table(root: str | Path) -> pd.DataFrame:
+    """views.alignment_table, cached until the views are rewritten (ViewsMissingError without them)."""
+    return _alignment_table(str(root), views_stamp(root))
+
+
+def map_points(root: str | Path, method: str) -> pd.DataFrame | None:
+    """views.map_points, cached until the views are rewritten (None while `method` is being fitted)."""
+    return _map_points(str(root), method, views_stamp(root))
 
 
 # --- data and models -----------------------------------------------------------------------------
@@ -130,58 +156,3 @@ def dataset(name: str, langs, limit: int | None):
     """The ParallelDataset an evaluation used (same languages and limit: same indices)."""
     root = config.data_dir(data_dir_setting())
     return _dataset(name, tuple(sorted(langs)), int(limit) if limit else None, str(root))
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _encoder(model: str, trust_remote_code: bool) -> Encoder:
-    return Encoder(model, trust_remote_code=trust_remote_code)
-
-
-def encoder(model: str, trust_remote_code: bool = False) -> Encoder:
-    """One Encoder (and its model, loaded lazily) per model string, shared by all sessions; a fix
-    variant's is its base model's (`correct` applies the fix)."""
-    return _encoder(base_model(model), trust_remote_code)
-
-
-@st.cache_resource(show_spinner="Fitting the fix (cached on disk after the first time)", max_entries=16)
-def _variant(model: str, langs: tuple[str, ...], data_dir: str | None, trust_remote_code: bool):
-    return fit_named(model, encoder(model, trust_remote_code), list(langs), data_dir=data_dir)
-
-
-def correct(model: str, rows: np.ndarray, lang: str | None, role: str, langs) -> np.ndarray:
-    """`rows` (unit vectors of texts in `lang`) as the model sees them: a fix variant corrects them with
-    the fix fitted for `langs` (the language set of the evaluation shown, in its order: what the
-    evaluation fitted); a plain model returns them as they are."""
-    if variant_or_none(model) is None:
-        return rows
-    if lang is None or not langs:
-        raise ValueError(f"{model} is a fix variant: its texts' language and language set are needed to correct them.")
-    fitted = _variant(model, tuple(dict.fromkeys(langs)), data_dir_setting(), bool(st.session_state.get("trust_remote_code")))
-    return fitted.apply(rows, lang, role)
-
-
-def encode(model: str, texts: list[str], role: str, label: str = "", lang: str | None = None,
-           langs=None) -> np.ndarray:
-    """Encode with the disk-cached Encoder, in chunks, with a progress bar when it takes a while; a
-    fix variant's rows are corrected (`correct`: `lang` and `langs` are needed then)."""
-    return correct(model, _encode(model, texts, role, label), lang, role, langs)
-
-
-def _encode(model: str, texts: list[str], role: str, label: str = "") -> np.ndarray:
-    enc = encoder(model, bool(st.session_state.get("trust_remote_code")))
-    texts = list(texts)
-    if len(texts) <= 64:
-        return enc.encode(texts, role)
-    bar = None
-    started = time.monotonic()
-    parts = []
-    step = 128
-    for i in range(0, len(texts), step):
-        parts.append(enc.encode(texts[i:i + step], role))
-        if bar is None and time.monotonic() - started > 0.5:
-            bar = st.progress(0.0, text=f"Embedding {label or role}s")
-        if bar is not None:
-            bar.progress(min(1.0, (i + step) / len(texts)), text=f"Embedding {len(texts)} {label or role}s")
-    if bar is not None:
-        bar.empty()
-    return np.concatenate(parts, axis=0)

@@ -14,12 +14,9 @@ import streamlit as st
 
 from pages._cache import (  # noqa: F401 - re-exported for the pages
     checkpoint_models,
-    correct,
     data_dir_or_none,
     data_dir_setting,
     dataset,
-    encode,
-    encoder,
     list_evals,
     list_runs,
     load_eval,

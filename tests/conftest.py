@@ -7,6 +7,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Evaluations in tests fit the PCA map only (UMAP costs ~30 s a process on 2 cores); tests/test_views.py
+# asks for UMAP where it checks it.
+os.environ.setdefault("XLDIAG_MAP_METHODS", "pca")
 
 from pathlib import Path
 

@@ -314,26 +314,75 @@ def test_fine_tune_does_not_offer_use_m3(two_models):
     assert any("not offered" in i.value and "cannot be fine-tuned" in i.value for i in at.info)
 
 
-def test_alignment_and_map_on_real_texts(workspace):
+def _never_encode(monkeypatch) -> None:
+    """Make any encoding (or model load) on a page visit fail the test."""
+    from xldiag.embeddings import Encoder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a page visit encoded texts")
+
+    monkeypatch.setattr(Encoder, "encode", refuse)
+    monkeypatch.setattr(Encoder, "model", property(refuse))
+
+
+def test_alignment_and_map_read_the_views_and_never_encode(workspace, monkeypatch):
+    """Views written from the real XQuAD texts (first 4 questions) with the default model; the pages
+    then render from the files alone. The tuned partner's folder has no views: a message, not a stop."""
+    from xldiag import views
+    from xldiag.embeddings import Encoder
+
+    folder = workspace / "evals" / "default-xquad-zh"
+    views.write_views(folder, Encoder("default", show_progress=False))
+    _never_encode(monkeypatch)
     at = app("pages/4_alignment.py")
     ok(at)
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Alignment"
+    assert len(at.get("plotly_chart")) == 2
+    at.selectbox(key="al_compare").set_value(at.selectbox(key="al_compare").options[1]).run()  # the tuned run
+    ok(at)
+    assert any("python -m xldiag views" in w.value and "tuned" in w.value for w in at.warning)  # no views there
     assert len(at.get("plotly_chart")) == 2
     at.radio(key="al_space").set_value("unit").run()
     ok(at)
     at.radio(key="al_kind").set_value("query").run()
     ok(at)
     assert len(at.get("plotly_chart")) == 2
+    at.number_input(key="al_jsd_t_[]").set_value(0.5).run()
+    ok(at)
+    assert any("JSD mean (T=0.5)" in df.value.columns for df in at.dataframe)
     at.switch_page("pages/5_embedding_map.py").run()
     ok(at)
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Embedding map"
-    at.radio(key="map_method").set_value("pca").run()
+    at.selectbox(key="map_compare").set_value(at.selectbox(key="map_compare").options[1]).run()
+    ok(at)
+    assert any("same vectors" in i.value for i in at.info)  # the hand-made folders share one fingerprint
+    assert any("No UMAP map" in i.value for i in at.info)  # $XLDIAG_MAP_METHODS=pca in the tests
     sel = at.selectbox(key="map_query")
     sel.set_value(sel.options[1]).run()
     ok(at)
     assert len(at.get("plotly_chart")) == 1
+    assert any("All 2 documents" in c.value or "All " in c.value for c in at.caption)
+
+
+def test_an_evaluation_without_views_gets_the_command_and_a_button(workspace, monkeypatch):
+    """A folder from before the views: the command, and a button that computes them as a job (the
+    evaluation stays listed as complete meanwhile); then the page renders from them."""
+    folder = workspace / "evals" / "default-xquad-zh"
+    at = app("pages/4_alignment.py")
+    ok(at)
+    assert any(f"python -m xldiag views {folder}" in w.value for w in at.warning)
+    assert not at.get("plotly_chart")
+    [b for b in at.get("button") if "Compute the views" in getattr(b, "label", "")][0].click().run()
+    ok(at)
+    status = jobs.wait(folder, timeout=300)
+    assert status["state"] == "finished", jobs.tail_log(folder)
+    assert status["command"][-2:] == ["views", str(folder)]
+    _never_encode(monkeypatch)
+    at = app("pages/4_alignment.py")
+    ok(at)
+    assert not at.error and len(at.get("plotly_chart")) == 2
 
 
 def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):
@@ -364,12 +413,7 @@ def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):
     at.sidebar.selectbox(key="sb_model").set_value("no-such-org/no-such-model").run()
     at.switch_page("pages/4_alignment.py").run()
     ok(at)
-    assert any("could not be loaded" in e.value or "What to do" in e.value for e in at.error)
-    # no data folder
-    monkeypatch.delenv("XLDIAG_DATA_DIR")
-    at = app("pages/5_embedding_map.py")
-    ok(at)
-    assert any("XLDIAG_DATA_DIR" in e.value for e in at.error)
+    assert any("python -m xldiag views" in w.value for w in at.warning)  # it never loads the model on a visit
 
 
 def test_no_evaluations_at_all(tmp_path, monkeypatch):

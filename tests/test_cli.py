@@ -13,9 +13,10 @@ from xldiag.vocab import STATUS_FILE
 
 
 def test_every_command_is_registered():
-    assert "{eval,fixes,train,data,model,runs}" in cli.build_parser().format_usage()
+    assert "{eval,fixes,train,data,model,runs,views}" in cli.build_parser().format_usage()
     assert [c.__name__.rsplit(".", 1)[-1] for c in cli.COMMANDS] == [f"{n}_cmd" for n in
-                                                                    ("eval", "fixes", "train", "data", "model", "runs")]
+                                                                    ("eval", "fixes", "train", "data", "model", "runs",
+                                                                     "views")]
 
 
 def test_eval_runs_as_a_job_in_its_folder(default_model_dir, tmp_path, capsys):

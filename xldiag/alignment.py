@@ -13,15 +13,13 @@ then adds the JSD at that T beside the JSD at T = 1, and `jsd_summary` tabulates
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xldiag import config
-from xldiag.atomic import atomic_path, read_json
+from xldiag.atomic import read_json
 from xldiag.vocab import MANIFEST_FILE, TRAINED_BY
 
 DEFAULT_TEMPERATURE = 1.0
@@ -70,6 +68,19 @@ def pair_stats(en: np.ndarray, tgt: np.ndarray, temperature: float = DEFAULT_TEM
         "cosine": cosine(en, tgt),
         "jsd": jsd(softmax_dims(en, temperature), softmax_dims(tgt, temperature)),
     })
+
+
+def pair_jsd(en: np.ndarray, tgt: np.ndarray, temperature: float = DEFAULT_TEMPERATURE,
+             chunk_rows: int = 4096) -> np.ndarray:
+    """JSD(softmax(en_i / T), softmax(tgt_i / T)) per parallel row, in chunks of rows (memory stays
+    bounded on a 100,000-pair table; the rows may be memory-mapped)."""
+    if len(en) != len(tgt):
+        raise ValueError(f"Parallel embeddings must have the same number of rows, got {len(en)} and {len(tgt)}.")
+    out = np.empty(len(en), dtype=np.float64)
+    for start in range(0, len(en), chunk_rows):
+        stop = start + chunk_rows
+        out[start:stop] = jsd(softmax_dims(en[start:stop], temperature), softmax_dims(tgt[start:stop], temperature))
+    return out
 
 
 def alignment_frame(embeddings: dict[str, dict[str, np.ndarray]], pivot: str = "en",
@@ -213,26 +224,10 @@ def encode_pre_norm(st_model, texts: list[str], encode_kwargs: dict | None = Non
 
 
 def vectors(encoder, texts: list[str], role: str = "passage", pre_norm: bool = True, progress=None) -> np.ndarray:
-    """Embeddings for the alignment views, cached on disk.
+    """Embeddings for the alignment views, from the Encoder's disk cache (one encode serves
+    everything: the cache stores the pre-normalisation vector and derives the unit one).
 
-    `pre_norm=False`: the Encoder's unit vectors (its own cache). `pre_norm=True`: vectors before
-    the final normalisation, cached as one .npy per (model fingerprint, role, list of texts) under
-    `<encoder cache>/../../alignment/`."""
-    texts = list(texts)
-    if not pre_norm:
-        return encoder.encode(texts, role, progress=progress) if progress else encoder.encode(texts, role)
-
-    digest = hashlib.sha1("\x1e".join(texts).encode("utf-8")).hexdigest()[:20]
-    folder = config.cache_dir() / "alignment" / encoder.fingerprint
-    path = folder / f"{role}-prenorm-{digest}.npy"
-    if path.exists():
-        return np.load(path)
-    model = encoder.model
-    prompt, task = encoder.family.inputs(role, model)  # the prefix and task training and evaluation use
-    kwargs = {"prompt": prompt, **({"task": task} if task else {})}
-    out = encode_pre_norm(model, texts, kwargs, batch_size=getattr(encoder, "batch_size", 32), progress=progress)
-
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".npy") as tmp:
-        np.save(tmp, out)
-    return out
+    `pre_norm=True`: the vectors before the final normalisation (`encode(..., normalized=False)`);
+    `pre_norm=False`: the unit vectors the ranking uses."""
+    kwargs = {"progress": progress} if progress else {}
+    return encoder.encode(list(texts), role, normalized=not pre_norm, **kwargs)

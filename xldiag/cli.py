@@ -1,15 +1,15 @@
-"""`python -m xldiag`: one subcommand per module in xldiag/commands (eval, fixes, train, data, model, runs)."""
+"""`python -m xldiag`: one subcommand per module in xldiag/commands (eval, fixes, train, data, model, runs, views)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from xldiag.commands import data_cmd, eval_cmd, fixes_cmd, model_cmd, runs_cmd, train_cmd
+from xldiag.commands import data_cmd, eval_cmd, fixes_cmd, model_cmd, runs_cmd, train_cmd, views_cmd
 from xldiag.jobs import StopRequested
 
 # Each module defines register(subparsers) and sets `func` on its parser.
-COMMANDS = (eval_cmd, fixes_cmd, train_cmd, data_cmd, model_cmd, runs_cmd)
+COMMANDS = (eval_cmd, fixes_cmd, train_cmd, data_cmd, model_cmd, runs_cmd, views_cmd)
 STOPPED_EXIT = 143  # 128 + SIGTERM: the job ended because a stop was asked for
 
 

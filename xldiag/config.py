@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xldiag.vocab import CACHE_DIR_ENV, DATA_DIR_ENV
+from xldiag.vocab import CACHE_DIR_ENV, DATA_DIR_ENV, MAP_METHODS, MAP_METHODS_ENV
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,3 +49,14 @@ def device(prefer: str | None = None) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def map_methods() -> tuple[str, ...]:
+    """The 2-D projections an evaluation fits for the Embedding map: $XLDIAG_MAP_METHODS (comma
+    separated, e.g. "pca" to skip the slow UMAP) or both; PCA always comes first."""
+    raw = os.environ.get(MAP_METHODS_ENV)
+    chosen = [m.strip().lower() for m in raw.split(",") if m.strip()] if raw else list(MAP_METHODS)
+    bad = [m for m in chosen if m not in MAP_METHODS]
+    if bad:
+        raise ValueError(f"${MAP_METHODS_ENV}={raw!r}: unknown projection(s) {bad}; choose from {','.join(MAP_METHODS)}.")
+    return tuple(m for m in MAP_METHODS if m in chosen or m == "pca")

@@ -4,7 +4,8 @@ Every unique text is embedded once per model and role (the Encoder's disk cache)
 are shared by every language pair and scenario. A run folder holds plain files anyone can open
 with pandas: config.json, summary.csv, per_query.parquet, distractor_share.csv, table.md and
 table.tex, and run.trec / qrels.trec for trec_eval, ir_measures and ranx (schemas: docs/ARCHITECTURE.md).
-The measures beyond the gold ranks and the bootstrap intervals come from `xldiag.measures`.
+The measures beyond the gold ranks and the bootstrap intervals come from `xldiag.measures`. Then
+views/, what the dashboard's pages read (xldiag.views), written from the same vectors.
 """
 
 from __future__ import annotations
@@ -108,13 +109,15 @@ def evaluate(
     bootstrap: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     trec_depth: int = DEFAULT_DEPTH,
+    views: bool = True,
 ) -> pd.DataFrame:
     """Evaluate `model` on `dataset` and (if `out` is given) write the run folder; returns the summary.
 
     `ties`: one rule or several (`"optimistic,pessimistic"`: both bounds, as `--paper` reports);
     ranks are computed once and every rule is derived from the same counts. `bootstrap`: resamples
     of the queries for the 95 % intervals (`<metric>_lo`, `<metric>_hi`; 0 = none), drawn with
-    `seed`. `trec_depth`: docs per query in run.trec (0 = no TREC files)."""
+    `seed`. `trec_depth`: docs per query in run.trec (0 = no TREC files). With `out`, the run
+    folder is followed by its views (`views=False`: none; `python -m xldiag views DIR` later)."""
     spec = EvalSpec(
         model=str(model),
         dataset=str(dataset),
@@ -129,13 +132,16 @@ def evaluate(
         seed=int(seed),
         trec_depth=int(trec_depth),
     )
-    return run_evaluation(spec, out=out, progress=progress, encoder=encoder)
+    return run_evaluation(spec, out=out, progress=progress, encoder=encoder, views=views)
 
 
 def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, encoder=None,
-                   inputs: "SharedInputs | None" = None) -> pd.DataFrame:
-    """Evaluate `spec` (and write the run folder if `out`); `inputs` shares datasets and pools with
-    other models evaluated on the same setting (an evaluation set, xldiag.evalset)."""
+                   inputs: "SharedInputs | None" = None, views: bool = True,
+                   views_progress: Progress | None = None) -> pd.DataFrame:
+    """Evaluate `spec`; with `out`, write the run folder and then (`views`) the views the dashboard
+    reads (xldiag.views; `views_progress` reports that part, default `progress`). `inputs` shares
+    datasets and pools with other models evaluated on the same setting (an evaluation set,
+    xldiag.evalset)."""
     spec.validate()
     progress = progress or (lambda message, fraction: None)
     started = time.time()
@@ -146,6 +152,7 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
     inputs = inputs or SharedInputs(spec)
     coverage = coverage_columns(spec.model)
     fix_sets: dict[str, dict] = {}
+    corrected: dict[tuple[str, ...], dict] = {}  # a fix variant's vectors per language set, for its views
 
     outputs = Outputs(spec)
     truncation = Truncation()
@@ -159,6 +166,7 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
         if variant_or_none(spec.model) is not None:
             embeddings, fix_sets["+".join(langs)] = apply_fix(spec, encoder, data, langs, embeddings,
                                                               _scaled(set_progress, 0.8, 0.0))
+            corrected[langs] = embeddings
         cuts = truncation.measure(encoder, data, langs)
         _evaluate_set(inputs, langs, embeddings, cuts, outputs, set_progress, coverage(langs))
     summary = outputs.summary()
@@ -167,6 +175,12 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
                   seconds=time.time() - started, truncation=truncation.record(), extras=outputs,
                   fix=fix_record(spec.model, fix_sets))
     progress("Done", 1.0)
+    if out is not None and views:
+        # The run is complete and readable; the pages' views follow (tables and PCA, then UMAP),
+        # from the vectors this encoder just cached (xldiag.views).
+        from xldiag.views import write_views
+
+        write_views(out, encoder, progress=views_progress or progress, data_dir=spec.data_dir, corrected=corrected)
     return summary
 
 

@@ -24,6 +24,9 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 LAYOUT = dict(margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.15))
 
 
+WEBGL_POINTS = 5_000  # above this many points per subplot, markers and lines are drawn with WebGL
+
+
 def lang_color(lang: str) -> str:
     """The colour of a language (unknown languages get a stable colour from their name)."""
     if lang in LANG_ORDER:
@@ -452,9 +455,10 @@ def cos_jsd_scatter(frame: pd.DataFrame) -> go.Figure:
         return _empty("Cosine vs JSD", "No parallel pairs.")
     models = list(dict.fromkeys(frame["model"]))
     fig = make_subplots(rows=1, cols=len(models), shared_yaxes=True, shared_xaxes=True, subplot_titles=models)
+    scatter = go.Scattergl if len(frame) > WEBGL_POINTS * len(models) else go.Scatter
     for ci, model in enumerate(models, start=1):
         for lang, sub in frame[frame["model"] == model].groupby("lang", sort=False):
-            fig.add_trace(go.Scatter(
+            fig.add_trace(scatter(
                 x=sub["cosine"], y=sub["jsd"], mode="markers", name=f"en–{lang}", legendgroup=lang,
                 showlegend=ci == 1, marker=dict(color=lang_color(lang), size=6, opacity=0.7),
                 customdata=sub["index"], hovertemplate="pair %{customdata}<br>cos %{x:.3f}<br>JSD %{y:.2e}"
@@ -468,6 +472,22 @@ def cos_jsd_scatter(frame: pd.DataFrame) -> go.Figure:
 
 # --------------------------------------------------------------------------------------------
 # Embedding map
+
+
+def _parallel_lines(points: pd.DataFrame) -> tuple[list, list]:
+    """x and y of one line trace through the documents of each passage with two or more of them,
+    passages separated by None (Plotly's gap); vectorised: a 20,000-point map takes milliseconds."""
+    order = np.argsort(points["passage"].to_numpy(), kind="stable")
+    passage = points["passage"].to_numpy()[order]
+    _, counts = np.unique(passage, return_counts=True)
+    keep = np.repeat(counts >= 2, counts)
+    passage, x, y = passage[keep], points["x"].to_numpy(float)[order][keep], points["y"].to_numpy(float)[order][keep]
+    last = np.r_[passage[1:] != passage[:-1], True] if len(passage) else np.zeros(0, bool)
+    where = np.arange(len(passage)) + np.r_[0, np.cumsum(last)[:-1]].astype(int) if len(passage) else np.zeros(0, int)
+    xs = np.full(len(passage) + int(last.sum()), None, dtype=object)
+    ys = xs.copy()
+    xs[where], ys[where] = x, y
+    return xs.tolist(), ys.tolist()
 
 
 def embedding_map_figure(points: pd.DataFrame, highlight: dict | None = None, title: str = "Embedding map",
@@ -484,18 +504,14 @@ def embedding_map_figure(points: pd.DataFrame, highlight: dict | None = None, ti
     highlight = highlight or {}
     for ci, model in enumerate(models, start=1):
         sub = points[points["model"] == model]
+        scatter = go.Scattergl if len(sub) > WEBGL_POINTS else go.Scatter  # thousands of points: WebGL
         if join_parallel:
-            xs, ys = [], []
-            for _, grp in sub.groupby("passage", sort=False):
-                if len(grp) < 2:
-                    continue
-                xs += list(grp["x"]) + [None]
-                ys += list(grp["y"]) + [None]
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.35)", width=1),
+            xs, ys = _parallel_lines(sub)
+            fig.add_trace(scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.35)", width=1),
                                        name="parallel", legendgroup="parallel", showlegend=ci == 1,
                                        hoverinfo="skip"), row=1, col=ci)
         for lang, grp in sub.groupby("lang", sort=False):
-            fig.add_trace(go.Scatter(
+            fig.add_trace(scatter(
                 x=grp["x"], y=grp["y"], mode="markers", name=lang, legendgroup=lang, showlegend=ci == 1,
                 marker=dict(color=lang_color(lang), size=6, opacity=0.75),
                 customdata=np.stack([grp["doc_id"], grp.get("text", grp["doc_id"]).astype(str).str[:80]], axis=1),
@@ -504,14 +520,14 @@ def embedding_map_figure(points: pd.DataFrame, highlight: dict | None = None, ti
         h = highlight.get(model)
         if h:
             refs = sub[sub["doc_id"].isin(h.get("refs", []))]
-            fig.add_trace(go.Scatter(
+            fig.add_trace(scatter(  # the same kind as the points: WebGL is drawn above SVG
                 x=refs["x"], y=refs["y"], mode="markers+text", name="references", legendgroup="refs",
                 showlegend=ci == 1, text=refs["doc_id"], textposition="top center",
                 marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="black", width=3)),
             ), row=1, col=ci)
             if h.get("query") is not None:
                 qx, qy, qlabel = h["query"]
-                fig.add_trace(go.Scatter(
+                fig.add_trace(scatter(
                     x=[qx], y=[qy], mode="markers+text", name="query", legendgroup="query", showlegend=ci == 1,
                     text=[qlabel], textposition="bottom center",
                     marker=dict(symbol="star", size=18, color="gold", line=dict(color="black", width=1.5)),

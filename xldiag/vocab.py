@@ -164,6 +164,16 @@ DISTRACTOR_SHARE_FILE = "distractor_share.csv"  # long form: per gold and distra
 TRAIN_METRICS_FILE = "metrics.jsonl"  # one line per optimizer step
 MANIFEST_FILE = "xldiag_manifest.json"  # in a model folder: its family / base model, how it was made
 TRAINED_BY = "xldiag.train"  # the manifest's "trained_by" in a checkpoint of our fine-tuning
+# The derived views an evaluation writes for the pages (xldiag.views; docs/ARCHITECTURE.md "Views"):
+VIEWS_DIR = "views"  # in an evaluation folder; a joint map's folder (under <cache>/maps/) has the files directly
+VIEWS_FILE = "views.json"  # format, what was written, map sampling; written after the files it names
+ALIGNMENT_VIEW_FILE = "alignment.parquet"  # per parallel pair: cosine, JSD (pre-norm and unit vectors)
+ALIGNMENT_VECTORS_FILE = "vectors-{pair}-{role}-{lang}.npy"  # pre-norm vectors of the parallel texts
+MAP_VIEW_FILE = "map-{method}.parquet"  # 2-D coordinates of a pool's documents and queries
+PREFERENCE_VIEW_FILE = "preference.parquet"  # the language-preference heatmap's cells
+JOINT_MAPS_DIR = "maps"  # under the cache folder: one folder per (model pair, data) joint map
+MAP_METHODS = ("pca", "umap")  # the projections an evaluation fits (PCA at once, then UMAP)
+VIEWS_KIND = "views"  # the job kind / phase of computing views (an evaluation is readable meanwhile)
 
 # --- environment ---------------------------------------------------------------------------------
 
@@ -171,3 +181,4 @@ DATA_DIR_ENV = "XLDIAG_DATA_DIR"
 CACHE_DIR_ENV = "XLDIAG_CACHE_DIR"
 EVALS_DIR_ENV = "XLDIAG_EVALS_DIR"
 RUNS_DIR_ENV = "XLDIAG_RUNS_DIR"
+MAP_METHODS_ENV = "XLDIAG_MAP_METHODS"  # e.g. "pca" to skip UMAP (the tests do); default: MAP_METHODS

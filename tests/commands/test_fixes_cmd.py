@@ -16,6 +16,8 @@ from xldiag.data.corpora import load_corpus
 from xldiag.embeddings import Encoder
 from xldiag.fixes import fit_named
 from xldiag.pools import parse_doc_id
+from xldiag.views import views_dir
+from xldiag.vocab import ALIGNMENT_VECTORS_FILE
 
 LIMIT = 12  # XQuAD questions
 
@@ -63,6 +65,12 @@ def test_eval_fix_names_the_variant_records_the_fit_and_ranks_corrected_vectors(
         assert float(query @ passage) == pytest.approx(row["top_scores"][0], abs=1e-4)
     plain = encoder.encode([rows.iloc[0]["query_text"]], "query")[0]
     assert float(plain @ query) < 0.99  # the correction moved the vectors
+
+    # The views (Alignment, map) show the vectors the variant ranked with, not its base model's.
+    stored = np.load(views_dir(out) / ALIGNMENT_VECTORS_FILE.format(pair="en+zh", role="query", lang="zh"))
+    corrected = variant.apply(encoder.encode(data.questions["zh"][:2], "query"), "zh", "query")
+    assert np.allclose(stored[:2], corrected, atol=1e-5)
+    assert not np.allclose(stored[:2], encoder.encode(data.questions["zh"][:2], "query"), atol=1e-3)
 
 
 def test_eval_fix_refuses_a_language_the_fix_was_not_estimated_on(default_model_dir, corpus, tmp_path, capsys):

@@ -19,21 +19,24 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from xldiag import jobs
+from xldiag import embeddings, jobs, views
 from xldiag.evalset import member_names, parse_models, run_evaluation_set, set_fields
 from xldiag.evaluate import EvalSpec, run_evaluation
 from xldiag.fixes.registry import SPEC_HELP, check_variant, variant_models, variant_or_none
 from xldiag.results.coverage import coverage_note
 from xldiag.results.launch import KIND, eval_spec, job_fields
+from xldiag.fixes.registry import base_model
 from xldiag.stats import DEFAULT_RESAMPLES
 from xldiag.trec import DEFAULT_DEPTH
-from xldiag.vocab import DEFAULT_FIX_DATA, PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TABLE_FILE, TIE_RULES
+from xldiag.vocab import (DEFAULT_FIX_DATA, PAPER_POOL, PAPER_TIES, POOLS, SCENARIOS, TABLE_FILE, TIE_RULES,
+                          VIEWS_KIND)
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="evaluate a model on mixed-language pools",
                                    description="Evaluate a model in the Multi / Multi-1 / Mono-Same / "
-                                   "Mono-Cross scenarios and write summary.csv, per_query.parquet, table.md.")
+                                   "Mono-Cross scenarios and write summary.csv, per_query.parquet, table.md, then the views the "
+                                   "dashboard reads (views/: alignment tables, PCA then UMAP maps; xldiag.views).")
     parser.add_argument("--model", default="default",
                         help="'default' (embedded multilingual-e5-small), 'use-m3' (embedded Universal Sentence "
                              "Encoder Multilingual v3), a hub name or a local path; several, comma-separated, "
@@ -114,12 +117,17 @@ def run(args) -> int:
         return run_set(spec, models, Path(args.out))
     spec = dataclasses.replace(spec, model=models[0])
     with jobs.Job(args.out, KIND, **job_fields(spec)) as job:
-        summary = run_evaluation(spec, out=args.out, progress=job.progress)
+        encoder = embeddings.Encoder(base_model(spec.model), trust_remote_code=spec.trust_remote_code)
+        # The views follow the run folder in the same job, in phase "views": the evaluation is
+        # listed as complete meanwhile, and its status shows the UMAP line.
+        summary = run_evaluation(spec, out=args.out, progress=job.progress, encoder=encoder,
+                                 views_progress=lambda message, fraction: job.progress(message, fraction, phase=VIEWS_KIND))
     if args.fix or variant_or_none(spec.model) is not None:  # say which variant the table is of
         print(f"## {spec.model}\n")
     print((Path(args.out) / TABLE_FILE).read_text(encoding="utf-8"))
     print(f"wrote {args.out}/summary.csv ({len(summary)} rows), per_query.parquet, distractor_share.csv, table.md, "
-          f"table.tex{', run.trec, qrels.trec' if spec.trec_depth else ''}", file=sys.stderr)
+          f"table.tex{', run.trec, qrels.trec' if spec.trec_depth else ''}, {views.views_dir(args.out).name}/",
+          file=sys.stderr)
     print_coverage(spec, [spec.model])
     return 0
 

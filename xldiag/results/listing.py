@@ -27,7 +27,7 @@ from xldiag.fixes.registry import variant_or_none
 from xldiag.results.errors import RunFolderError, RunIncompleteError
 from xldiag.results.store import check_format, language_set_langs, read_config, tie_rules
 from xldiag.runs import runs_root
-from xldiag.vocab import CONFIG_FILE, EVALS_DIR_ENV, PIVOT, SCENARIOS, STATUS_FILE, SUMMARY_FILE
+from xldiag.vocab import CONFIG_FILE, EVALS_DIR_ENV, PIVOT, SCENARIOS, STATUS_FILE, SUMMARY_FILE, VIEWS_KIND
 
 COLUMNS = ["id", "path", "source", "name", "state", "error", "model", "dataset", "language_sets", "langs",
            "scenarios", "pool", "ties", "limit", "created", "fingerprint", "set"]
@@ -178,7 +178,7 @@ def _listing_row(source: str, root: Path, folder: Path) -> dict:
            "scenarios": [], "pool": "", "ties": "", "limit": None, "created": "", "fingerprint": "",
            "set": folder.parent.name if source == "evals" and folder.parent != root else ""}
     status = jobs.read_status(folder) if (folder / STATUS_FILE).exists() else None
-    if status is not None and status["state"] in jobs.ACTIVE_STATES:
+    if status is not None and status["state"] in jobs.ACTIVE_STATES and not _computing_views(status):
         return _with_settings(row, status, state="running", created=status.get("started") or status.get("queued"))
     try:
         cfg = read_config(folder)
@@ -194,6 +194,12 @@ def _listing_row(source: str, root: Path, folder: Path) -> dict:
     except RunFolderError as err:
         return _with_settings(row, jobs.read_json(folder / CONFIG_FILE) or {}, state="invalid", error=str(err))
     return _with_settings(row, cfg, fingerprint=cfg.get("fingerprint", ""))
+
+
+def _computing_views(status: dict) -> bool:
+    """A job that only writes the views of a finished evaluation (`xldiag views`, or `xldiag eval`
+    after its run folder is written): the evaluation itself is complete and readable."""
+    return VIEWS_KIND in (status.get("kind"), status.get("phase"))
 
 
 def _with_settings(row: dict, source: dict, **fields) -> dict:

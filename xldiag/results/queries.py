@@ -12,6 +12,7 @@ import pandas as pd
 
 from xldiag import metrics, stats
 from xldiag.pools import doc_passage, parse_doc_id
+from xldiag.views.preference import PREFERENCE_COLUMNS, language_preference  # noqa: F401 - re-exported
 from xldiag.vocab import DIAGNOSES, INTERVAL_LEVEL, PIVOT, diagnosis_column, interval_columns, metric, pair_target
 
 QUERY_KEYS = ["dataset", "pair", "scenario", "query_lang", "qid"]  # one query of one evaluation
@@ -148,24 +149,7 @@ def query_detail(per_query: pd.DataFrame, qid: str, scenario: str, query_lang: s
 
 # --- language preference -------------------------------------------------------------------------
 
-PREFERENCE_COLUMNS = ["pair", "query_lang", "ref_lang", "distractor_lang", "mean_above", "n_queries"]
-
-
-def language_preference(per_query: pd.DataFrame, scenario: str = "multi") -> pd.DataFrame:
-    """Mean number of unrelated documents of each language ranked above each reference.
-
-    One row per (pair, query_lang, ref_lang, distractor_lang) with `mean_above` and `n_queries`."""
-    pq = per_query[per_query["scenario"] == scenario]
-    records = [(pair, q_lang, g_lang, d_lang, float(count))
-               for pair, q_lang, gls, above, pls in zip(pq["pair"], pq["query_lang"], pq["gold_langs"],
-                                                         pq["above_by_lang"], pq["pool_langs"])
-               for g_lang, counts in zip(gls, above)
-               for d_lang, count in zip(pls, counts)]
-    frame = pd.DataFrame(records, columns=["pair", "query_lang", "ref_lang", "distractor_lang", "above"])
-    if frame.empty:
-        return pd.DataFrame(columns=PREFERENCE_COLUMNS)
-    return frame.groupby(PREFERENCE_COLUMNS[:4], sort=False)["above"].agg(
-        mean_above="mean", n_queries="size").reset_index()
+# The heatmap cells are computed where an evaluation writes its views (xldiag.views.preference).
 
 
 def distractor_share(frame: pd.DataFrame, pair: str | None = None, scenario: str = "multi") -> pd.DataFrame:

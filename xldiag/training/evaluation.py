@@ -13,13 +13,14 @@ from typing import Callable
 
 import pandas as pd
 
-from xldiag import runs
+from xldiag import runs, views
 from xldiag.atomic import atomic_path, write_text
 from xldiag.embeddings import Encoder
 from xldiag.evaluate import evaluate
 from xldiag.tables import comparison, comparison_markdown
 from xldiag.training.config import TrainConfig
 from xldiag.training.st_adapter import prompt_overrides
+from xldiag.vocab import CONFIG_FILE
 
 # progress(phase, message, fraction): "evaluating base" / "evaluating tuned", the evaluation's own
 # message, and its fraction done (0-1).
@@ -35,28 +36,46 @@ def evaluate_base_and_tuned(cfg: TrainConfig, run_dir: Path, progress: Progress,
     """Evaluate both models, write the comparison files; returns the comparison table (the long
     form of `tables.comparison`). `progress` may raise to stop (e.g. jobs.StopRequested)."""
     langs = list(cfg.eval_langs or cfg.langs)
-    summaries = {}
+    summaries, encoders, folders = {}, {}, {}
     for name, model in (("base", cfg.model), ("tuned", str(Path(run_dir) / runs.FINAL_DIR))):
         phase = f"evaluating {name}"
         progress(phase, "starting", 0.0)
         log(f"evaluating the {name} model on {cfg.eval_dataset} {','.join(langs)} ({','.join(cfg.eval_scenarios)})")
+        encoders[name] = _encoder(cfg, name, model)
+        folders[name] = Path(run_dir) / runs.EVAL_DIR / name
         summaries[name] = evaluate(
-            model=model, out=Path(run_dir) / runs.EVAL_DIR / name, dataset=cfg.eval_dataset, langs=langs,
+            model=model, out=folders[name], dataset=cfg.eval_dataset, langs=langs,
             scenarios=list(cfg.eval_scenarios), construction=cfg.eval_pool, ties=cfg.eval_ties,
             limit=cfg.eval_limit, data_dir=cfg.data_dir, trust_remote_code=cfg.trust_remote_code,
             progress=lambda message, fraction, phase=phase: progress(phase, message, fraction),
-            **_base_encoder(cfg, name))
+            encoder=encoders[name])
     table = comparison(summaries["base"], summaries["tuned"])
     write_comparison(run_dir, table, comparison_title(cfg))
     log(f"wrote {runs.COMPARISON_MD} / {runs.COMPARISON_CSV}")
+    _write_views(cfg, folders, encoders, progress, log)
     return table
 
 
-def _base_encoder(cfg: TrainConfig, name: str) -> dict:
-    """{"encoder": ...} for the base model when training overrode its prompts, else {}."""
-    if name != "base" or not prompt_overrides(cfg):
-        return {}
-    return {"encoder": Encoder(cfg.model, prompts=prompt_overrides(cfg), trust_remote_code=cfg.trust_remote_code)}
+def _write_views(cfg: TrainConfig, folders: dict, encoders: dict, progress: Progress, log) -> None:
+    """The joint map of both evaluations (each wrote its own views; xldiag.views). Without it the
+    run is still complete: its absence is logged with the command that computes it."""
+    if not all((Path(folder) / CONFIG_FILE).exists() for folder in folders.values()):
+        return
+    try:
+        views.write_joint_map(folders["base"], folders["tuned"], encoders["base"], encoders["tuned"],
+                              data_dir=cfg.data_dir,
+                              progress=lambda message, fraction: progress("joint map", message, fraction))
+    except (ValueError, FileNotFoundError) as err:
+        log(f"no joint map of eval/base and eval/tuned ({err}); compute it with "
+            f"`{views.views_command(folders['base'], folders['tuned'])}`")
+        return
+    log("wrote the joint map of eval/base and eval/tuned")
+
+
+def _encoder(cfg: TrainConfig, name: str, model: str) -> Encoder:
+    """The Encoder of one side; the base model's with training's prompts when it overrode them."""
+    prompts = prompt_overrides(cfg) if name == "base" else None
+    return Encoder(model, prompts=prompts or None, trust_remote_code=cfg.trust_remote_code)
 
 
 def write_comparison(run_dir: Path, table: pd.DataFrame, title: str) -> None:
