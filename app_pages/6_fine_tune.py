@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import _shared as shared
+from app_pages import _shared as shared
 from xldiag import jobs, results, runs, tables, viz
 from xldiag.data import DATASETS
 from xldiag.losses import LOSS_MODES

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages import _shared as shared
+from app_pages import _shared as shared
 from xldiag import alignment, results, viz
 from xldiag.vocab import PIVOT
 

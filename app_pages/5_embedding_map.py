@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
+from app_pages import _shared as shared
 from xldiag import alignment, results, viz
 from xldiag.pools import doc_id
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
+from app_pages import _shared as shared
 from xldiag import jobs, results, tables, truncation, viz
 from xldiag.vocab import HEADLINE_METRICS, PAPER_POOL, PAPER_TIES, SCENARIO_LABELS, SCENARIOS, STOP_FILE, metric
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
+from app_pages import _shared as shared
 from xldiag import results, stats, tables, viz
 from xldiag.results import selection
 from xldiag.vocab import SCENARIO_LABELS, SCENARIOS, metric
