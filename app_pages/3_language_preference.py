@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import _shared as shared
-from xldiag import results, viz
+from xldiag import results
 from xldiag.results import selection
 from xldiag.vocab import metric
 
@@ -29,7 +29,7 @@ if pair != fr.pair:
 
 c1, c2 = st.columns([3, 2])
 with c1:
-    st.plotly_chart(viz.preference_heatmap(pref, pair=pair), key="pref_heatmap")
+    st.plotly_chart(shared.figure("preference_heatmap", pref, pair=pair), key="pref_heatmap")
 with c2:
     st.markdown("**What the ranks say**")
     for line in results.preference_verdict(pref[pref["pair"] == pair]):
@@ -57,7 +57,7 @@ for ident in chosen:
     except Exception as err:  # noqa: BLE001
         shared.show_error(err, ident)
 rates = results.inclination_rates(summaries)
-st.plotly_chart(viz.inclination_figure(rates), key="pref_rates")
+st.plotly_chart(shared.figure("inclination_figure", rates), key="pref_rates")
 st.caption("English-inclination: % of target-language queries with at least one unrelated English document "
            "above their same-language reference. Own-language inclination: % of queries with at least one "
            "unrelated document in the query's own language above the other-language reference "

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as shared
-from xldiag import results, stats, tables, viz
+from xldiag import results, stats
 from xldiag.results import selection
 from xldiag.vocab import SCENARIO_LABELS, SCENARIOS, metric
 
@@ -52,7 +52,7 @@ if run_a.config.get("dataset") != run_b.config.get("dataset"):
     st.stop()
 
 st.subheader("Base / Ours")
-table = tables.comparison(run_a.summary, run_b.summary)
+table = shared.table("comparison", run_a.summary, run_b.summary)
 if table.empty:
     st.warning("The two evaluations share no (pair, scenario, query language).")
     st.stop()
@@ -65,6 +65,21 @@ st.dataframe(table.drop(columns="dataset"), hide_index=True, width="stretch", he
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _paired(a: str, b: str, stamp: tuple) -> pd.DataFrame:
     return results.paired_queries(shared.per_query(a), shared.per_query(b))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _paired_tests(a: str, b: str, stamp: tuple, pair: str, scen: str, method: str) -> list[dict]:
+    """The paired tests table (per query language and all), once per evaluations, pair, scenario, test."""
+    paired = _paired(a, b, stamp)
+    paired = paired[(paired["pair"] == pair) & (paired["scenario"] == scen)]
+    rows = []
+    for qlang, sub in [("all", paired), *paired.groupby("query_lang", sort=False)]:
+        for name, col, log in (("Max@R (log2)", "max_r", True), ("NDCG@1", "ndcg@1", False)):
+            res = stats.paired_test(sub[f"{col}_base"], sub[f"{col}_tuned"], method=method, log=log,
+                                    **({"n_resamples": 4999} if method == "permutation" else {}))
+            rows.append({"queries": qlang, "metric": name, "n": res["n"], "changed": res["n_nonzero"],
+                         "mean Δ": res["mean_diff"], "p-value": res["p_value"]})
+    return rows
 
 
 paired_all = _paired(str(run_a.path), str(run_b.path), (shared.stamp(run_a.path), shared.stamp(run_b.path)))
@@ -80,16 +95,11 @@ paired = paired_all[(paired_all["pair"] == pair) & (paired_all["scenario"] == sc
 
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(viz.max_r_scatter(paired, labels=("base", "tuned")), key="cmp_scatter")
+    st.plotly_chart(shared.figure("max_r_scatter", paired, labels=("base", "tuned")), key="cmp_scatter")
 with right:
     st.markdown("**Paired significance tests** (two-sided, per query)")
-    rows = []
-    for qlang, sub in [("all", paired), *paired.groupby("query_lang", sort=False)]:
-        for metric, col, log in (("Max@R (log2)", "max_r", True), ("NDCG@1", "ndcg@1", False)):
-            res = stats.paired_test(sub[f"{col}_base"], sub[f"{col}_tuned"], method=method, log=log,
-                                      **({"n_resamples": 4999} if method == "permutation" else {}))
-            rows.append({"queries": qlang, "metric": metric, "n": res["n"], "changed": res["n_nonzero"],
-                         "mean Δ": res["mean_diff"], "p-value": res["p_value"]})
+    rows = _paired_tests(str(run_a.path), str(run_b.path), (shared.stamp(run_a.path), shared.stamp(run_b.path)),
+                         pair, scen, method)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"mean Δ": st.column_config.NumberColumn(format="%.3f"),
                                 "p-value": st.column_config.NumberColumn(format="%.2g")})

@@ -19,6 +19,7 @@ from app_pages._cache import (  # noqa: F401 - re-exported for the pages
     dataset,
     encode,
     encoder,
+    figure,
     list_evals,
     list_runs,
     load_eval,
@@ -29,6 +30,7 @@ from app_pages._cache import (  # noqa: F401 - re-exported for the pages
     query_table,
     refresh_listings,
     stamp,
+    table,
 )
 from app_pages._sidebar import Frame, select_eval, sidebar, target_languages  # noqa: F401 - re-exported for app.py and the pages
 from xldiag import config, jobs, results
