@@ -257,6 +257,8 @@ def test_a_page_file_run_alone_shows_its_message_and_goes_idle(dashboard, browse
             .getAttribute('data-test-script-state')""")
         assert state == "notRunning"
         assert page.locator('[data-testid="stException"]').count() == 0
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "page-run-alone.png"))
     finally:
         alone.stop()
 
