@@ -49,7 +49,7 @@ PAGES = [("Overview", ""), ("Queries", "queries"), ("Language preference", "lang
 COLD_TARGET_S = 3.0
 WARM_TARGET_S = 1.0
 SELECT_TARGET_S = 0.3
-COLD_TIMEOUT_MS = 300_000  # a page that computes on its first visit (Alignment before issue 12) takes minutes
+COLD_TIMEOUT_MS = 900_000  # a page that computes on its first visit (Alignment before issue 12) takes minutes
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
@@ -224,22 +224,22 @@ def measure_cold(where, env: dict, ws: Path, first_id: str, pages: list[tuple[st
     return cold
 
 
-def measure_warm(page, url: str, first_id: str, repeat: int, shots: Path) -> dict:
+def measure_warm(page, url: str, first_id: str, repeat: int, shots: Path, pages: list[tuple[str, str]]) -> dict:
     """Visit every page once (warming the caches), then time `repeat` rounds of navigation and
-    2 x `repeat` query selections; saves a screenshot of each page."""
-    timings: dict[str, list[float]] = {title: [] for title, _ in PAGES}
+    2 x `repeat` query selections; saves a screenshot of each page. `pages` starts with Overview."""
+    timings: dict[str, list[float]] = {title: [] for title, _ in pages}
     page.goto(f"{url}/?eval={first_id}")
     page.wait_for_function(PAGE_DONE, arg="Overview", timeout=COLD_TIMEOUT_MS, polling=100)
-    for title, _ in PAGES[1:] + PAGES[:1]:
+    for title, _ in pages[1:] + pages[:1]:
         print(f"warm-up {title:<20} {nav(page, title, COLD_TIMEOUT_MS):7.2f} s", flush=True)
     for _ in range(repeat):
-        for title, _ in PAGES[1:] + PAGES[:1]:
+        for title, _ in pages[1:] + pages[:1]:
             timings[title].append(nav(page, title, 120_000))
     nav(page, "Queries", 120_000)
     select_row(page, 0, 120_000)  # first selection (warms the detail path)
     selections = [select_row(page, 1 + r % 5, 60_000) for r in range(repeat * 2)]
     shots.mkdir(parents=True, exist_ok=True)
-    for title, _ in PAGES:
+    for title, _ in pages:
         nav(page, title, 120_000)
         height = page.evaluate("""() => document.querySelector('[data-testid="stMain"]').scrollHeight""")
         page.set_viewport_size({"width": 1500, "height": int(min(max(height + 40, 800), 6000))})
@@ -323,8 +323,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tuned", default=None, help="a fine-tuned checkpoint to evaluate too (Compare, Alignment)")
     parser.add_argument("--data-dir", default=None, help="data folder (default $XLDIAG_DATA_DIR)")
     parser.add_argument("--repeat", type=int, default=5, help="measured rounds (default 5)")
-    parser.add_argument("--skip-cold", nargs="*", default=[], metavar="PAGE",
-                        help="pages not to time cold (titles, e.g. Alignment); reported as not measured")
+    parser.add_argument("--skip", nargs="*", default=[], metavar="PAGE",
+                        help="pages to leave out (titles, e.g. Alignment), cold and warm; reported as not measured")
     parser.add_argument("--chromium", default=os.environ.get("XLDIAG_CHROMIUM") or shutil.which("chromium")
                         or "/usr/bin/chromium")
     return parser.parse_args(argv)
@@ -355,13 +355,13 @@ def main(argv: list[str] | None = None) -> int:
         baseline = measure_baseline(browser, ws, args.repeat)
         print(f"baseline cold {baseline['cold_s']:.2f} s (empty cache {baseline['cold_empty_cache_s']:.2f} s), "
               f"warm {baseline['warm_s']:.3f} s", flush=True)
+        timed = [pg for pg in PAGES if pg[0] not in args.skip]
         context = browser.new_context(viewport={"width": 1500, "height": 1000})
         proc, url = start_server(ROOT / "app.py", env, ws / "streamlit.log", port)
         try:
-            measured = measure_warm(context.new_page(), url, ids[0], args.repeat, ws / "screenshots")
+            measured = measure_warm(context.new_page(), url, ids[0], args.repeat, ws / "screenshots", timed)
         finally:
             stop_server(proc)
-        timed = [pg for pg in PAGES if pg[0] not in args.skip_cold]
         cold = measure_cold(context, env, ws, ids[0], timed, port)
         empty = measure_cold(browser, env, ws, ids[0], timed, port)
         browser.close()
