@@ -2,7 +2,7 @@
 
     XLDIAG_DATA_DIR=../shared/data streamlit run app.py
 
-`st.navigation` over the files in pages/; the sidebar (model/checkpoint, dataset, language pair,
+`st.navigation` over the files in app_pages/; the sidebar (model/checkpoint, dataset, language pair,
 pool construction, tie rule, evaluation) is shared by every page. Pages only lay out widgets and
 call the library; figures come from xldiag.viz. Evaluations are read from $XLDIAG_EVALS_DIR (else
 <cache>/evals) and fine-tuning runs from $XLDIAG_RUNS_DIR (else <cache>/runs).
@@ -14,7 +14,7 @@ import logging
 
 import streamlit as st
 
-from pages import _shared as shared
+from app_pages import _shared as shared
 
 st.set_page_config(page_title="xldiag", page_icon=":material/explore:", layout="wide")
 
@@ -36,7 +36,7 @@ except Exception as err:  # noqa: BLE001 - never a traceback in the UI
     shared.show_error(err, "Sidebar")
     st.stop()
 
-st.session_state["_routed"] = True  # pages check it (see pages/_shared.frame)
+st.session_state["_routed"] = True  # pages check it (see app_pages/_shared.frame)
 try:
     page.run()
 except Exception as err:  # noqa: BLE001 - a clear message instead of a traceback

@@ -1,18 +1,28 @@
-"""Dashboard benchmark: how long each page takes to finish rendering in a real browser, warm, on the
-full XQuAD en+zh evaluation; and how long selecting a query in Queries takes.
+"""Dashboard benchmark: how long each page takes to finish rendering in a real browser, cold and
+warm, on the full XQuAD en+zh evaluations (base and fine-tuned); and how long selecting a query in
+Queries takes.
 
     XLDIAG_DATA_DIR=../shared/data HF_HUB_OFFLINE=1 .venv/bin/python bench/ui_bench.py \\
-        [--workspace cache/bench-ui] [--tuned cache/runs/NAME/final] [--repeat 5]
+        [--workspace cache/bench-ui] [--evals FOLDER ...] [--tuned CHECKPOINT] [--repeat 5]
 
-It evaluates the embedded default model (and `--tuned`, if given) on all of XQuAD en+zh into
-`<workspace>/evals/` unless already there, starts `streamlit run app.py` on 127.0.0.1 on a free
-port against that folder, opens Chromium (Playwright, `/usr/bin/chromium`), visits every page once
-to warm the caches (embeddings, projections), then times `--repeat` rounds of in-app navigation:
-from the click on the page's link in the sidebar until the script has finished, the page's
-heading is the new one and every Plotly chart has drawn. Query selection is timed from the click
-on a row of the Queries table until that query's detail (both reference ranks, the top-k figure)
-is shown. Targets: < 1.5 s per page, < 300 ms per selection. Results: a table on stdout and
-`<workspace>/ui_bench.json`.
+Evaluations: the run folders given with `--evals` (linked into `<workspace>/evals/`), else it
+evaluates the embedded default model (and `--tuned`, if given) on all of XQuAD en+zh into
+`<workspace>/evals/` unless already there. Then, with Chromium (Playwright, `/usr/bin/chromium`)
+against `streamlit run app.py` on 127.0.0.1:
+
+- cold: for each page, a fresh server and a fresh browser context; from `goto(<page url>?eval=ID)`
+  until the script has finished, the page's heading is shown and every Plotly chart has drawn.
+  This is the first visit after an evaluation: nothing cached in the server or the browser.
+- warm: one server; every page visited once, then `--repeat` rounds of in-app navigation (a click on
+  the page's link in the sidebar until the page is done).
+- query selection: from the click on a row of the Queries table until that query's detail (both
+  reference ranks, the top-k figure) is shown.
+- baseline, measured in the same run and the same way: a one-page Streamlit app that only writes a
+  heading (`baseline_app` below), cold and warm; the report gives every figure's ratio to it, so
+  that figures from a loaded machine can be read against the floor of Streamlit + Chromium there.
+
+Targets: cold < 3 s, warm < 1 s per page, selection < 300 ms. Results: a table on stdout (with the
+load average) and `<workspace>/ui_bench.json`.
 """
 
 from __future__ import annotations
@@ -36,10 +46,20 @@ sys.path.insert(0, str(ROOT))
 PAGES = [("Overview", ""), ("Queries", "queries"), ("Language preference", "language_preference"),
          ("Alignment", "alignment"), ("Embedding map", "embedding_map"), ("Fine-tune", "fine_tune"),
          ("Compare", "compare")]
-PAGE_TARGET_S = 1.5
+COLD_TARGET_S = 3.0
+WARM_TARGET_S = 1.0
 SELECT_TARGET_S = 0.3
+COLD_TIMEOUT_MS = 900_000  # a page that computes on its first visit (Alignment before issue 12) takes minutes
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+BASELINE_APP = """import streamlit as st
+st.set_page_config(layout="wide")
+def baseline():
+    st.title("Baseline")
+    st.write("A page that only writes a heading: the floor of Streamlit + Chromium on this machine.")
+st.navigation([st.Page(baseline, title="Baseline", url_path="baseline", default=True)]).run()
+"""
 
 PAGE_DONE = """(title) => {
     const app = document.querySelector('[data-testid="stApp"]');
@@ -84,21 +104,39 @@ def prepare(evals_dir: Path, data_dir: str | None, models: list[str]) -> list[st
     return ids
 
 
+def link_evals(evals_dir: Path, folders: list[str]) -> list[str]:
+    """Link existing evaluation folders into the workspace's evals/ (the server lists that folder)."""
+    evals_dir.mkdir(parents=True, exist_ok=True)
+    ids = []
+    for folder in folders:
+        source = Path(folder).resolve()
+        if not (source / "config.json").exists():
+            raise SystemExit(f"error: {source} is not an evaluation folder (no config.json)")
+        link = evals_dir / source.name
+        if link.is_symlink() and link.resolve() != source:
+            link.unlink()
+        if not link.exists():
+            link.symlink_to(source, target_is_directory=True)
+        ids.append(f"evals:{source.name}")
+    return ids
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_server(script: Path, env: dict, log_path: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run script` on 127.0.0.1:port (a free one if None); waits for its health check."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(log_path, "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port",
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1", "--server.port",
          str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=script.parent, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -108,8 +146,16 @@ def start_server(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
             if proc.poll() is not None:
                 break
             time.sleep(0.3)
-    proc.terminate()
+    stop_server(proc)
     raise SystemExit(f"streamlit did not start; see {log_path}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def nav(page, title: str, timeout_ms: int) -> float:
@@ -118,6 +164,27 @@ def nav(page, title: str, timeout_ms: int) -> float:
     link.click()
     page.wait_for_function(PAGE_DONE, arg=title, timeout=timeout_ms, polling="raf")
     return time.perf_counter() - started
+
+
+def visit(browser_or_context, url: str, title: str, timeout_ms: int) -> float:
+    """A first visit: goto until the page is done. Given a browser, in a fresh context (empty HTTP
+    cache); given a context, in a new tab of it (its cached static files: Streamlit's JS, Plotly)."""
+    fresh = hasattr(browser_or_context, "new_context")
+    context = browser_or_context.new_context(viewport={"width": 1500, "height": 1000}) if fresh else browser_or_context
+    page = context.new_page()
+    try:
+        started = time.perf_counter()
+        page.goto(url)
+        page.wait_for_function(PAGE_DONE, arg=title, timeout=timeout_ms, polling="raf")
+        elapsed = time.perf_counter() - started
+        if page.locator('[data-testid="stException"]').count():
+            raise RuntimeError(f"{title}: exception on the page: "
+                               f"{page.locator('[data-testid=stException]').first.inner_text()[:300]}")
+        return elapsed
+    finally:
+        page.close()
+        if fresh:
+            context.close()
 
 
 def select_row(page, row: int, timeout_ms: int) -> float:
@@ -134,59 +201,137 @@ def select_row(page, row: int, timeout_ms: int) -> float:
 def summarize(values: list[float]) -> dict:
     ordered = sorted(values)
     return {"n": len(values), "median_s": statistics.median(values), "min_s": ordered[0], "max_s": ordered[-1],
-            "p90_s": ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]}
+            "p90_s": ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]}
 
 
-def measure(page, url: str, first_id: str, repeat: int, shots: Path) -> dict:
-    """Warm every page, then time `repeat` rounds of navigation and 2 x `repeat` query selections;
-    saves a screenshot of each page. Returns {"warm_up_s", "pages", "selections"} (seconds)."""
-    timings: dict[str, list[float]] = {title: [] for title, _ in PAGES}
-    warm: dict[str, float] = {}
+def measure_cold(where, env: dict, ws: Path, first_id: str, pages: list[tuple[str, str]],
+                 port: int | None) -> dict[str, float]:
+    """Each page's first visit on a fresh server (its own process: empty st.cache_*, nothing
+    imported). `where`: a browser (fresh context per visit: empty browser cache too) or a context
+    that has seen the app on the same `port` (Streamlit's and Plotly's JS cached, as in a browser
+    that opened the dashboard before)."""
+    cold = {}
+    for title, path in pages:
+        proc, url = start_server(ROOT / "app.py", env, ws / "streamlit-cold.log", port)
+        try:
+            cold[title] = visit(where, f"{url}/{path}?eval={first_id}", title, COLD_TIMEOUT_MS)
+        except Exception as err:  # noqa: BLE001 - a page past the timeout is a figure, not a crash
+            print(f"cold {title}: {type(err).__name__}: {str(err)[:200]}", flush=True)
+            cold[title] = float("nan")
+        finally:
+            stop_server(proc)
+        print(f"cold    {title:<20} {cold[title]:7.2f} s", flush=True)
+    return cold
+
+
+def measure_warm(page, url: str, first_id: str, repeat: int, shots: Path, pages: list[tuple[str, str]]) -> dict:
+    """Visit every page once (warming the caches), then time `repeat` rounds of navigation and
+    2 x `repeat` query selections; saves a screenshot of each page. `pages` starts with Overview."""
+    timings: dict[str, list[float]] = {title: [] for title, _ in pages}
     page.goto(f"{url}/?eval={first_id}")
-    page.wait_for_function(PAGE_DONE, arg="Overview", timeout=600_000, polling=100)
-    # warm-up: the first visit computes embeddings / projections (minutes on a CPU, once)
-    for title, _ in PAGES[1:] + PAGES[:1]:
-        warm[title] = nav(page, title, 900_000)
-        print(f"warm-up {title:<20} {warm[title]:7.2f} s", flush=True)
+    page.wait_for_function(PAGE_DONE, arg="Overview", timeout=COLD_TIMEOUT_MS, polling=100)
+    for title, _ in pages[1:] + pages[:1]:
+        print(f"warm-up {title:<20} {nav(page, title, COLD_TIMEOUT_MS):7.2f} s", flush=True)
     for _ in range(repeat):
-        for title, _ in PAGES[1:] + PAGES[:1]:
+        for title, _ in pages[1:] + pages[:1]:
             timings[title].append(nav(page, title, 120_000))
     nav(page, "Queries", 120_000)
     select_row(page, 0, 120_000)  # first selection (warms the detail path)
     selections = [select_row(page, 1 + r % 5, 60_000) for r in range(repeat * 2)]
-    shots.mkdir(exist_ok=True)
-    for title, _ in PAGES:
+    shots.mkdir(parents=True, exist_ok=True)
+    for title, _ in pages:
         nav(page, title, 120_000)
         height = page.evaluate("""() => document.querySelector('[data-testid="stMain"]').scrollHeight""")
         page.set_viewport_size({"width": 1500, "height": int(min(max(height + 40, 800), 6000))})
         page.wait_for_timeout(400)
         page.screenshot(path=str(shots / f"{title.lower().replace(' ', '_')}.png"), full_page=True)
         page.set_viewport_size({"width": 1500, "height": 1000})
-    return {"warm_up_s": warm, "pages": timings, "selections": selections}
+    return {"pages": timings, "selections": selections}
+
+
+def measure_baseline(browser, ws: Path, repeat: int) -> dict:
+    """The one-page app: cold with an empty browser cache, cold with the static files cached (same
+    port, same context), warm (reloads of the same page on a running server)."""
+    script = ws / "baseline_app.py"
+    script.write_text(BASELINE_APP)
+    port = free_port()
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    empty, cached = [], []
+    for _ in range(2):
+        for where, out in ((browser, empty), (context, cached)):
+            proc, url = start_server(script, {}, ws / "streamlit-baseline.log", port)
+            try:
+                out.append(visit(where, f"{url}/", "Baseline", 60_000))
+            finally:
+                stop_server(proc)
+    proc, url = start_server(script, {}, ws / "streamlit-baseline.log", port)
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/")
+        page.wait_for_function(PAGE_DONE, arg="Baseline", timeout=60_000, polling="raf")
+        warm = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            page.reload()
+            page.wait_for_function(PAGE_DONE, arg="Baseline", timeout=60_000, polling="raf")
+            warm.append(time.perf_counter() - started)
+        context.close()
+    finally:
+        stop_server(proc)
+    return {"cold_empty_cache_s": min(empty), "cold_s": min(cached), "warm_s": statistics.median(warm)}
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:6.1f}" if value == value else "     -"  # NaN: not measured
 
 
 def print_report(report: dict) -> None:
-    print(f"\n{'page':<22}{'median':>9}{'p90':>9}{'max':>9}   target {PAGE_TARGET_S:.1f} s")
+    base = report["baseline"]
+    print(f"\nload average before / after: {report['load_before']} / {report['load_after']}  ({report['cpus']} CPUs)")
+    print(f"baseline (one-heading app): cold {base['cold_s']:.2f} s (empty browser cache "
+          f"{base['cold_empty_cache_s']:.2f} s), warm {base['warm_s']:.3f} s")
+    print(f"\n{'page':<21}{'cold':>7}{'×base':>7}{'empty':>7}{'×base':>7}{'warm':>7}{'p90':>7}{'×base':>7}   "
+          f"targets: cold < {COLD_TARGET_S:g} s, warm < {WARM_TARGET_S:g} s")
     for title, stats in report["pages"].items():
-        flag = "ok" if stats["median_s"] < PAGE_TARGET_S else "SLOW"
-        print(f"{title:<22}{stats['median_s']:9.3f}{stats['p90_s']:9.3f}{stats['max_s']:9.3f}   {flag}")
+        cold = report["cold_s"].get(title, float("nan"))
+        empty = report["cold_empty_cache_s"].get(title, float("nan"))
+        flag = "ok" if cold < COLD_TARGET_S and stats["median_s"] < WARM_TARGET_S else "SLOW"
+        print(f"{title:<21}{cold:7.2f}{_ratio(cold, base['cold_s'])}{empty:7.2f}{_ratio(empty, base['cold_empty_cache_s'])}"
+              f"{stats['median_s']:7.2f}{stats['p90_s']:7.2f}{_ratio(stats['median_s'], base['warm_s'])}   {flag}")
     s = report["query_selection"]
     flag = "ok" if s["median_s"] < SELECT_TARGET_S else "SLOW"
-    print(f"{'select a query':<22}{s['median_s']:9.3f}{s['p90_s']:9.3f}{s['max_s']:9.3f}   {flag} (target 0.3 s)")
+    print(f"{'select a query':<21}{'':28}{s['median_s']:7.3f}{s['p90_s']:7.3f}{_ratio(s['median_s'], base['warm_s'])}"
+          f"   {flag} (target {SELECT_TARGET_S:g} s)")
+    print("cold: fresh server, browser cache warm (the dashboard opened before); empty: fresh server and an "
+          "empty browser cache; ×base: ratio to the baseline app measured the same way in this run")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", default=str(ROOT / "cache" / "bench-ui"),
                         help="folder for the evaluations and results (default cache/bench-ui)")
+    parser.add_argument("--evals", nargs="*", default=None,
+                        help="existing evaluation folders (the first opens the pages), instead of evaluating here")
     parser.add_argument("--runs-dir", default=None, help="training runs to show on Fine-tune (default: <workspace>/runs)")
     parser.add_argument("--tuned", default=None, help="a fine-tuned checkpoint to evaluate too (Compare, Alignment)")
     parser.add_argument("--data-dir", default=None, help="data folder (default $XLDIAG_DATA_DIR)")
     parser.add_argument("--repeat", type=int, default=5, help="measured rounds (default 5)")
+    parser.add_argument("--skip", nargs="*", default=[], metavar="PAGE",
+                        help="pages to leave out (titles, e.g. Alignment), cold and warm; reported as not measured")
     parser.add_argument("--chromium", default=os.environ.get("XLDIAG_CHROMIUM") or shutil.which("chromium")
                         or "/usr/bin/chromium")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     from xldiag import config
 
     data_dir = str(config.data_dir(args.data_dir))
@@ -194,30 +339,38 @@ def main(argv: list[str] | None = None) -> int:
     evals = ws / "evals"
     runs = Path(args.runs_dir).resolve() if args.runs_dir else ws / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    models = ["default"] + ([str(Path(args.tuned).resolve())] if args.tuned else [])
-    ids = prepare(evals, data_dir, models)
+    if args.evals:
+        ids = link_evals(evals, args.evals)
+    else:
+        ids = prepare(evals, data_dir, ["default"] + ([str(Path(args.tuned).resolve())] if args.tuned else []))
 
     env = {"XLDIAG_EVALS_DIR": str(evals), "XLDIAG_RUNS_DIR": str(runs), "XLDIAG_DATA_DIR": data_dir,
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc, url = start_server(env, ws / "streamlit.log")
     from playwright.sync_api import sync_playwright
 
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            measured = measure(page, url, ids[0], args.repeat, ws / "screenshots")
-            browser.close()
-    finally:
-        proc.terminate()
+    load_before = load_average()
+    port = free_port()  # one port for every server: the browser's cache of static files stays valid
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
+        baseline = measure_baseline(browser, ws, args.repeat)
+        print(f"baseline cold {baseline['cold_s']:.2f} s (empty cache {baseline['cold_empty_cache_s']:.2f} s), "
+              f"warm {baseline['warm_s']:.3f} s", flush=True)
+        timed = [pg for pg in PAGES if pg[0] not in args.skip]
+        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        proc, url = start_server(ROOT / "app.py", env, ws / "streamlit.log", port)
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            measured = measure_warm(context.new_page(), url, ids[0], args.repeat, ws / "screenshots", timed)
+        finally:
+            stop_server(proc)
+        cold = measure_cold(context, env, ws, ids[0], timed, port)
+        empty = measure_cold(browser, env, ws, ids[0], timed, port)
+        browser.close()
 
-    report = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(),
-              "cpus": os.cpu_count(), "evaluations": ids, "targets": {"page_s": PAGE_TARGET_S, "select_s": SELECT_TARGET_S},
-              "warm_up_s": measured["warm_up_s"], "pages": {t: summarize(v) for t, v in measured["pages"].items()},
+    report = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(), "cpus": os.cpu_count(),
+              "load_before": load_before, "load_after": load_average(), "evaluations": ids,
+              "targets": {"cold_s": COLD_TARGET_S, "warm_s": WARM_TARGET_S, "select_s": SELECT_TARGET_S},
+              "baseline": baseline, "cold_s": cold, "cold_empty_cache_s": empty,
+              "pages": {t: summarize(v) for t, v in measured["pages"].items()},
               "query_selection": summarize(measured["selections"])}
     print_report(report)
     (ws / "ui_bench.json").write_text(json.dumps(report, indent=2) + "\n")

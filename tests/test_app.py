@@ -44,23 +44,6 @@ def make_run(root: Path, name: str = "tiny", state: str = "finished") -> Path:
     return run
 
 
-@pytest.fixture(autouse=True)
-def router_always(monkeypatch):
-    """AppTest resets Streamlit's "pages/ folder = v1 multipage app" flag before every run, so a
-    rerun would execute the page file alone (the app reroutes, but a button click is spent on that
-    first pass). Run the main script, as the real server does once st.navigation has been called."""
-    from streamlit.runtime.scriptrunner import script_runner
-
-    def run_main(main_script_path):
-        from streamlit.runtime.pages_manager import PagesManager
-
-        PagesManager.uses_pages_directory = False
-        source = Path(main_script_path).read_text(encoding="utf-8")
-        exec(compile(source, main_script_path, "exec"), {"__name__": "__main__", "__file__": main_script_path})
-
-    monkeypatch.setattr(script_runner, "_mpa_v1", run_main)
-
-
 @pytest.fixture()
 def workspace(tmp_path, monkeypatch, data_dir):
     evals, runs = tmp_path / "evals", tmp_path / "runs"
@@ -78,7 +61,7 @@ def clear_listings() -> None:
     import sys
 
     sys.path.insert(0, str(Path(APP).parent))
-    from pages import _shared
+    from app_pages import _shared
 
     _shared.refresh_listings()
     st.cache_data.clear()
@@ -179,7 +162,7 @@ def test_overview_stops_a_running_evaluation(workspace, default_model_dir):
 
 
 def test_queries_filters_and_deep_link(workspace):
-    at = app("pages/2_queries.py")
+    at = app("app_pages/2_queries.py")
     ok(at)
     assert at.title[0].value == "Queries"
     assert at.dataframe[0].value is not None
@@ -198,7 +181,7 @@ def test_queries_filters_and_deep_link(workspace):
     at.selectbox(key="q_tied").set_value("tied").run()
     assert len(at.dataframe[0].value) == 0
     # deep link to one query: both reference ranks appear
-    at = app("pages/2_queries.py", eval="evals:default-xquad-zh", qid="q1", scenario="multi", query_lang="en")
+    at = app("app_pages/2_queries.py", eval="evals:default-xquad-zh", qid="q1", scenario="multi", query_lang="en")
     ok(at)
     ranks = {m.label: m.value for m in at.metric}
     assert ranks == {"en reference rank": "1", "zh reference rank": "5"}
@@ -207,7 +190,7 @@ def test_queries_filters_and_deep_link(workspace):
 
 
 def test_language_preference(workspace):
-    at = app("pages/3_language_preference.py")
+    at = app("app_pages/3_language_preference.py")
     ok(at)
     assert at.title[0].value == "Language preference"
     assert len(at.get("plotly_chart")) == 4  # mean distractors, distractors across models, distractor language share, inclination rates
@@ -219,7 +202,7 @@ def test_language_preference(workspace):
 
 
 def test_compare_page(workspace):
-    at = app("pages/7_compare.py")
+    at = app("app_pages/7_compare.py")
     ok(at)
     assert at.title[0].value == "Compare"
     assert at.selectbox(key="cmp_a").value == "runs:tiny/eval/base"
@@ -237,7 +220,7 @@ def test_compare_page(workspace):
 
 
 def test_fine_tune_shows_run_and_validates_form(workspace):
-    at = app("pages/6_fine_tune.py")
+    at = app("app_pages/6_fine_tune.py")
     ok(at)
     assert at.title[0].value == "Fine-tune"
     metrics = {m.label: m.value for m in at.metric}
@@ -270,7 +253,7 @@ def two_models(workspace):
 def test_overview_figure2_for_two_models(two_models):
     """The sidebar's "Compare with" (here by link) puts use-m3 beside default: Figure 2 has both, its
     sentences name both, and use-m3's vi is flagged."""
-    at = app("pages/1_overview.py", compare="use-m3")
+    at = app("app_pages/1_overview.py", compare="use-m3")
     ok(at)
     assert at.sidebar.multiselect(key="sb_models").value == ["use-m3"]
     spec = spec_of(at, "ov_figure2")
@@ -287,7 +270,7 @@ def test_overview_figure2_for_two_models(two_models):
 
 
 def test_language_preference_matrix_for_two_models(two_models):
-    at = app("pages/3_language_preference.py", compare="use-m3")
+    at = app("app_pages/3_language_preference.py", compare="use-m3")
     ok(at)
     assert at.multiselect(key="pref_evals").value == ["evals:default-xquad-zh", "evals:use-m3-xquad-zh-vi"]
     spec = spec_of(at, "pref_matrix")
@@ -299,7 +282,7 @@ def test_language_preference_matrix_for_two_models(two_models):
 
 
 def test_compare_opens_on_the_sidebar_models(two_models):
-    at = app("pages/7_compare.py", compare="use-m3")
+    at = app("app_pages/7_compare.py", compare="use-m3")
     ok(at)
     assert at.selectbox(key="cmp_a").value == "evals:default-xquad-zh"
     assert at.selectbox(key="cmp_b").value == "evals:use-m3-xquad-zh-vi"
@@ -308,7 +291,7 @@ def test_compare_opens_on_the_sidebar_models(two_models):
 def test_fine_tune_does_not_offer_use_m3(two_models):
     at = app()
     at.sidebar.selectbox(key="sb_model").set_value("use-m3").run()
-    at.switch_page("pages/6_fine_tune.py").run()
+    at.switch_page("app_pages/6_fine_tune.py").run()
     ok(at)
     assert "use-m3" not in at.selectbox(key="ft_model").options and "default" in at.selectbox(key="ft_model").options
     assert any("not offered" in i.value and "cannot be fine-tuned" in i.value for i in at.info)
@@ -334,7 +317,7 @@ def test_alignment_and_map_read_the_views_and_never_encode(workspace, monkeypatc
     folder = workspace / "evals" / "default-xquad-zh"
     views.write_views(folder, Encoder("default", show_progress=False))
     _never_encode(monkeypatch)
-    at = app("pages/4_alignment.py")
+    at = app("app_pages/4_alignment.py")
     ok(at)
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Alignment"
@@ -351,7 +334,7 @@ def test_alignment_and_map_read_the_views_and_never_encode(workspace, monkeypatc
     at.number_input(key="al_jsd_t_[]").set_value(0.5).run()
     ok(at)
     assert any("JSD mean (T=0.5)" in df.value.columns for df in at.dataframe)
-    at.switch_page("pages/5_embedding_map.py").run()
+    at.switch_page("app_pages/5_embedding_map.py").run()
     ok(at)
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Embedding map"
@@ -370,7 +353,7 @@ def test_an_evaluation_without_views_gets_the_command_and_a_button(workspace, mo
     """A folder from before the views: the command, and a button that computes them as a job (the
     evaluation stays listed as complete meanwhile); then the page renders from them."""
     folder = workspace / "evals" / "default-xquad-zh"
-    at = app("pages/4_alignment.py")
+    at = app("app_pages/4_alignment.py")
     ok(at)
     assert any(f"python -m xldiag views {folder}" in w.value for w in at.warning)
     assert not at.get("plotly_chart")
@@ -380,7 +363,7 @@ def test_an_evaluation_without_views_gets_the_command_and_a_button(workspace, mo
     assert status["state"] == "finished", jobs.tail_log(folder)
     assert status["command"][-2:] == ["views", str(folder)]
     _never_encode(monkeypatch)
-    at = app("pages/4_alignment.py")
+    at = app("app_pages/4_alignment.py")
     ok(at)
     assert not at.error and len(at.get("plotly_chart")) == 2
 
@@ -411,7 +394,7 @@ def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):
     clear_listings()
     at = app()
     at.sidebar.selectbox(key="sb_model").set_value("no-such-org/no-such-model").run()
-    at.switch_page("pages/4_alignment.py").run()
+    at.switch_page("app_pages/4_alignment.py").run()
     ok(at)
     assert any("python -m xldiag views" in w.value for w in at.warning)  # it never loads the model on a visit
 
@@ -420,8 +403,8 @@ def test_no_evaluations_at_all(tmp_path, monkeypatch):
     monkeypatch.setenv(EVALS_DIR_ENV, str(tmp_path / "none"))
     monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "none-runs"))
     clear_listings()
-    for page in (None, "pages/2_queries.py", "pages/3_language_preference.py", "pages/7_compare.py",
-                 "pages/6_fine_tune.py"):
+    for page in (None, "app_pages/2_queries.py", "app_pages/3_language_preference.py", "app_pages/7_compare.py",
+                 "app_pages/6_fine_tune.py"):
         at = app(page)
         ok(at)
         assert at.info, page
@@ -464,7 +447,7 @@ def test_fixes_page_table_tradeoff_and_fit_button(with_fix, monkeypatch):
         return out
 
     monkeypatch.setattr(results, "launch_evaluation", fake_launch)
-    at = app("pages/8_fixes.py")
+    at = app("app_pages/8_fixes.py")
     ok(at)
     assert at.title[0].value == "Fixes"
     table = at.dataframe[0].value
@@ -489,7 +472,42 @@ def test_fixes_page_table_tradeoff_and_fit_button(with_fix, monkeypatch):
 
 
 def test_fixes_page_without_evaluation_says_what_to_do(workspace):
-    at = app("pages/8_fixes.py")
+    at = app("app_pages/8_fixes.py")
     at.sidebar.selectbox(key="sb_ties").set_value("pessimistic").run()
     ok(at)
     assert any("python -m xldiag fixes" in i.value for i in at.info)
+
+
+PAGE_FILES = sorted(str(p.relative_to(Path(APP).parent)) for p in (Path(APP).parent / "app_pages").glob("[0-9]*.py"))
+
+ALONE_SCRIPT = """
+import sys, time
+from streamlit.testing.v1 import AppTest
+for page in sys.argv[1:]:
+    started = time.monotonic()
+    at = AppTest.from_file(page, default_timeout=60).run()
+    errors = [e.value for e in at.error]
+    assert not at.exception, (page, [e.value for e in at.exception])
+    assert len(errors) == 1 and "streamlit run app.py" in errors[0], (page, errors)
+    assert not at.title, (page, "rendered without the router")
+    print(page, round(time.monotonic() - started, 2), flush=True)
+"""
+
+
+def test_no_pages_folder_beside_app():
+    """A `pages/` folder next to app.py makes Streamlit run the app as a v1 multipage app until
+    st.navigation is first called: a first visit on a page URL would then run the page alone."""
+    assert not (Path(APP).parent / "pages").exists()
+
+
+def test_a_page_run_alone_stops_with_one_line_and_never_loops(workspace):
+    """Each page file as its own main script (no router): one message, then it ends. In a
+    subprocess with a timeout, so a rerun loop fails the test instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    assert len(PAGE_FILES) == 8, PAGE_FILES
+    done = subprocess.run([sys.executable, "-c", ALONE_SCRIPT, *PAGE_FILES], cwd=Path(APP).parent,
+                          capture_output=True, text=True, timeout=240, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert len(done.stdout.splitlines()) == 8, done.stdout

@@ -16,7 +16,7 @@ MAX_FUNCTION_LINES = 80
 
 def project_files(*, with_tests: bool = False) -> list[Path]:
     """The project's own Python files (library, dashboard, benchmarks; tests on request)."""
-    folders = ["xldiag", "pages", "bench"] + (["tests"] if with_tests else [])
+    folders = ["xldiag", "app_pages", "bench"] + (["tests"] if with_tests else [])
     files = [p for folder in folders for p in sorted((ROOT / folder).rglob("*.py"))]
     return files + [ROOT / "app.py"]
 
@@ -36,7 +36,7 @@ def private_uses(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found, modules = [], set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("xldiag", "pages"):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("xldiag", "app_pages"):
             for alias in node.names:
                 is_module = (ROOT / (node.module or "").replace(".", "/") / f"{alias.name}.py").exists()
                 if _private(alias.name) and not is_module:

@@ -134,6 +134,23 @@ def test_wilcoxon_matches_scipy_on_the_pairs():
     assert stats.wilcoxon_test(A, A)["p_value"] == 1.0
 
 
+@pytest.mark.parametrize("n, seed", [(51, 0), (400, 1), (2380, 2)])
+def test_wilcoxon_normal_approximation_matches_scipy_above_50_pairs(n, seed):
+    """Above 50 pairs the test is computed without scipy (the normal approximation scipy uses
+    there): ranks with ties, many zero differences (unchanged queries), log2 Max@R-like values."""
+    from scipy.stats import wilcoxon
+
+    rng = np.random.default_rng(seed)
+    base = rng.integers(1, 400, size=n).astype(float)
+    tuned = np.where(rng.random(n) < 0.4, base, rng.integers(1, 400, size=n)).astype(float)
+    a, b = np.log2(base), np.log2(tuned)
+    w = stats.wilcoxon_test(a, b)
+    ref = wilcoxon(b - a, zero_method="wilcox", alternative="two-sided")
+    assert w["p_value"] == pytest.approx(float(ref.pvalue), rel=1e-9, abs=1e-300)
+    assert w["statistic"] == pytest.approx(float(ref.statistic), rel=1e-12)
+    assert w["n_nonzero"] == int(np.count_nonzero(b - a))
+
+
 def test_permutation_test_approaches_the_exact_sign_flip_p_value():
     p = stats.permutation_test(A, B, n_resamples=4000, seed=1)
     # exact two-sided sign-flip p-value over all 2^8 sign patterns

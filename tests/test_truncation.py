@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from eval_folders import make_eval
-from test_app import app, clear_listings, ok, router_always  # noqa: F401 - router_always is an autouse fixture
+from test_app import app, clear_listings, ok
 
 from xldiag import truncation
 from xldiag.vocab import EVALS_DIR_ENV, RUNS_DIR_ENV

@@ -20,7 +20,7 @@ from xldiag.vocab import PIVOT, SCENARIO_LABELS, pair_target
 LANG_ORDER = ["en", "zh", "ar", "de", "es", "hi", "vi", "th", "el", "ro", "ru", "tr"]
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#393b79", "#637939"]
-# Transitional, for pages/6_fine_tune.py only (the training side's page): labels come from vocab.
+# Transitional, for app_pages/6_fine_tune.py only (the training side's page): labels come from vocab.
 LAYOUT = dict(margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.15))
 
 

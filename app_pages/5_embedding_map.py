@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _cache
-from pages import _shared as shared
-from pages import _views
+from app_pages import _cache
+from app_pages import _shared as shared
+from app_pages import _views
 from xldiag import results, views, viz
 from xldiag.pools import doc_id
 

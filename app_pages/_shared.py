@@ -1,7 +1,7 @@
 """What every page uses (not a page): the page header (title, caption, the sidebar's selection),
 errors shown as a message and a way forward, the evaluation a page needs, small widgets.
 
-The caches live in pages/_cache.py and the sidebar in pages/_sidebar.py; their names a page uses
+The caches live in app_pages/_cache.py and the sidebar in app_pages/_sidebar.py; their names a page uses
 are re-exported here, so a page imports this one module.
 """
 
@@ -12,11 +12,12 @@ import logging
 
 import streamlit as st
 
-from pages._cache import (  # noqa: F401 - re-exported for the pages
+from app_pages._cache import (  # noqa: F401 - re-exported for the pages
     checkpoint_models,
     data_dir_or_none,
     data_dir_setting,
     dataset,
+    figure,
     list_evals,
     list_runs,
     load_eval,
@@ -27,22 +28,23 @@ from pages._cache import (  # noqa: F401 - re-exported for the pages
     query_table,
     refresh_listings,
     stamp,
+    table,
 )
-from pages._sidebar import Frame, select_eval, sidebar, target_languages  # noqa: F401 - re-exported for app.py and the pages
+from app_pages._sidebar import Frame, select_eval, sidebar, target_languages  # noqa: F401 - re-exported for app.py and the pages
 from xldiag import config, jobs, results
 from xldiag.results import selection
 
 log = logging.getLogger("xldiag.app")
 
 PAGES = {
-    "overview": "pages/1_overview.py",
-    "queries": "pages/2_queries.py",
-    "preference": "pages/3_language_preference.py",
-    "alignment": "pages/4_alignment.py",
-    "map": "pages/5_embedding_map.py",
-    "finetune": "pages/6_fine_tune.py",
-    "compare": "pages/7_compare.py",
-    "fixes": "pages/8_fixes.py",
+    "overview": "app_pages/1_overview.py",
+    "queries": "app_pages/2_queries.py",
+    "preference": "app_pages/3_language_preference.py",
+    "alignment": "app_pages/4_alignment.py",
+    "map": "app_pages/5_embedding_map.py",
+    "finetune": "app_pages/6_fine_tune.py",
+    "compare": "app_pages/7_compare.py",
+    "fixes": "app_pages/8_fixes.py",
 }
 RUN_ONE = ("Go to Overview → Run evaluation", ":material/play_arrow:")  # the way to an evaluation
 
@@ -84,21 +86,23 @@ def check_data_dir():
 # --- the page frame ------------------------------------------------------------------------------
 
 
+ALONE = ("This page is part of the xldiag dashboard and needs its router: start it with "
+         "`streamlit run app.py` and open the page from the sidebar.")
+
+
 def frame() -> Frame:
-    """The sidebar selection of this run; reroutes through app.py when a page runs on its own.
+    """The sidebar selection of this run (app.py renders the sidebar, then runs the page).
 
-    Streamlit treats a `pages/` folder as an old-style (v1) multipage app until the first call
-    of `st.navigation`; a server's very first run opened on a page URL (and every AppTest rerun)
-    then executes the page file without app.py. Such a run switches v1 mode off and reruns, which
-    goes through the router with the same page (url paths match the v1 names)."""
+    A page file run as its own main script (`streamlit run app_pages/2_queries.py`,
+    `AppTest.from_file(...)`) has no router and no sidebar: it stops with one line saying how to
+    start the dashboard, and never reruns itself. The folder is deliberately not called `pages/`:
+    Streamlit runs an app with a `pages/` folder beside its main script as an old-style (v1)
+    multipage app until the first `st.navigation` call, so a server's first run opened on a page
+    URL would execute the page file without app.py (PagesManager; tests/test_app.py checks no
+    such folder comes back)."""
     if not st.session_state.get("_routed") or "_frame" not in st.session_state:
-        try:
-            from streamlit.runtime.pages_manager import PagesManager
-
-            PagesManager.uses_pages_directory = False
-        except ImportError:  # pragma: no cover - a Streamlit without that switch
-            pass
-        st.rerun()
+        st.error(ALONE, icon=":material/route:")
+        st.stop()
     return st.session_state["_frame"]
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import _shared as shared
-from xldiag import jobs, results, runs, tables, viz
+from app_pages import _shared as shared
+from xldiag import jobs, results, runs, viz
 from xldiag.data import DATASETS
 from xldiag.losses import LOSS_MODES
 from xldiag.results import selection
@@ -128,9 +128,9 @@ def live_view(run_dir: str, was_active: bool) -> None:
 
 def curves(metrics) -> None:
     smooth = 1 if len(metrics) < 20 else 5
-    st.plotly_chart(viz.training_curves_figure(metrics, smooth=smooth), key="ft_curves")
+    st.plotly_chart(shared.figure("training_curves_figure", metrics, smooth=smooth), key="ft_curves")
     if viz.has_passage_norms(metrics):
-        st.plotly_chart(viz.passage_norms_figure(metrics, smooth=smooth), key="ft_norms")
+        st.plotly_chart(shared.figure("passage_norms_figure", metrics, smooth=smooth), key="ft_norms")
         st.caption("The √JSD is taken on vectors before the final normalisation, so it can also fall by "
                    "shrinking ‖z‖ (softmax of a short vector is nearly uniform): read it with these norms.")
 
@@ -145,7 +145,7 @@ def base_vs_tuned(run_dir: str, state: str) -> None:
         return
     st.subheader("Base vs tuned")
     try:
-        table = tables.comparison(shared.load_eval(base_dir).summary, shared.load_eval(tuned_dir).summary)
+        table = shared.table("comparison", shared.load_eval(base_dir).summary, shared.load_eval(tuned_dir).summary)
     except Exception as err:  # noqa: BLE001 - an unreadable evaluation folder: shown, the page goes on
         shared.show_error(err, "Evaluation")
         return

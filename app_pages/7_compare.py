@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
-from xldiag import results, tables, viz
+from app_pages import _shared as shared
+from xldiag import results
 from xldiag.results import selection
 from xldiag.vocab import SCENARIO_LABELS, SCENARIOS, metric
 
@@ -59,7 +59,7 @@ if run_a.config.get("dataset") != run_b.config.get("dataset"):
     st.stop()
 
 st.subheader("Base / Ours")
-table = tables.comparison(run_a.summary, run_b.summary)
+table = shared.table("comparison", run_a.summary, run_b.summary)
 if table.empty:
     st.warning("The two evaluations share no (pair, scenario, query language).")
     st.stop()
@@ -72,6 +72,14 @@ st.dataframe(table.drop(columns="dataset"), hide_index=True, width="stretch", he
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _paired(a: str, b: str, stamp: tuple) -> pd.DataFrame:
     return results.paired_queries(shared.per_query(a), shared.per_query(b))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _paired_tests(a: str, b: str, stamp: tuple, pair: str, scen: str, method: str) -> pd.DataFrame:
+    """The paired tests with their bootstrap intervals (results.paired_tests), once per evaluations,
+    pair, scenario and test."""
+    paired = _paired(a, b, stamp)
+    return results.paired_tests(paired[(paired["pair"] == pair) & (paired["scenario"] == scen)], method=method)
 
 
 paired_all = _paired(str(run_a.path), str(run_b.path), (shared.stamp(run_a.path), shared.stamp(run_b.path)))
@@ -87,11 +95,12 @@ paired = paired_all[(paired_all["pair"] == pair) & (paired_all["scenario"] == sc
 
 left, right = st.columns([1, 1])
 with left:
-    st.plotly_chart(viz.max_r_scatter(paired, labels=("base", "tuned")), key="cmp_scatter")
+    st.plotly_chart(shared.figure("max_r_scatter", paired, labels=("base", "tuned")), key="cmp_scatter")
 with right:
     st.markdown("**Paired significance tests** (two-sided, per query) and the 95 % paired bootstrap interval of "
                 "the mean difference")
-    found = results.paired_tests(paired, method=method)
+    found = _paired_tests(str(run_a.path), str(run_b.path), (shared.stamp(run_a.path), shared.stamp(run_b.path)),
+                          pair, scen, method).copy()
     found.insert(5, "95 % CI", [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(found["ci_lo"], found["ci_hi"])])
     st.dataframe(found.drop(columns=["ci_lo", "ci_hi"]), hide_index=True, width="stretch",
                  column_config={"mean Δ": st.column_config.NumberColumn(format="%.3f"),

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
-from xldiag import jobs, results, tables, truncation, viz
+from app_pages import _shared as shared
+from xldiag import jobs, results, truncation
 from xldiag.results import selection
 from xldiag.vocab import HEADLINE_METRICS, PAPER_POOL, PAPER_TIES, SCENARIO_LABELS, SCENARIOS, STOP_FILE, metric
 
@@ -191,7 +191,7 @@ def show_table1(summaries: dict[str, pd.DataFrame], scenario: str) -> None:
         if len(summaries) > 1:
             st.markdown(f"*{label}*")
         ranges = summary["ties"].nunique() > 1
-        table = (tables.table1_ranges if ranges else tables.table1)(summary, scenario=scenario).drop(columns="scenario")
+        table = shared.table("table1_ranges" if ranges else "table1", summary, scenario=scenario).drop(columns="scenario")
         table["metric"] = table["metric"].map(lambda m: metric(m).arrow_label)
         st.dataframe(table, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(table)),
                      column_config={} if ranges else {c: st.column_config.NumberColumn(format="%.2f")
@@ -203,14 +203,14 @@ def show_figures(summaries: dict[str, pd.DataFrame], summary: pd.DataFrame, scen
     with left:
         if len(summaries) > 1:
             both = pd.concat([s.assign(model_label=label) for label, s in summaries.items()], ignore_index=True)
-            figure = viz.per_language_figure(both, scenario=scenario, model_col="model_label")
+            figure = shared.figure("per_language_figure", both, scenario=scenario, model_col="model_label")
         else:
-            figure = viz.per_language_figure(summary, scenario=scenario)
+            figure = shared.figure("per_language_figure", summary, scenario=scenario)
         st.plotly_chart(figure, key="ov_fig_lang")
     with right:
         chosen = st.selectbox("Metric", HEADLINE_METRICS, index=HEADLINE_METRICS.index("complete@10"), key="ov_metric",
                               format_func=lambda m: metric(m).arrow_label)
-        st.plotly_chart(viz.multi_vs_cross_figure(summary, metric=chosen), key="ov_fig2")
+        st.plotly_chart(shared.figure("multi_vs_cross_figure", summary, metric=chosen), key="ov_fig2")
         st.caption("Conventional cross-lingual retrieval (Mono-Cross: the pool holds only the other language) "
                    "against the Multi pool (both languages; both parallel references relevant).")
 
@@ -222,7 +222,7 @@ def show_figure2(summaries: dict[str, pd.DataFrame]) -> None:
     chosen = st.segmented_control("Measure", FIGURE2_METRICS, default=FIGURE2_METRICS[0], key="ov_fig2_metric",
                                   format_func=lambda m: metric(m).arrow_label) or FIGURE2_METRICS[0]
     frame = results.figure2_frame(summaries, metric=chosen)
-    st.plotly_chart(viz.figure2(frame, metric=chosen), key="ov_figure2")
+    st.plotly_chart(shared.figure("figure2", frame, metric=chosen), key="ov_figure2")
     for line in results.figure2_lines(frame, metric=chosen):
         st.markdown(f"- {line}")
     st.caption("Add models in the sidebar (**Compare with**). Δ = target-language queries − English queries "
@@ -253,7 +253,7 @@ def show_beyond(summaries: dict[str, pd.DataFrame], scenario: str) -> None:
 
 def show_diagnosis(summaries: dict[str, pd.DataFrame]) -> None:
     """Why Multi queries fail, per language and model (the per-query diagnosis, xldiag.metrics.diagnose)."""
-    st.plotly_chart(viz.diagnosis_figure(results.diagnosis_shares(summaries)), key="ov_fig_diag")
+    st.plotly_chart(shared.figure("diagnosis_figure", results.diagnosis_shares(summaries)), key="ov_fig_diag")
     st.caption("Each failing Multi query (not every reference in the top |R|): **language-miss** — the same-language "
                "reference is on top and only documents in the query's language beat the other reference; "
                "**mixed** — documents of another language beat it too; **semantic-miss** — unrelated documents beat "

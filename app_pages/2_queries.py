@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _shared as shared
+from app_pages import _shared as shared
 from xldiag import results, viz
 from xldiag.vocab import DIAGNOSES, SCENARIO_LABELS, SCENARIOS
 

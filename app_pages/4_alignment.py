@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _cache
-from pages import _shared as shared
-from pages import _views
+from app_pages import _cache
+from app_pages import _shared as shared
+from app_pages import _views
 from xldiag import alignment, results, views, viz
 from xldiag.fixes import base_model
 from xldiag.vocab import PIVOT

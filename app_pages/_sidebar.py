@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from pages import _cache as cache
+from app_pages import _cache as cache
 from xldiag import config, results
 from xldiag.data import DATASETS
 from xldiag.results import selection

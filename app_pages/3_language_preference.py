@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _shared as shared
-from xldiag import results, viz
+from app_pages import _shared as shared
+from xldiag import results
 from xldiag.results import selection
 from xldiag.vocab import metric
 
@@ -32,7 +32,7 @@ if pair != fr.pair:
 shared.flag_coverage(run.model, [pair])
 c1, c2 = st.columns([3, 2])
 with c1:
-    st.plotly_chart(viz.preference_heatmap(pref, pair=pair), key="pref_heatmap")
+    st.plotly_chart(shared.figure("preference_heatmap", pref, pair=pair), key="pref_heatmap")
 with c2:
     st.markdown("**What the ranks say**")
     for line in results.preference_verdict(pref[pref["pair"] == pair]):
@@ -48,7 +48,7 @@ with c2:
 st.subheader("Preference measured against chance")
 c3, c4 = st.columns([3, 2])
 with c3:
-    st.plotly_chart(viz.distractor_share_heatmap(results.distractor_share(run.distractor_share, pair)),
+    st.plotly_chart(shared.figure("distractor_share_heatmap", results.distractor_share(run.distractor_share, pair)),
                     key="pref_share")
 with c4:
     st.markdown("**Against chance** — which gold comes first: % of queries whose same-language reference "
@@ -93,7 +93,7 @@ for label, other in chosen_runs.items():
     shared.flag_coverage(other.model, other.config.get("language_sets") or [], label)
 matrix = results.distractor_languages({label: shared.per_query(other.path) for label, other in chosen_runs.items()},
                                       uncovered={label: other.uncovered for label, other in chosen_runs.items()})
-st.plotly_chart(viz.distractor_language_heatmap(matrix), key="pref_matrix")
+st.plotly_chart(shared.figure("distractor_language_heatmap", matrix), key="pref_matrix")
 for line in results.preference_lines(matrix):
     st.markdown(f"- {line}")
 st.caption("Each cell: of the unrelated documents ranked above that reference (Multi pool, summed over the "
@@ -103,7 +103,7 @@ st.caption("Each cell: of the unrelated documents ranked above that reference (M
 st.subheader("Inclination rates per target language and model")
 summaries = {label: other.summary_for(fr.ties) for label, other in chosen_runs.items()}
 rates = results.inclination_rates(summaries)
-st.plotly_chart(viz.inclination_figure(rates), key="pref_rates")
+st.plotly_chart(shared.figure("inclination_figure", rates), key="pref_rates")
 st.caption("English-inclination: % of target-language queries with at least one unrelated English document "
            "above their same-language reference. Own-language inclination: % of queries with at least one "
            "unrelated document in the query's own language above the other-language reference "

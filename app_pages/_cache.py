@@ -2,8 +2,10 @@
 
 Models are cached with `st.cache_resource`; loaded evaluations and the tables derived from them
 with `st.cache_resource` keyed by the folder's config.json modification time (read-only and
-large: no copy per rerun); the listings of evaluations and runs live 3 seconds so that new ones
-show up. Cached objects are shared by all sessions and never mutated.
+large: no copy per rerun); figures and tables built from small frames (`figure`, `table`) once per
+distinct input, so a rerun with the same widgets rebuilds nothing; the listings of evaluations and
+runs live 3 seconds so that new ones show up. Cached objects are shared by all sessions and never
+mutated (st.plotly_chart only reads a figure).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from xldiag import config, results, runs, views
+from xldiag import config, results, runs, tables, views, viz
 from xldiag.data import load_dataset
 from xldiag.results import selection
 from xldiag.vocab import CONFIG_FILE, VIEWS_FILE
@@ -130,6 +132,30 @@ def alignment_table(root: str | Path) -> pd.DataFrame:
 def map_points(root: str | Path, method: str) -> pd.DataFrame | None:
     """views.map_points, cached until the views are rewritten (None while `method` is being fitted)."""
     return _map_points(str(root), method, views_stamp(root))
+
+
+# --- figures and tables of small frames ------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _figure(builder: str, args: tuple, kwargs: tuple):
+    return getattr(viz, builder)(*args, **dict(kwargs))
+
+
+def figure(builder: str, *args, **kwargs):
+    """`viz.<builder>(*args, **kwargs)`, built once per distinct input: the arguments (summaries,
+    paired frames, metrics of a run) are hashed by Streamlit, so a changed file gives a new figure."""
+    return _figure(builder, args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _table(builder: str, args: tuple, kwargs: tuple) -> pd.DataFrame:
+    return getattr(tables, builder)(*args, **dict(kwargs))
+
+
+def table(builder: str, *args, **kwargs) -> pd.DataFrame:
+    """`tables.<builder>(*args, **kwargs)` once per distinct input (a copy: pages relabel columns)."""
+    return _table(builder, args, tuple(sorted(kwargs.items()))).copy()
 
 
 # --- data and models -----------------------------------------------------------------------------
