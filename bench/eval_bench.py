@@ -18,6 +18,15 @@ Targets: cold ≤ 1.15 × floor, warm < 2 s, per-q / warm ≈ 1, baseline / cold
 
 For a second model (`--model use-m3`) the cold cost should be that model's own encode floor: the
 evaluation adds the same pools, ranks and metrics whatever the model.
+
+`--set-with default` times `--model` as the second member of an evaluation set (xldiag.evalset:
+`eval --model default,use-m3`), in the same run as its floor: the first member reads its
+embeddings from the ordinary cache ($XLDIAG_CACHE_DIR; warmed once, untimed, if it is not), the
+second starts from an empty cache. set-cold / floor is the cost of adding that model to a set;
+target ≤ 1.15 + the first member's warm evaluation (reported beside it).
+
+    XLDIAG_CACHE_DIR=/work/artifacts/cache XLDIAG_DATA_DIR=../shared/data .venv/bin/python \
+        bench/eval_bench.py --model use-m3 --set-with default --langs ar,zh,es,th,vi --full --repeat 3
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from xldiag.data import load_dataset  # noqa: E402
 from xldiag.embeddings import Encoder  # noqa: E402
-from xldiag.evaluate import evaluate  # noqa: E402
+from xldiag.evalset import run_evaluation_set  # noqa: E402
+from xldiag.evaluate import EvalSpec, evaluate, parse_language_sets  # noqa: E402
 from xldiag.vocab import SCENARIOS  # noqa: E402
 from xldiag.models import family_of, load_model  # noqa: E402
 from xldiag.pools import build_pool  # noqa: E402
@@ -100,6 +110,31 @@ def ir_evaluator_baseline(model, family, data, langs, scenarios) -> float:
     return timed(run)[0]
 
 
+def set_cold(args, model, family, data, langs, limit) -> None:
+    """`--model` as the second member of a two-model set, cold, against its own encode floor (same run)."""
+    spec = EvalSpec(dataset="xquad", language_sets=parse_language_sets(",".join(langs)), limit=limit)
+    first = Encoder(args.set_with)  # the ordinary cache: warm after the first (untimed) evaluation
+    with tempfile.TemporaryDirectory() as root:
+        warm_first, _ = timed(lambda: evaluate(model=args.set_with, dataset="xquad", langs=",".join(langs),
+                                               limit=limit, encoder=first))
+        first_again, _ = timed(lambda: evaluate(model=args.set_with, dataset="xquad", langs=",".join(langs),
+                                                limit=limit, encoder=Encoder(args.set_with)))
+
+        def cold_set(rep):
+            second = Encoder(args.model, cache_root=Path(root) / f"cache-{rep}")
+            second._model = model  # the loaded model: load time is not part of either figure
+            run_evaluation_set(spec, [args.set_with, args.model], Path(root) / f"set-{rep}",
+                               encoders={args.set_with: Encoder(args.set_with), args.model: second})
+        floors, colds = floor_and_cold(model, family, data, langs, args.repeat, cold_set)
+    floor, cold = min(floors), min(colds)
+    print(f"{args.set_with} evaluated once to fill its cache: {warm_first:.2f} s; again, warm: {first_again:.2f} s")
+    print(f"floor ({args.model}, every unique text once):  {floor:8.2f} s   (runs: {', '.join(f'{t:.1f}' for t in floors)})")
+    print(f"set {args.set_with},{args.model} cold for {args.model}: {cold:8.2f} s   (runs: {', '.join(f'{t:.1f}' for t in colds)})")
+    print(f"set-cold/floor = {cold / floor:.3f} (fastest of each); minus {args.set_with}'s warm evaluation: "
+          f"{(cold - first_again) / floor:.3f} (target <= 1.15); per repetition: "
+          + ", ".join(f"{c / f:.3f}" for f, c in zip(floors, colds)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=200, help="questions per language (default 200)")
@@ -110,6 +145,8 @@ def main() -> None:
                         "the fastest of each is reported (default 1)")
     parser.add_argument("--langs", default=",".join(PAPER_LANGS), help="target languages paired with en "
                         "(default: the paper's ten)")
+    parser.add_argument("--set-with", default=None, help="time --model as the second member of an evaluation "
+                        "set after this model (whose embeddings come from the ordinary cache)")
     args = parser.parse_args()
     limit = None if args.full else args.limit
     langs = [lang.strip() for lang in args.langs.split(",") if lang.strip()]
@@ -119,6 +156,9 @@ def main() -> None:
     n_texts = sum(len(set(data.passages[l])) + len(set(data.questions[l])) for l in ["en", *langs])
     print(f"{args.model} on XQuAD, {len(langs)} pairs x {len(SCENARIOS)} scenarios x 2 query languages, "
           f"limit={limit}, {n_texts} unique texts")
+    if args.set_with:
+        set_cold(args, model, family, data, langs, limit)
+        return
 
     with tempfile.TemporaryDirectory() as cache_root:
         def run_eval(out, construction="unique", cache=cache_root):

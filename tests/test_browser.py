@@ -1,13 +1,14 @@
-"""The dashboard in a real browser: `streamlit run app.py` on 127.0.0.1 against a small prepared
-evaluation (XQuAD en+zh, first 30 questions, the embedded default model) and a tiny real
-fine-tuning run; Chromium (Debian's, driven by Playwright) visits every page, waits for the script
-to finish, checks there is no exception element and that the heading and charts are there, clicks a
-row in Queries and checks both reference ranks, and saves a screenshot of each page under
-cache/screenshots/. The first test visits every page on the fresh server (the first visit of each
-page after the evaluation: nothing cached for it) and fails if one takes more than PAGE_LIMIT_S
-seconds, a bound for "something is computed on a page visit" (minutes before issue 12), far above
-the bench's targets (bench/ui_bench.py measures those). A page file run on its own
-(`streamlit run app_pages/2_queries.py`) shows its one-line message and goes idle.
+"""The dashboard in a real browser: `streamlit run app.py` on 127.0.0.1 against small prepared
+evaluations (XQuAD en+zh, first 30 questions, the embedded default and use-m3 models) and a tiny
+real fine-tuning run; Chromium (Debian's, driven by Playwright) visits every page, waits for the
+script to finish, checks there is no exception element and that the heading and charts are there,
+clicks a row in Queries and checks both reference ranks, shows Figure 2 and the distractor matrix
+for the two models, and saves a screenshot of each page under cache/screenshots/. The first test
+visits every page on the fresh server (the first visit of each page after the evaluation: nothing
+cached for it) and fails if one takes more than PAGE_LIMIT_S seconds, a bound for "something is
+computed on a page visit" (minutes before issue 12), far above the bench's targets
+(bench/ui_bench.py measures those). A page file run on its own (`streamlit run
+app_pages/2_queries.py`) shows its one-line message and goes idle.
 
 Needs /usr/bin/chromium (or `chromium` on PATH) and the playwright Python package; skipped otherwise.
 """
@@ -72,6 +73,9 @@ def prepare_workspace(root: Path, data_dir: Path, train: bool = True) -> dict:
     from xldiag.evaluate import evaluate
 
     evals, runs = root / "evals", root / "runs"
+    # use-m3 first (older): the newest evaluations stay default's and the training run's
+    evaluate(model="use-m3", dataset="xquad", langs="zh", limit=30, out=evals / "use-m3-xquad-zh-30",
+             data_dir=str(data_dir))
     evaluate(model="default", dataset="xquad", langs="zh", limit=30, out=evals / "default-xquad-zh-30",
              data_dir=str(data_dir))
     if train:
@@ -293,3 +297,20 @@ def test_compare_links_to_queries(dashboard, browser_page):
     page.get_by_role("heading", name="Queries", exact=True).first.wait_for(timeout=10_000)
     page.get_by_text("reference rank").first.wait_for(timeout=20_000)
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_figure2_and_distractor_matrix_for_two_models(dashboard, browser_page):
+    """The sidebar's "Compare with" (by link) puts use-m3 beside default on Overview's Figure 2 and
+    Language preference's matrix; both models' subplot titles / rows are drawn."""
+    page = browser_page
+    link = "eval=evals:default-xquad-zh-30&compare=use-m3"
+    for path, texts, name in (("", ["default — Multi", "use-m3 — Multi", "use-m3 — Mono-Cross (CLIR)"], "figure2"),
+                              ("language_preference", ["default · zh", "use-m3 · zh"], "distractor-matrix")):
+        page.goto(f"{dashboard.url}/{path}?{link}")
+        wait_idle(page)
+        page.locator('[data-testid="stPlotlyChart"]').nth(2 if path == "" else 1).wait_for(timeout=30_000)
+        wait_idle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        for text in texts:
+            page.locator("svg text", has_text=text).first.wait_for(timeout=20_000)
+        screenshot(page, SHOTS / f"{name}-two-models.png")

@@ -14,6 +14,7 @@ from xldiag.data import load_dataset
 from xldiag.embeddings import Encoder
 from xldiag.evaluate import evaluate, parse_language_sets
 from xldiag.pools import build_pool
+from xldiag.results.coverage import fill_uncovered
 
 LIMIT = 40  # the first 40 questions of XQuAD and the passages they use
 
@@ -102,8 +103,8 @@ def test_repeated_run_reuses_the_embedding_cache(run_dir, encoder, tmp_path):
     again = Encoder("default", cache_root=encoder.cache_root, show_progress=False)
     summary = evaluate(model="default", dataset="xquad", langs="zh,de", limit=LIMIT, out=tmp_path, encoder=again)
     assert again.encoded_count == 0 and again._model is None  # nothing encoded, model never loaded
-    written = pd.read_csv(run_dir / "summary.csv")
-    written["uncovered_langs"] = written["uncovered_langs"].astype(object).where(written["uncovered_langs"].notna(), "")
+    # CSV reads the empty uncovered_langs as NaN; fill_uncovered is how runs are read back (load_eval)
+    written = fill_uncovered(pd.read_csv(run_dir / "summary.csv"), "default")
     pd.testing.assert_frame_equal(summary, written, check_dtype=False)
 
 
