@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
+from app_pages import _shared as shared
 from xldiag import fixlab, jobs, results, tables, viz
 from xldiag.data.corpora import CORPORA
 from xldiag.fixes import METHODS, base_model, variant_name

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages import _cache
+from app_pages import _cache
 from xldiag import jobs, results, views
 from xldiag.vocab import VIEWS_KIND
 
