@@ -139,9 +139,9 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
                    inputs: "SharedInputs | None" = None, views: bool = True,
                    views_progress: Progress | None = None) -> pd.DataFrame:
     """Evaluate `spec`; with `out`, write the run folder and then (`views`) the views the dashboard
-    reads (xldiag.views; `views_progress` reports that part, default `progress`). `inputs` shares
-    datasets and pools with other models evaluated on the same setting (an evaluation set,
-    xldiag.evalset)."""
+    reads (xldiag.views; `views_progress` reports that part, default `progress` at fraction 1).
+    `inputs` shares datasets and pools with other models evaluated on the same setting (an
+    evaluation set, xldiag.evalset)."""
     spec.validate()
     progress = progress or (lambda message, fraction: None)
     started = time.time()
@@ -180,7 +180,11 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
         # from the vectors this encoder just cached (xldiag.views).
         from xldiag.views import write_views
 
-        write_views(out, encoder, progress=views_progress or progress, data_dir=spec.data_dir, corrected=corrected)
+        # without a progress of its own (a member of an evaluation set), the views report at the end
+        # of the evaluation's scale: a progress bar never goes back
+        write_views(out, encoder, progress=views_progress or (lambda message, fraction: progress(message, 1.0)),
+                    data_dir=spec.data_dir, corrected=corrected,
+                    datasets={langs: inputs.dataset(langs) for langs in spec.language_sets})
     return summary
 
 

@@ -78,12 +78,14 @@ class RankedVectors:
 
 
 def write_views(folder: str | Path, encoder, progress: Progress | None = None, data_dir: str | None = None,
-                methods: tuple[str, ...] | None = None, corrected: dict | None = None) -> dict:
+                methods: tuple[str, ...] | None = None, corrected: dict | None = None,
+                datasets: dict | None = None) -> dict:
     """Write DIR/views for the evaluation in `folder` (its config.json and per_query.parquet), with
     `encoder` the one that evaluated it (same model and prompts: its cache has every vector).
     `corrected`: {language set: {(role, lang): vectors}} a fix variant ranked with, used instead of
-    the encoder's for those sets. Returns views.json. `methods`: the map projections (default
-    config.map_methods())."""
+    the encoder's for those sets. `datasets`: {language set: ParallelDataset} the evaluation already
+    loaded (default: loaded again from config.json). Returns views.json. `methods`: the map
+    projections (default config.map_methods())."""
     folder, progress = Path(folder), progress or (lambda message, fraction: None)
     methods = tuple(methods or config.map_methods())
     cfg = read_json(folder / CONFIG_FILE)
@@ -93,7 +95,7 @@ def write_views(folder: str | Path, encoder, progress: Progress | None = None, d
     per_query = pd.read_parquet(folder / PER_QUERY_FILE)
     progress("Views: language preference", 0.0)
     _write_parquet(out / PREFERENCE_VIEW_FILE, language_preference(per_query))
-    datasets = _datasets(cfg, data_dir)
+    datasets = datasets if datasets is not None else _datasets(cfg, data_dir)
     sources = {langs: RankedVectors(data, langs, corrected[langs], encoder.fingerprint)
                if corrected and langs in corrected else encoder for langs, data in datasets.items()}
     progress("Views: cosine and JSD per parallel pair", 0.05)
