@@ -13,6 +13,7 @@ then adds the JSD at that T beside the JSD at T = 1, and `jsd_summary` tabulates
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,8 +162,10 @@ def project(matrices: dict[str, np.ndarray], method: str = "umap", seed: int = 0
 
         model = umap.UMAP(n_components=2, n_neighbors=max(2, min(n_neighbors, n - 1)), min_dist=min_dist,
                           metric="cosine", random_state=seed, init="spectral" if n > 20 else "random",
-                          transform_seed=seed)
-        out = model.fit_transform(stacked)
+                          transform_seed=seed, n_jobs=1)
+        with warnings.catch_warnings():  # a seeded UMAP is single-threaded by design; umap says so on every fit
+            warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+            out = model.fit_transform(stacked)
     else:
         from sklearn.decomposition import PCA
 
