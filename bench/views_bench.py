@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ui_bench import CHROMIUM_ARGS, PAGE_DONE, free_port  # noqa: E402  (the same "page done" test)
+from ui_bench import CHROMIUM_ARGS, PAGE_DONE, start_server, stop_server  # noqa: E402  (the same "page done" test)
 
 PAGES = ("Alignment", "Embedding map")
 
@@ -43,30 +43,6 @@ def workspace_cache(shared: Path, cache: Path) -> None:
         shutil.copytree(shared / "embeddings", cache / "embeddings")
     if not (cache / "models").exists() and (shared / "models").exists():
         (cache / "models").symlink_to(shared / "models")
-
-
-def start_server(code: Path, env: dict, log_path: Path):
-    import urllib.request
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port",
-         str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=code, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit(f"streamlit did not start; see {log_path}")
 
 
 def visit(page, title: str, timeout_ms: int = 900_000) -> float:
@@ -133,15 +109,11 @@ def main(argv: list[str] | None = None) -> int:
                        env={**os.environ, **env})
         report["views_s"] = time.perf_counter() - started
         print(f"{args.tag} xldiag views   {report['views_s']:8.2f} s", flush=True)
-    proc, url = start_server(code, env, ws / "streamlit.log")
+    proc, url = start_server(code / "app.py", env, ws / "streamlit.log")  # the code under test: its app.py
     try:
         report["pages"] = browse(url, f"evals:{name}", ws / "screens", args.chromium, args.tag)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     report["load_after"] = os.getloadavg()
     (ws / "views_bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -264,13 +264,10 @@ def preference_heatmap(pref: pd.DataFrame, pair: str | None = None) -> go.Figure
     if p.empty:
         return _empty("Language preference", "No Multi-scenario queries in this evaluation.")
     p = p.assign(row=[f"{q} queries → {r} reference" for q, r in zip(p["query_lang"], p["ref_lang"])])
-    rows = list(dict.fromkeys(p["row"]))
-    cols = sorted(dict.fromkeys(p["distractor_lang"]), key=lambda x: (x != PIVOT, x))
-    grid = p.pivot_table(index="row", columns="distractor_lang", values="mean_above", aggfunc="mean")
-    z = grid.reindex(index=rows, columns=cols).to_numpy(dtype=float)
+    rows, cols, z = _distractor_grid(p, "mean_above")
     fig = go.Figure(go.Heatmap(
         z=z, x=[f"{c} distractors" for c in cols], y=rows, colorscale="Reds", zmin=0,
-        text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z), texttemplate="%{text}",
+        text=_cell_text(z), texttemplate="%{text}",
         colorbar=dict(title="mean #<br>above"),
         hovertemplate="%{y}<br>%{x}: %{z:.3f} on average<extra></extra>",
     ))
@@ -278,6 +275,20 @@ def preference_heatmap(pref: pd.DataFrame, pair: str | None = None) -> go.Figure
     fig.update_layout(title="Unrelated documents ranked above each reference" + (f" ({pair})" if pair else ""),
                       height=120 + 60 * len(rows), **{**LAYOUT, "legend": {}})
     return fig
+
+
+def _distractor_grid(rows: pd.DataFrame, value: str) -> tuple[list[str], list[str], np.ndarray]:
+    """`rows` ("row", "distractor_lang", `value`) as a grid: row labels in order of appearance,
+    distractor languages English first, the mean `value` per cell (NaN where none)."""
+    labels = list(dict.fromkeys(rows["row"]))
+    cols = sorted(dict.fromkeys(rows["distractor_lang"]), key=lambda x: (x != PIVOT, x))
+    grid = rows.pivot_table(index="row", columns="distractor_lang", values=value, aggfunc="mean")
+    return labels, cols, grid.reindex(index=labels, columns=cols).to_numpy(dtype=float)
+
+
+def _cell_text(z: np.ndarray) -> np.ndarray:
+    """Each cell's value to two decimals, empty where there is none."""
+    return np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z)
 
 
 def distractor_language_heatmap(frame: pd.DataFrame) -> go.Figure:
@@ -372,14 +383,11 @@ def distractor_share_heatmap(rows: pd.DataFrame, pair: str | None = None) -> go.
     if p.empty:
         return _empty("Distractor language share", "No distractor shares in this evaluation (Multi pools of a run "
                       "written with issue 11's measures).")
-    labels = list(dict.fromkeys(p["row"]))
-    cols = sorted(dict.fromkeys(p["distractor_lang"]), key=lambda x: (x != PIVOT, x))
-    grid = p.pivot_table(index="row", columns="distractor_lang", values="share", aggfunc="mean")
-    z = grid.reindex(index=labels, columns=cols).to_numpy(dtype=float)
+    labels, cols, z = _distractor_grid(p, "share")
     top = max(2.0, float(np.nanmax(z)) if np.isfinite(z).any() else 2.0)
     fig = go.Figure(go.Heatmap(
         z=z, x=[f"{c} distractors" for c in cols], y=labels, colorscale="RdBu_r", zmin=0, zmax=top, zmid=1.0,
-        text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z), texttemplate="%{text}",
+        text=_cell_text(z), texttemplate="%{text}",
         colorbar=dict(title="share /<br>pool share"),
         hovertemplate="%{y}<br>%{x}: %{z:.3f} × their share of the pool<extra></extra>",
     ))

@@ -222,36 +222,45 @@ def _copy_xquad(data_dir, tmp_path, langs=("en", "de")):
     return folder
 
 
-def test_xquad_corrupted_id_names_id_and_file(data_dir, tmp_path):
+def _german_xquad_error(data_dir, tmp_path, edit) -> ParallelismError:
+    """The error of loading en+de after `edit(doc)` changed a copy of the German XQuAD file."""
     folder = _copy_xquad(data_dir, tmp_path)
     doc = json.loads((folder / "xquad.de.json").read_text(encoding="utf-8"))
-    doc["data"][3]["paragraphs"][1]["qas"][0]["id"] = "not-the-same-id"
+    edit(doc)
     (folder / "xquad.de.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     with pytest.raises(ParallelismError) as err:
         load_dataset("xquad", ["en", "de"], data_dir=tmp_path)
-    assert "'not-the-same-id'" in str(err.value) and "xquad.de.json" in str(err.value)
+    return err.value
+
+
+def test_xquad_corrupted_id_names_id_and_file(data_dir, tmp_path):
+    def edit(doc):
+        doc["data"][3]["paragraphs"][1]["qas"][0]["id"] = "not-the-same-id"
+
+    err = _german_xquad_error(data_dir, tmp_path, edit)
+    assert "'not-the-same-id'" in str(err) and "xquad.de.json" in str(err)
 
 
 def test_xquad_question_moved_to_other_passage(data_dir, tmp_path):
-    folder = _copy_xquad(data_dir, tmp_path)
-    doc = json.loads((folder / "xquad.de.json").read_text(encoding="utf-8"))
-    paragraphs = doc["data"][0]["paragraphs"]
-    moved = paragraphs[0]["qas"].pop()  # the last question of passage 0 now sits in passage 1
-    paragraphs[1]["qas"].insert(0, moved)
-    (folder / "xquad.de.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    with pytest.raises(ParallelismError) as err:
-        load_dataset("xquad", ["en", "de"], data_dir=tmp_path)
-    assert repr(moved["id"]) in str(err.value) and "xquad.de.json" in str(err.value)
+    moved = {}
+
+    def edit(doc):
+        paragraphs = doc["data"][0]["paragraphs"]
+        moved.update(paragraphs[0]["qas"].pop())  # the last question of passage 0 now sits in passage 1
+        paragraphs[1]["qas"].insert(0, moved)
+
+    err = _german_xquad_error(data_dir, tmp_path, edit)
+    assert repr(moved["id"]) in str(err) and "xquad.de.json" in str(err)
 
 
 def test_xquad_missing_questions_named(data_dir, tmp_path):
-    folder = _copy_xquad(data_dir, tmp_path)
-    doc = json.loads((folder / "xquad.de.json").read_text(encoding="utf-8"))
-    last = doc["data"][-1]["paragraphs"][-1]["qas"].pop()
-    (folder / "xquad.de.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    with pytest.raises(ParallelismError) as err:
-        load_dataset("xquad", ["en", "de"], data_dir=tmp_path)
-    assert repr(last["id"]) in str(err.value) and "1189 questions" in str(err.value)
+    last = {}
+
+    def edit(doc):
+        last.update(doc["data"][-1]["paragraphs"][-1]["qas"].pop())
+
+    err = _german_xquad_error(data_dir, tmp_path, edit)
+    assert repr(last["id"]) in str(err) and "1189 questions" in str(err)
 
 
 def test_malformed_json_names_file_and_line(data_dir, tmp_path):
