@@ -317,3 +317,17 @@ def test_bad_arguments(kwargs, message):
 def test_dimension_mismatch():
     with pytest.raises(ValueError, match="Embedding sizes differ"):
         rank_gold(np.ones((1, 2), np.float32), np.ones((3, 4), np.float32), [[0]])
+
+
+def test_order_keys_sort_by_score_then_text_and_decode_exactly():
+    from xldiag.ranking import _order_keys, _score_of_keys
+
+    scores = np.array([0.5, -0.0, 0.0, -1e-30, 1e-30, -np.inf, np.inf, -2.5, 0.5, -2.5, 3e38], dtype=np.float32)
+    text = np.arange(len(scores), dtype=np.int64)
+    keys = _order_keys(scores, text)
+    order = np.argsort(keys)
+    want = np.lexsort((text, -scores.astype(np.float64)))  # score descending, then text ascending
+    np.testing.assert_array_equal(order, want)
+    assert keys[1] - text[1] == keys[2] - text[2]  # -0.0 and 0.0 are one score
+    np.testing.assert_array_equal(_score_of_keys(keys), scores + np.float32(0.0))
+    np.testing.assert_array_equal(keys & ((1 << 31) - 1), text)

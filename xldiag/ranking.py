@@ -47,7 +47,8 @@ from xldiag import config
 from xldiag.vocab import TIE_RULES
 
 DEFAULT_CHUNK_SIZE = 16384
-DEFAULT_QUERY_CHUNK_SIZE = 256
+DEFAULT_QUERY_CHUNK_SIZE = 256  # queries per chunk at least; more while a chunk's scores fit SCORES_PER_CHUNK
+SCORES_PER_CHUNK = 4_000_000  # 16 MB of float32 per query chunk x text block: small pools take all queries at once
 SMALL_MATMUL = 2e8  # multiply-adds below which one BLAS thread is fastest
 
 
@@ -84,7 +85,7 @@ def rank_gold(
     *,
     related=None,
     doc_text=None,
-    query_chunk_size: int = DEFAULT_QUERY_CHUNK_SIZE,
+    query_chunk_size: int | None = None,
     device: str | None = None,
 ) -> GoldRanks:
     """Exact ranks of the gold docs (see the module docstring for the rules).
@@ -97,11 +98,13 @@ def rank_gold(
     as absent. `above_by_lang` counts *unrelated* docs only: not gold, not excluded, not in
     `related` (e.g. `Pool.duplicates`: docs holding a gold's passage). doc_lang_codes (N ints in
     [0, n_langs)) gives each doc's language; without it `above_by_lang` has 0 languages.
-    `device`: "cuda" / "cpu" for the matmul (default: CUDA when present).
+    `device`: "cuda" / "cpu" for the matmul (default: CUDA when present). `chunk_size` texts and
+    `query_chunk_size` queries (default: as many as keep a chunk's scores within SCORES_PER_CHUNK)
+    are scored at a time; the results do not depend on either.
     """
     if ties not in TIE_RULES:
         raise ValueError(f"Unknown tie rule {ties!r}; choose one of {', '.join(TIE_RULES)}.")
-    _check_shapes(query_emb, doc_emb, chunk_size, top_k, query_chunk_size)
+    _check_shapes(query_emb, doc_emb, chunk_size, top_k, 1 if query_chunk_size is None else query_chunk_size)
     texts = Texts.of(doc_emb, doc_text, chunk_size)
     n_q, n_d = int(query_emb.shape[0]), texts.n_docs
     gold = _index_array(gold, n_q, n_d, "gold")
@@ -115,6 +118,9 @@ def rank_gold(
     dev = config.device(device)
     queries = _as_float32(query_emb)
     block = min(chunk_size, max(texts.n_texts, 1))
+    # Per-chunk work has a fixed cost: a small pool ranks all its queries in one chunk.
+    if query_chunk_size is None:
+        query_chunk_size = max(DEFAULT_QUERY_CHUNK_SIZE, SCORES_PER_CHUNK // block)
     parts = []
     with _blas_limit(n_q, texts.n_texts, queries.shape[1], dev):
         for qs in range(0, n_q, query_chunk_size):
@@ -401,30 +407,40 @@ def _by_lang(flags: np.ndarray, lang: np.ndarray, n_q: int, n_g: int, n_langs: i
 
 
 def _merge_top(acc, scores, start, k) -> None:
-    """Running top-k texts with ties broken by text index (lower first), independent of chunking."""
+    """Running top-k texts, ordered by score (highest first) then text index (lower first):
+    a total order, so the list does not depend on the chunking. One partition of order keys
+    (`_order_keys`) over the running list and the block, then a sort of the k kept."""
     top_s, top_i = acc["top_scores"], acc["top_text"]
-    # A candidate must beat the running k-th score (on a tie the earlier text, already kept, wins);
-    # top_s is -inf while the list is not full.
-    cand = scores > top_s[:, -1:]
-    counts = np.count_nonzero(cand, axis=1)
-    if counts.max(initial=0) > 4 * k:
-        # Many candidates (early blocks): keep those reaching the block's own k-th score, all ties.
-        kk = min(k, scores.shape[1])
-        kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1 : kk]
-        cand &= scores >= kth
-        counts = np.count_nonzero(cand, axis=1)
-    rows, cols = np.nonzero(cand)  # row-major: text index ascending within a row
-    if not len(rows):
+    # A block text can only enter when it beats the running k-th score; skip blocks where none does.
+    if not (scores > top_s[:, -1:]).any():  # a tie with the k-th loses: the kept text is earlier
         return
-    pos = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
-    new_s = np.full((len(top_s), counts.max()), -np.inf, dtype=np.float32)
-    new_i = np.full(new_s.shape, -1, dtype=np.int64)
-    new_s[rows, pos] = scores[rows, cols]
-    new_i[rows, pos] = cols + start
-    # A stable sort keeps [running (earlier texts), new (ascending)] order among equal scores.
-    all_s, all_i = np.concatenate([top_s, new_s], 1), np.concatenate([top_i, new_i], 1)
-    order = np.argsort(-all_s, axis=1, kind="stable")[:, :k]
-    acc["top_scores"], acc["top_text"] = np.take_along_axis(all_s, order, 1), np.take_along_axis(all_i, order, 1)
+    texts = np.broadcast_to(np.arange(start, start + scores.shape[1], dtype=np.int64), scores.shape)
+    keys = np.concatenate([_order_keys(top_s, np.where(top_i >= 0, top_i, _NO_TEXT)), _order_keys(scores, texts)], 1)
+    if keys.shape[1] > k:
+        keys = np.partition(keys, k - 1, axis=1)[:, :k]
+    keys.sort(axis=1)
+    text = keys & _NO_TEXT
+    acc["top_text"] = np.where(text == _NO_TEXT, -1, text)
+    acc["top_scores"] = _score_of_keys(keys)
+
+
+# Order keys: (score descending, text ascending) as one int64, so that one unstable partition / sort
+# orders ties by text index. A float32's bits, read as an int32 with the magnitude bits of negative
+# values flipped, are monotone in the float's value (NaN never occurs: scores are checked finite).
+_NO_TEXT = np.int64(2**31 - 1)  # the text of an empty slot (-inf), after every real text
+_MAGNITUDE = np.int64(0x7FFFFFFF)
+
+
+def _order_keys(scores: np.ndarray, text: np.ndarray) -> np.ndarray:
+    bits = (np.asarray(scores, dtype=np.float32) + np.float32(0.0)).view(np.int32).astype(np.int64)  # -0.0 -> 0.0
+    monotone = np.where(bits < 0, bits ^ _MAGNITUDE, bits)  # in [-2**31, 2**31): ascending with the score
+    return ((_MAGNITUDE - monotone) << 31) | text  # < 2**63: descending score, then ascending text
+
+
+def _score_of_keys(keys: np.ndarray) -> np.ndarray:
+    monotone = _MAGNITUDE - (keys >> 31)
+    bits = np.where(monotone < 0, monotone ^ _MAGNITUDE, monotone)
+    return bits.astype(np.int32).view(np.float32)
 
 
 def _top_docs(top_text, top_text_scores, excluded, texts: Texts, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -435,9 +451,11 @@ def _top_docs(top_text, top_text_scores, excluded, texts: Texts, k: int) -> tupl
     out_scores = np.full((n_q, k), np.nan, dtype=np.float32)
     if not k or not n_q:
         return out_idx, out_scores
-    per_text = k + excluded.shape[1]
     ok = top_text >= 0
     t = np.maximum(top_text, 0)
+    if texts.n_texts == texts.n_docs:
+        return _top_single_docs(texts.docs_by_text[texts.doc_start[t]], ok, top_text_scores, excluded, texts, k)
+    per_text = k + excluded.shape[1]
     n_docs = np.where(ok, np.minimum(texts.doc_start[t + 1] - texts.doc_start[t], per_text), 0)
     row = np.repeat(np.repeat(np.arange(n_q), top_text.shape[1]), n_docs.ravel())
     first = np.repeat(texts.doc_start[t].ravel(), n_docs.ravel())
@@ -452,6 +470,21 @@ def _top_docs(top_text, top_text_scores, excluded, texts: Texts, k: int) -> tupl
     keep = place < k
     out_idx[row[keep], place[keep]] = doc[keep]
     out_scores[row[keep], place[keep]] = score[keep]
+    return out_idx, out_scores
+
+
+def _top_single_docs(doc, ok, scores, excluded, texts: Texts, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`_top_docs` where every text is one doc: text order is doc order (texts are numbered by
+    their first doc), so the top texts are already the top docs; only excluded docs drop out."""
+    rows = np.broadcast_to(np.arange(len(doc))[:, None], doc.shape)
+    keep = ok & ~_is_excluded(rows.ravel(), doc.ravel(), excluded, texts.n_docs).reshape(doc.shape)
+    place = np.cumsum(keep, axis=1) - 1
+    keep &= place < k
+    out_idx = np.full((len(doc), k), -1, dtype=np.int64)
+    out_scores = np.full((len(doc), k), np.nan, dtype=np.float32)
+    r, c = np.nonzero(keep)
+    out_idx[r, place[r, c]] = doc[r, c]
+    out_scores[r, place[r, c]] = scores[r, c]
     return out_idx, out_scores
 
 
