@@ -17,18 +17,20 @@ LIMIT = 120  # 17 XQuAD passages: Multi pools of 34 docs, Mono pools of 17
 
 
 def test_run_entries_by_hand():
+    # A top list is the head of the order "score descending, then doc index" (GoldRanks.top_idx).
     # Query 0: top 3 = docs 4, 2, 7; golds 2 (in the top list) and 9 (outside it, score 0.1).
-    # Query 1: top list with a tie (docs 1 and 5 at 0.5: doc index order); golds 8 (0.5, tied with
-    # the list but outside it: after doc 5 by doc index) and -1 padding.
-    top_idx = np.array([[4, 2, 7], [1, 5, 3]])
-    top_scores = np.array([[0.9, 0.8, 0.4], [0.5, 0.5, 0.2]], dtype=np.float32)
-    gold = np.array([[2, 9], [8, -1]])
-    gold_scores = np.array([[0.8, 0.1], [0.5, np.nan]], dtype=np.float32)
+    # Query 1: top list with a tie (docs 1 and 5 at 0.5: doc index order); golds 8 (0.1) and 6 (0.2,
+    # tied with doc 3 of the list but after it by doc index), both outside: 6 before 8 by score.
+    # Query 2: a gold in the list and -1 padding.
+    top_idx = np.array([[4, 2, 7], [1, 5, 3], [0, 1, 2]])
+    top_scores = np.array([[0.9, 0.8, 0.4], [0.5, 0.5, 0.2], [0.3, 0.2, 0.1]], dtype=np.float32)
+    gold = np.array([[2, 9], [8, 6], [1, -1]])
+    gold_scores = np.array([[0.8, 0.1], [0.1, 0.2], [0.2, np.nan]], dtype=np.float32)
     rows, docs, ranks, scores = run_entries(top_idx, top_scores, gold, gold_scores)
-    assert rows.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
-    assert docs.tolist() == [4, 2, 7, 9, 1, 5, 8, 3]
-    assert ranks.tolist() == [1, 2, 3, 4, 1, 2, 3, 4]
-    assert scores.tolist() == pytest.approx([0.9, 0.8, 0.4, 0.1, 0.5, 0.5, 0.5, 0.2])
+    assert rows.tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2]
+    assert docs.tolist() == [4, 2, 7, 9, 1, 5, 3, 6, 8, 0, 1, 2]
+    assert ranks.tolist() == [1, 2, 3, 4, 1, 2, 3, 4, 5, 1, 2, 3]
+    assert scores.tolist() == pytest.approx([0.9, 0.8, 0.4, 0.1, 0.5, 0.5, 0.2, 0.2, 0.1, 0.3, 0.2, 0.1])
     assert topic_id("en+zh", "multi", "zh", "56be") == "en+zh/multi/zh/56be"
 
 
@@ -131,3 +133,80 @@ def test_a_shallow_run_file_still_gives_the_cut_measures(runs):
     assert (best > 3).any()
     np.testing.assert_allclose(uncut[best <= 3], 1 / best[best <= 3], atol=1e-9)
     assert (uncut[best > 3] >= 1 / best[best > 3]).all()
+
+
+class _Pool:
+    """The fields of a Pool that TrecFiles reads."""
+
+    scenario, query_lang, query_ids, doc_ids = "multi", "zh", ["q0", "q1"], ["en:p0", "en:p1", "zh:p0", "zh:p1"]
+    gold = np.array([[0, 2], [1, 3]])
+
+
+class _Ranks:
+    top_idx = np.array([[2, 0, 1, 3], [1, 3, 0, 2]])
+    top_scores = np.array([[0.9, 0.8, 0.2, 0.1], [0.7, 0.6, 0.5, 0.4]], dtype=np.float32)
+    gold_scores = np.array([[0.8, 0.9], [0.7, 0.6]], dtype=np.float32)
+
+
+def test_trec_files_appear_only_when_finished(tmp_path):
+    from xldiag.trec import TrecFiles
+
+    files = TrecFiles(tmp_path, "run.trec", "qrels.trec", depth=2)
+    files.add(_Pool(), _Ranks(), "en+zh")
+    files.add(_Pool(), _Ranks(), "en+de")
+    assert not (tmp_path / "run.trec").exists()  # written beside, renamed at the end
+    files.finish()
+    run = read_lines(tmp_path / "run.trec")
+    assert [line[:4] for line in run[:2]] == [["en+zh/multi/zh/q0", "Q0", "zh:p0", "1"], ["en+zh/multi/zh/q0", "Q0",
+                                                                                              "en:p0", "2"]]
+    assert len(run) == 8 and run[-1][0] == "en+de/multi/zh/q1"
+    assert len(read_lines(tmp_path / "qrels.trec")) == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["qrels.trec", "run.trec"]
+    files.abort()  # after finish: nothing to undo
+    assert (tmp_path / "run.trec").exists()
+
+
+def test_an_aborted_evaluation_leaves_no_trec_file(tmp_path):
+    from xldiag.trec import TrecFiles
+
+    files = TrecFiles(tmp_path, "run.trec", "qrels.trec", depth=2)
+    files.add(_Pool(), _Ranks(), "en+zh")
+    files.abort()
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError, match="already finished or aborted"):
+        files.add(_Pool(), _Ranks(), "en+zh")
+
+
+def test_a_failure_while_writing_is_raised_and_cleans_up(tmp_path):
+    from xldiag.trec import TrecFiles
+
+    class Broken(_Pool):
+        gold = np.array([[0, 9], [1, 3]])  # doc 9 is not in the pool: the writing thread fails
+
+    files = TrecFiles(tmp_path, "run.trec", "qrels.trec", depth=2)
+    files.add(_Pool(), _Ranks(), "en+zh")
+    files.add(Broken(), _Ranks(), "en+zh")
+    with pytest.raises(Exception):
+        files.finish()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_evaluation_keeps_no_partial_trec_file(default_model_dir, tmp_path, monkeypatch):
+    import xldiag.evaluate as evaluate_module
+
+    real = evaluate_module._add_consistency
+    calls = []
+
+    def fail_on_second_scenario(done, scores, outputs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("stop here")
+        real(done, scores, outputs)
+
+    monkeypatch.setattr(evaluate_module, "_add_consistency", fail_on_second_scenario)
+    encoder = Encoder("default", cache_root=tmp_path / "emb", show_progress=False)
+    with pytest.raises(RuntimeError, match="stop here"):
+        evaluate(model="default", dataset="xquad", langs="zh", scenarios=["multi", "mono-cross"], limit=20,
+                 out=tmp_path / "run", encoder=encoder, trec_depth=5, bootstrap=0)
+    assert not (tmp_path / "run").exists() or not any(p.name.endswith(".trec") or ".trec." in p.name
+                                                      for p in (tmp_path / "run").iterdir())

@@ -20,14 +20,15 @@ the depth at its place in the file (right after the top `depth`) instead of its 
 agree with ours on every query whose golds all lie within the depth. The file holds each query's
 golds either way, so its qrels and run always cover the same topics.
 
-Written with pyarrow's CSV writer (C++): the full XQuAD table (10 languages) at depth 100 is about
-9.6 million lines, 700 MB, and costs about as much as the rest of a warm evaluation
-(bench/measures_bench.py; `--trec-depth 0` skips the files).
+Written with pyarrow's CSV writer (C++) on a background thread, pool by pool while the evaluation
+ranks the next ones (`TrecFiles`): the full XQuAD table (10 languages) at depth 100 is about 9.6
+million lines, 700 MB, and writing it on the evaluation's own thread cost about as much as the rest
+of a warm evaluation (bench/measures_bench.py; `--trec-depth 0` skips the files).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -45,48 +46,118 @@ def topic_id(pair: str, scenario: str, query_lang: str, qid: str) -> str:
 
 def run_entries(top_idx, top_scores, gold, gold_scores) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The lines of one pool as flat arrays (query row, doc, rank, score): per query its top list
-    and the golds not in it, ordered by score (highest first), equal scores by doc index."""
+    and the golds not in it, ordered by score (highest first), equal scores by doc index.
+
+    `top_idx` is already in that order (`GoldRanks.top_idx`, -1 padding last) and holds the first
+    docs of the whole order, so a gold outside it comes after it; when the list is not full it
+    holds every doc, golds included. Only each row's few missing golds need sorting."""
     top_idx, gold = np.asarray(top_idx), np.asarray(gold)
+    gold_scores = np.asarray(gold_scores, dtype=np.float32)
     in_top = ((gold[:, :, None] == top_idx[:, None, :]) & (gold[:, :, None] >= 0)).any(axis=2)
-    docs = np.concatenate([top_idx, np.where(in_top, -1, gold)], axis=1)
-    scores = np.concatenate([np.asarray(top_scores, dtype=np.float32), np.asarray(gold_scores, dtype=np.float32)],
+    missing = np.where(in_top, -1, gold)
+    key = np.where(missing >= 0, -gold_scores.astype(np.float64), np.inf)  # absent entries last
+    order = np.lexsort((np.where(missing >= 0, missing, np.iinfo(np.int64).max), key), axis=1)
+    docs = np.concatenate([top_idx, np.take_along_axis(missing, order, 1)], axis=1)
+    scores = np.concatenate([np.asarray(top_scores, dtype=np.float32), np.take_along_axis(gold_scores, order, 1)],
                             axis=1)
     valid = docs >= 0
-    key = np.where(valid, -scores.astype(np.float64), np.inf)  # invalid entries last
-    order = np.lexsort((np.where(valid, docs, np.iinfo(np.int64).max), key), axis=1)
-    docs, scores, valid = (np.take_along_axis(a, order, axis=1) for a in (docs, scores, valid))
     ranks = np.cumsum(valid, axis=1)
     rows = np.broadcast_to(np.arange(len(docs))[:, None], docs.shape)
     return rows[valid], docs[valid], ranks[valid], scores[valid]
 
 
-@dataclass
 class TrecFiles:
-    """Collects the pools of one evaluation (`add`), then writes run.trec and qrels.trec (`write`)."""
+    """Writes one evaluation's run.trec and qrels.trec while it goes on.
 
-    depth: int = DEFAULT_DEPTH
-    runs: list = field(default_factory=list)
-    qrels: list = field(default_factory=list)
+    `add` hands each ranked pool to one background thread that builds its lines and appends them
+    to both files (pyarrow's C++ formatting and the disk writes overlap the ranking of the next
+    pools); `finish` waits for it and renames both files into place (each atomically), `abort`
+    drops the partial files. A failure in the thread is raised by the next `add` or by `finish`."""
+
+    def __init__(self, folder: Path, run_name: str, qrels_name: str, depth: int = DEFAULT_DEPTH):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.depth = depth
+        self._targets = (Path(folder) / run_name, Path(folder) / qrels_name)
+        self._files = contextlib.ExitStack()
+        self._writers: list = []
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xldiag-trec")  # tasks in order
+        self._tasks: list = []
+        self._ended = False
 
     def add(self, pool, result, pair: str) -> None:
         """One pool's lines: `result` a GoldRanks ranked with top_k >= depth."""
-        import pyarrow as pa
-
+        self._open_for_tasks()
         if result.top_idx.shape[1] < self.depth:
             raise ValueError(f"run.trec at depth {self.depth} needs rank_gold(top_k >= {self.depth}).")
+        for task in [t for t in self._tasks if t.done()]:
+            task.result()  # raise a failure of the writing thread now
+            self._tasks.remove(task)
+        self._tasks.append(self._thread.submit(self._write_pool, pool, result, pair))
+
+    def finish(self) -> None:
+        """Wait for the lines, then put both files in place."""
+        self._open_for_tasks()
+        try:
+            for task in self._tasks:
+                task.result()
+            self._thread.submit(self._close).result()
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._ended = True
+            self._thread.shutdown()
+
+    def _open_for_tasks(self) -> None:
+        if self._ended:
+            raise RuntimeError("These TREC files are already finished or aborted.")
+
+    def abort(self) -> None:
+        """Stop and remove the partial files (nothing else of the run is touched); after `finish`
+        or a first `abort`, nothing to do."""
+        if self._ended:
+            return
+        self._ended = True
+        for task in self._tasks:
+            task.cancel()
+        self._thread.submit(self._discard).result()
+        self._thread.shutdown()
+
+    def _write_pool(self, pool, result, pair: str) -> None:
+        import pyarrow as pa
+
         topics = pa.array([topic_id(pair, pool.scenario, pool.query_lang, q) for q in pool.query_ids])
         doc_ids = pa.array(list(pool.doc_ids))
         rows, docs, ranks, scores = run_entries(result.top_idx[:, :self.depth], result.top_scores[:, :self.depth],
                                                 pool.gold, result.gold_scores)
-        self.runs.append(_table(pa, topics, rows, "Q0", doc_ids, docs, ranks.astype(np.int32), scores, RUN_TAG))
         q, g = np.nonzero(pool.gold >= 0)
-        self.qrels.append(_table(pa, topics, q, "0", doc_ids, pool.gold[q, g], np.ones(len(q), np.int32)))
+        tables = (_table(pa, topics, rows, "Q0", doc_ids, docs, ranks.astype(np.int32), scores, RUN_TAG),
+                  _table(pa, topics, q, "0", doc_ids, pool.gold[q, g], np.ones(len(q), np.int32)))
+        if not self._writers:
+            self._writers = [self._open(target, table.schema) for target, table in zip(self._targets, tables)]
+        for writer, table in zip(self._writers, tables):
+            writer.write_table(table)
 
-    def write(self, out: Path, run_name: str, qrels_name: str) -> None:
-        """Both files, each atomically (nothing when no pool was added)."""
-        for name, tables in ((run_name, self.runs), (qrels_name, self.qrels)):
-            if tables:
-                _write_lines(Path(out) / name, tables)
+    def _open(self, target: Path, schema):
+        """Space-separated, no header, no quoting."""
+        import pyarrow.csv as csv
+
+        tmp = self._files.enter_context(atomic_path(target))
+        options = csv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
+        return self._files.enter_context(csv.CSVWriter(str(tmp), schema, write_options=options))
+
+    def _close(self) -> None:
+        self._files.close()  # closes the writers, then renames each temporary file onto its target
+
+    def _discard(self) -> None:
+        with contextlib.suppress(_Aborted):
+            with self._files:
+                raise _Aborted  # unwinding the stack closes the writers and removes the temporary files
+
+
+class _Aborted(Exception):
+    pass
 
 
 def _table(pa, topics, rows, constant: str, doc_ids, docs, *rest):
@@ -102,14 +173,3 @@ def _table(pa, topics, rows, constant: str, doc_ids, docs, *rest):
 
 def _constant(pa, text: str, n: int):
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int8)), pa.array([text]))
-
-
-def _write_lines(path: Path, tables: list) -> None:
-    """Space-separated, no header, no quoting; one pool's table after another."""
-    import pyarrow.csv as csv
-
-    options = csv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
-    with atomic_path(path) as tmp:
-        with csv.CSVWriter(str(tmp), tables[0].schema, write_options=options) as writer:
-            for table in tables:
-                writer.write_table(table)
