@@ -150,11 +150,40 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
     # A fix variant ("default+lir1@ntrex") encodes with its base model, then corrects per language set.
     encoder = encoder or Encoder(base_model(spec.model), trust_remote_code=spec.trust_remote_code)
     inputs = inputs or SharedInputs(spec)
-    coverage = coverage_columns(spec.model)
     fix_sets: dict[str, dict] = {}
     corrected: dict[tuple[str, ...], dict] = {}  # a fix variant's vectors per language set, for its views
 
-    outputs = Outputs(spec)
+    outputs = Outputs(spec, out)
+    try:
+        truncation = _evaluate_sets(spec, encoder, inputs, outputs, corrected, fix_sets, progress)
+        summary = outputs.summary()
+        if out is not None:
+            write_run(Path(out), spec, summary, outputs.per_query(), fingerprint=encoder.fingerprint,
+                      seconds=time.time() - started, truncation=truncation.record(), extras=outputs,
+                      fix=fix_record(spec.model, fix_sets))
+    except BaseException:
+        if outputs.trec is not None:
+            outputs.trec.abort()  # the partial TREC files; every file already in place stays
+        raise
+    progress("Done", 1.0)
+    if out is not None and views:
+        # The run is complete and readable; the pages' views follow (tables and PCA, then UMAP),
+        # from the vectors this encoder just cached (xldiag.views).
+        from xldiag.views import write_views
+
+        # without a progress of its own (a member of an evaluation set), the views report at the end
+        # of the evaluation's scale: a progress bar never goes back
+        write_views(out, encoder, progress=views_progress or (lambda message, fraction: progress(message, 1.0)),
+                    data_dir=spec.data_dir, corrected=corrected,
+                    datasets={langs: inputs.dataset(langs) for langs in spec.language_sets})
+    return summary
+
+
+def _evaluate_sets(spec: EvalSpec, encoder, inputs: SharedInputs, outputs: Outputs, corrected: dict,
+                   fix_sets: dict, progress: Progress) -> Truncation:
+    """Rank every pool of every language set into `outputs`; a fix variant's corrected vectors go to
+    `corrected` and its fits to `fix_sets`. Returns what the model's length limit cut."""
+    coverage = coverage_columns(spec.model)
     truncation = Truncation()
     n_sets = len(spec.language_sets)
     for s, langs in enumerate(spec.language_sets):
@@ -169,23 +198,7 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
             corrected[langs] = embeddings
         cuts = truncation.measure(encoder, data, langs)
         _evaluate_set(inputs, langs, embeddings, cuts, outputs, set_progress, coverage(langs))
-    summary = outputs.summary()
-    if out is not None:
-        write_run(Path(out), spec, summary, outputs.per_query(), fingerprint=encoder.fingerprint,
-                  seconds=time.time() - started, truncation=truncation.record(), extras=outputs,
-                  fix=fix_record(spec.model, fix_sets))
-    progress("Done", 1.0)
-    if out is not None and views:
-        # The run is complete and readable; the pages' views follow (tables and PCA, then UMAP),
-        # from the vectors this encoder just cached (xldiag.views).
-        from xldiag.views import write_views
-
-        # without a progress of its own (a member of an evaluation set), the views report at the end
-        # of the evaluation's scale: a progress bar never goes back
-        write_views(out, encoder, progress=views_progress or (lambda message, fraction: progress(message, 1.0)),
-                    data_dir=spec.data_dir, corrected=corrected,
-                    datasets={langs: inputs.dataset(langs) for langs in spec.language_sets})
-    return summary
+    return truncation
 
 
 def apply_fix(spec: EvalSpec, encoder, data, langs: tuple[str, ...], embeddings: dict,
@@ -286,6 +299,7 @@ class Outputs:
     the long-form distractor shares, the rows' bootstrap inputs and the TREC lines."""
 
     spec: EvalSpec
+    out: Path | None = None  # the run folder: the TREC files are written into it as pools come
     rows: list = field(default_factory=list)
     frames: list = field(default_factory=list)
     distractors: list = field(default_factory=list)
@@ -294,9 +308,10 @@ class Outputs:
 
     def __post_init__(self):
         self.intervals = measures.Intervals(self.spec.bootstrap, self.spec.seed)
-        self.trec = TrecFiles(self.spec.trec_depth) if self.spec.trec_depth else None
+        self.trec = (TrecFiles(Path(self.out), TREC_RUN_FILE, TREC_QRELS_FILE, self.spec.trec_depth)
+                     if self.spec.trec_depth and self.out is not None else None)
 
-    def add(self, pool: Pool, result, pair: str, cuts, extra: dict) -> tuple[list[int], pd.DataFrame]:
+    def add(self, pool: Pool, result, pair: str, cuts, extra: dict) -> tuple[list[int], "QueryRows"]:
         """One ranked pool; returns the indices of its summary rows and its per-query frame. `extra`:
         columns every row of the language set gets (the model's language coverage)."""
         spec, first = self.spec, len(self.rows)
@@ -317,8 +332,9 @@ class Outputs:
         intervals = self.intervals.columns(len(self.rows))
         return pd.DataFrame([{**row, **extra} for row, extra in zip(self.rows, intervals)])
 
-    def per_query(self) -> pd.DataFrame:
-        return pd.concat(self.frames, ignore_index=True)
+    def per_query(self):
+        """per_query.parquet's table (pyarrow)."""
+        return per_query_table(self.frames)
 
     def distractor_share(self) -> pd.DataFrame:
         return pd.DataFrame(self.distractors, columns=DISTRACTOR_SHARE_COLUMNS)
@@ -461,19 +477,32 @@ def _preference_columns(pool: Pool, ranks: np.ndarray, result) -> dict:
     )
 
 
-def _per_query_frame(pool: Pool, result, spec: EvalSpec, pair: str) -> pd.DataFrame:
+@dataclass
+class QueryRows:
+    """One pool's rows of per_query.parquet: the scalar columns as a DataFrame (the consistency
+    columns are filled in later), the list columns as Arrow arrays built straight from the padded
+    numpy arrays (no Python list per query: the largest cost of a warm evaluation before)."""
+
+    scalars: pd.DataFrame
+    lists: dict
+
+    def __setitem__(self, column: str, values) -> None:
+        self.scalars[column] = values
+
+
+def _per_query_frame(pool: Pool, result, spec: EvalSpec, pair: str) -> QueryRows:
     """One row per query; list columns hold one entry per gold (padding dropped). `gold_ranks`
     follow the primary tie rule; the optimistic and pessimistic bounds are kept beside them;
     `diagnosis` follows the primary rule too ("" outside Multi pools). The consistency columns are
     filled in once every query language of the scenario is ranked (`_add_consistency`)."""
-    doc_ids = np.asarray(pool.doc_ids, dtype=object)
+    import pyarrow as pa
+
+    doc_ids = pa.array(list(pool.doc_ids), type=pa.string())
     valid = pool.gold >= 0
     n = len(pool.query_ids)
     top_idx, top_scores = result.top_idx[:, :TOP_K], result.top_scores[:, :TOP_K]
     top_ok = top_idx >= 0
-    gold_ids = doc_ids[np.maximum(pool.gold, 0)]
-    top_ids = doc_ids[np.maximum(top_idx, 0)]
-    columns = {
+    scalars = pd.DataFrame({
         "dataset": [spec.dataset] * n, "pair": [pair] * n, "scenario": [pool.scenario] * n,
         "query_lang": [pool.query_lang] * n, "pool": [spec.construction] * n, "ties": [spec.ties[0]] * n,
         "qid": list(pool.query_ids),
@@ -481,33 +510,71 @@ def _per_query_frame(pool: Pool, result, spec: EvalSpec, pair: str) -> pd.DataFr
         "passage_index": pool.doc_passage[pool.gold[:, 0]].astype(np.int64),
         "query_text": list(pool.query_texts),
         "n_docs": pool.docs_per_query.astype(np.int64),
-        "gold_doc_ids": _ragged(gold_ids, valid),
-        "gold_langs": [pool.gold_langs] * n,
-        "gold_ranks": _ragged(result.ranks.astype(float), valid),
-        "gold_ranks_optimistic": _ragged(result.ranks_under("optimistic"), valid),
-        "gold_ranks_pessimistic": _ragged(result.ranks_under("pessimistic"), valid),
-        "n_tied": _ragged(result.n_tied.astype(int), valid),
         "max_r": metrics.max_rank(result.ranks),
-        "pool_langs": [list(pool.langs)] * n,
-        "above_by_lang": _ragged(result.above_by_lang.astype(int), valid),
-        "top_doc_ids": _ragged(top_ids, top_ok),
-        "top_scores": _ragged(top_scores.astype(float), top_ok),
-        "gold_scores": _ragged(result.gold_scores.astype(float), valid),
         "diagnosis": measures.diagnosis(pool, result, result.ranks).astype(str),
         "consistency_overlap@10": np.full(n, np.nan),
         "consistency_rho": np.full(n, np.nan),
+    })
+    lists = {
+        "gold_doc_ids": _ragged(pool.gold, valid, doc_ids),
+        "gold_langs": _repeated(pool.gold_langs, n),
+        "gold_ranks": _ragged(result.ranks.astype(np.float64), valid),
+        "gold_ranks_optimistic": _ragged(result.ranks_under("optimistic"), valid),
+        "gold_ranks_pessimistic": _ragged(result.ranks_under("pessimistic"), valid),
+        "n_tied": _ragged(result.n_tied.astype(np.int64), valid),
+        "pool_langs": _repeated(pool.langs, n),
+        "above_by_lang": _ragged(result.above_by_lang.astype(np.int64), valid),
+        "top_doc_ids": _ragged(top_idx, top_ok, doc_ids),
+        "top_scores": _ragged(top_scores.astype(np.float64), top_ok),
+        "gold_scores": _ragged(result.gold_scores.astype(np.float64), valid),
     }
-    return pd.DataFrame(columns)
+    return QueryRows(scalars, lists)
 
 
-def _ragged(values: np.ndarray, keep: np.ndarray) -> list[list]:
-    """Row-wise `values[i][keep[i]]` as plain Python lists (for Parquet list columns)."""
-    if keep.all():
-        return values.tolist()
-    return [row[mask].tolist() for row, mask in zip(values, keep)]
+PER_QUERY_COLUMNS = [
+    "dataset", "pair", "scenario", "query_lang", "pool", "ties", "qid", "question_index", "passage_index",
+    "query_text", "n_docs", "gold_doc_ids", "gold_langs", "gold_ranks", "gold_ranks_optimistic",
+    "gold_ranks_pessimistic", "n_tied", "max_r", "pool_langs", "above_by_lang", "top_doc_ids", "top_scores",
+    "gold_scores", "diagnosis", "consistency_overlap@10", "consistency_rho",
+]
 
 
-def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.DataFrame,
+def _ragged(values: np.ndarray, keep: np.ndarray, names=None):
+    """Row-wise `values[i][keep[i]]` as an Arrow list array (an entry may itself be a row of a 3-D
+    `values`: a nested list). With `names` (an Arrow string array), the values are indices into it."""
+    import pyarrow as pa
+
+    offsets = pa.array(np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32))
+    kept = values[keep]
+    if names is not None:
+        return pa.ListArray.from_arrays(offsets, names.take(pa.array(kept.astype(np.int64))))
+    if kept.ndim == 2:
+        inner = pa.ListArray.from_arrays(pa.array(np.arange(0, kept.size + 1, kept.shape[1], dtype=np.int32)),
+                                         pa.array(kept.ravel()))
+        return pa.ListArray.from_arrays(offsets, inner)
+    return pa.ListArray.from_arrays(offsets, pa.array(kept))
+
+
+def _repeated(items, n: int):
+    """The same list of strings on each of n rows, as an Arrow list array."""
+    import pyarrow as pa
+
+    items = list(items)
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * len(items) + 1, len(items), dtype=np.int32)),
+                                    pa.array(items * n, type=pa.string()))
+
+
+def per_query_table(rows: list[QueryRows]):
+    """The pools' rows as one Arrow table (PER_QUERY_COLUMNS order; pandas metadata for the scalars)."""
+    import pyarrow as pa
+
+    scalars = pa.Table.from_pandas(pd.concat([r.scalars for r in rows], ignore_index=True), preserve_index=False)
+    lists = {name: pa.chunked_array([r.lists[name] for r in rows]) for name in rows[0].lists}
+    columns = [lists[name] if name in lists else scalars.column(name) for name in PER_QUERY_COLUMNS]
+    return pa.table(columns, names=PER_QUERY_COLUMNS).replace_schema_metadata(scalars.schema.metadata)
+
+
+def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query,
               fingerprint: str, seconds: float, truncation: dict | None = None, extras: Outputs | None = None,
               fix: dict | None = None) -> None:
     """Write the run folder; each file atomically, config.json last (it marks a complete run).
@@ -517,12 +584,14 @@ def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query: pd.Da
     with atomic_path(out / SUMMARY_FILE) as tmp:
         summary.to_csv(tmp, index=False)
     with atomic_path(out / PER_QUERY_FILE) as tmp:
-        per_query.to_parquet(tmp, index=False)
+        import pyarrow.parquet as pq
+
+        pq.write_table(per_query, tmp)
     if extras is not None:
         with atomic_path(out / DISTRACTOR_SHARE_FILE) as tmp:
             extras.distractor_share().to_csv(tmp, index=False)
         if extras.trec is not None:
-            extras.trec.write(out, TREC_RUN_FILE, TREC_QRELS_FILE)
+            extras.trec.finish()  # written pool by pool while the evaluation ran
     blocks = table1_blocks(summary)
     write_text(out / TABLE_FILE, table1_markdown(summary, blocks))
     write_text(out / TABLE_TEX_FILE, table1_latex(summary, blocks))
