@@ -140,6 +140,9 @@ class Encoder:
         self.show_progress = show_progress
         self.cache_root = Path(cache_root) if cache_root else config.cache_dir() / "embeddings"
         self.encoded_count = 0  # texts actually sent to the model by this instance
+        # text -> cache key: a warm evaluation asks for the same texts many times (English in every
+        # language pair, token counts after the vectors); a str caches its own hash, sha1 does not.
+        self._text_keys: dict[str, bytes] = {}
         self._model = None
         self._body = None
         self._fingerprint: str | None = None
@@ -230,7 +233,8 @@ class Encoder:
         for text in texts:
             if not isinstance(text, str):
                 raise TypeError(f"texts must be strings, got {type(text).__name__}")
-        keys = [text_key(text) for text in texts]
+        memo = self._text_keys
+        keys = [memo.get(text) or memo.setdefault(text, text_key(text)) for text in texts]
         store = self._store(role)
         missing = _unique_missing(texts, keys, store)
         if missing:

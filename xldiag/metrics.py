@@ -620,7 +620,7 @@ def _row_ranks(x: np.ndarray) -> np.ndarray:
     argsort gives every row's ranks; only rows with equal values go through rankdata."""
     from scipy.stats import rankdata
 
-    order = np.argsort(x, axis=1, kind="stable")
+    order = np.argsort(x, axis=1)  # any order of equal values: rows with ties are redone below
     ranks = np.empty(x.shape, dtype=float)
     np.put_along_axis(ranks, order, np.broadcast_to(np.arange(1.0, x.shape[1] + 1), x.shape), axis=1)
     ordered = np.take_along_axis(x, order, axis=1)
