@@ -200,3 +200,29 @@ def test_a_100k_document_pool_through_the_view_builders():
     chunked = alignment.pair_jsd(en, zh, 0.5, chunk_rows=4096)
     assert chunked.shape == (n_q,)
     assert chunked[:5000] == pytest.approx(alignment.pair_stats(en[:5000], zh[:5000], 0.5)["jsd"].to_numpy())
+
+
+def test_a_map_fit_is_reused_for_the_same_vectors_only(tmp_path, monkeypatch):
+    from xldiag.views.maps import MapInput, fit_map
+
+    monkeypatch.setenv("XLDIAG_CACHE_DIR", str(tmp_path))
+    rng = np.random.default_rng(1)
+    docs = pd.DataFrame({"lang": ["en"] * 30, "passage": np.arange(30), "id": [f"en:p{i}" for i in range(30)],
+                         "text": ""})
+    queries = pd.DataFrame({"lang": ["en"] * 3, "passage": [0, 1, 2], "id": ["a|en", "b|en", "c|en"], "text": "",
+                            "max_r": [3.0, 2.0, 1.0]})
+    vectors = rng.normal(size=(30, 8)).astype(np.float32)
+    part = MapInput(docs, vectors, queries, vectors[:3] + 0.01, n_docs=30)
+    first = fit_map({"fp": part}, "en+zh", "umap")
+    assert first.attrs["method"] == "umap"
+    fitted = []
+    real_project = alignment.project
+    monkeypatch.setattr(alignment, "project", lambda *a, **k: fitted.append(1) or real_project(*a, **k))
+    again = fit_map({"fp": MapInput(docs, vectors.copy(), queries, vectors[:3] + 0.01, n_docs=30)}, "en+zh", "umap")
+    assert fitted == [] and again.attrs["method"] == "umap"  # the same bytes: read from the cache
+    pd.testing.assert_frame_equal(again, first)
+    moved = vectors.copy()
+    moved[5, 0] = np.nextafter(moved[5, 0], np.float32(np.inf))  # one bit of one vector: a new fit
+    fit_map({"fp": MapInput(docs, moved, queries, vectors[:3] + 0.01, n_docs=30)}, "en+zh", "umap")
+    assert fitted == [1]
+    assert len(list((tmp_path / "map-fits").glob("*.npz"))) == 2 and not list((tmp_path / "map-fits").glob(".*"))

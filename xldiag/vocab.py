@@ -172,6 +172,7 @@ ALIGNMENT_VECTORS_FILE = "vectors-{pair}-{role}-{lang}.npy"  # pre-norm vectors 
 MAP_VIEW_FILE = "map-{method}.parquet"  # 2-D coordinates of a pool's documents and queries
 PREFERENCE_VIEW_FILE = "preference.parquet"  # the language-preference heatmap's cells
 JOINT_MAPS_DIR = "maps"  # under the cache folder: one folder per (model pair, data) joint map
+MAP_FITS_DIR = "map-fits"  # under the cache folder: each 2-D projection fitted, keyed by its exact vectors
 MAP_METHODS = ("pca", "umap")  # the projections an evaluation fits (PCA at once, then UMAP)
 VIEWS_KIND = "views"  # the job kind / phase of computing views (an evaluation is readable meanwhile)
 

@@ -11,12 +11,17 @@ MAP_QUERIES per pool, worst Max@R first, those whose passage is drawn) are place
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xldiag import alignment
+from xldiag import alignment, config
+from xldiag.atomic import atomic_path
+from xldiag.vocab import MAP_FITS_DIR
 
 MAP_POINTS = 20_000  # documents drawn per pool and model (Plotly in a browser stays responsive)
 MAP_QUERIES = 5_000  # queries placed per pool and model (UMAP's transform is the slow part)
@@ -47,18 +52,49 @@ class MapInput:
 
 def fit_map(inputs: dict[str, MapInput], pair: str, method: str, seed: int = MAP_SEED) -> pd.DataFrame:
     """Fit one 2-D projection on the documents of every model in `inputs` (keyed by model) and
-    place each model's queries in it; rows in MAP_COLUMNS."""
-    proj = alignment.project({model: part.doc_vectors for model, part in inputs.items()}, method=method, seed=seed)
+    place each model's queries in it; rows in MAP_COLUMNS. A fit is kept in the cache
+    (`fitted_coordinates`): the same vectors are never fitted twice."""
+    fitted, coords = fitted_coordinates(inputs, method, seed)
     frames = []
     for model, part in inputs.items():
-        docs = part.docs.assign(model=model, pair=pair, kind="doc", max_r=np.nan,
-                                x=proj.coords[model][:, 0], y=proj.coords[model][:, 1])
-        xy = proj.transform(part.query_vectors) if len(part.query_vectors) else np.zeros((0, 2))
-        queries = part.queries.assign(model=model, pair=pair, kind="query", x=xy[:, 0], y=xy[:, 1])
-        frames += [docs, queries]
+        docs, xy = coords[model]
+        frames += [part.docs.assign(model=model, pair=pair, kind="doc", max_r=np.nan, x=docs[:, 0], y=docs[:, 1]),
+                   part.queries.assign(model=model, pair=pair, kind="query", x=xy[:, 0], y=xy[:, 1])]
     out = pd.concat(frames, ignore_index=True)[MAP_COLUMNS]
-    out.attrs["method"] = proj.method  # UMAP falls back to PCA on a handful of points
+    out.attrs["method"] = fitted  # UMAP falls back to PCA on a handful of points
     return out
+
+
+def fitted_coordinates(inputs: dict[str, MapInput], method: str, seed: int = MAP_SEED) -> tuple[str, dict]:
+    """(the method really fitted, {model: (doc xy, query xy)}), from <cache>/maps/fits/<key>.npz
+    when these exact vectors were fitted before. The key hashes the method, seed, projection
+    library versions and every model's vectors byte for byte (identity, not closeness): a warm
+    re-evaluation reuses the fit, any changed vector refits. UMAP takes seconds per pool."""
+    path = _fit_path(inputs, method, seed)
+    if path.exists():
+        with np.load(path) as stored:
+            if len(stored.files) == 2 * len(inputs) + 1:
+                return str(stored["method"]), {m: (stored[f"docs{i}"], stored[f"queries{i}"])
+                                              for i, m in enumerate(inputs)}
+    proj = alignment.project({model: part.doc_vectors for model, part in inputs.items()}, method=method, seed=seed)
+    coords = {model: (proj.coords[model], proj.transform(part.query_vectors) if len(part.query_vectors)
+                      else np.zeros((0, 2))) for model, part in inputs.items()}
+    arrays = {f"{kind}{i}": xy for i, m in enumerate(inputs) for kind, xy in zip(("docs", "queries"), coords[m])}
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, method=np.array(proj.method), **arrays)
+    return proj.method, coords
+
+
+def _fit_path(inputs: dict[str, MapInput], method: str, seed: int) -> Path:
+    from importlib.metadata import version
+
+    digest = hashlib.sha1(json.dumps([method, seed, version("umap-learn"), version("scikit-learn")]).encode())
+    for part in inputs.values():
+        for vectors in (part.doc_vectors, part.query_vectors):
+            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            digest.update(repr(vectors.shape).encode())
+            digest.update(vectors.tobytes())
+    return config.cache_dir() / MAP_FITS_DIR / f"{digest.hexdigest()[:24]}.npz"
 
 
 def map_queries(per_query: pd.DataFrame, pair: str, drawn: np.ndarray, limit: int = MAP_QUERIES) -> pd.DataFrame:
