@@ -475,8 +475,6 @@ def peer(top_idx, gold, doc_lang, cutoff: int = 10, weights: dict | None = None,
     languages among the top k's non-relevant docs: a list whose unrelated docs are all in one
     language gets p_0 = 1, the "fairest" value (XQuAD en+zh, default model, Chinese queries: 1.0).
     Use unique pools: in a per-question pool a gold's copies fill the top list as non-relevant docs."""
-    from scipy.stats import chi2
-
     weights = {1: 1.0} if weights is None else dict(weights)
     if not np.isclose(sum(weights.values()), 1.0):
         raise ValueError(f"PEER weights must sum to 1, got {weights}.")
@@ -486,14 +484,14 @@ def peer(top_idx, gold, doc_lang, cutoff: int = 10, weights: dict | None = None,
     top_is_gold = ((top[:, :, None] == gold[:, None, :]) & (gold[:, None, :] >= 0)).any(axis=2) & valid
     position = np.broadcast_to(np.arange(1.0, top.shape[1] + 1), top.shape)
     top_lang = codes[np.maximum(top, 0)]
-    p0 = _kruskal_positions(position, top_lang, valid & ~top_is_gold, chi2)
+    p0 = _kruskal_positions(position, top_lang, valid & ~top_is_gold)
     real = gold >= 0
     missed = real & ~((gold[:, :, None] == top[:, None, :]) & valid[:, None, :]).any(axis=2)
     n, u = real.sum(axis=1), missed.sum(axis=1)
     x_missed = np.broadcast_to(((2.0 * n + u + 1) / 2)[:, None], gold.shape)
     p1 = _kruskal_positions(np.concatenate([position, x_missed], axis=1),
                             np.concatenate([top_lang, codes[np.maximum(gold, 0)]], axis=1),
-                            np.concatenate([top_is_gold, missed], axis=1), chi2)
+                            np.concatenate([top_is_gold, missed], axis=1))
     p1 = np.where(top_is_gold.any(axis=1), p1, 1.0)
     values = weights.get(0, 0.0) * p0 + np.where(n > 0, weights.get(1, 0.0) * p1, 0.0)
     return values if per_query else mean(values)
@@ -507,8 +505,10 @@ def _peer_top(top_idx, cutoff: int) -> np.ndarray:
     return top[:, :cutoff]
 
 
-def _kruskal_positions(x, group, member, chi2) -> np.ndarray:
+def _kruskal_positions(x, group, member) -> np.ndarray:
     """Per row: the Kruskal-Wallis p-value of the positions x[member] grouped by `group` (see `peer`)."""
+    from scipy.special import chdtrc  # chi2.sf(h, df) == chdtrc(df, h), without scipy.stats' per-call cost
+
     n_groups = int(group.max(initial=0)) + 1
     onehot = (group[:, :, None] == np.arange(n_groups)) & member[:, :, None]
     n_g = onehot.sum(axis=1)
@@ -520,7 +520,7 @@ def _kruskal_positions(x, group, member, chi2) -> np.ndarray:
         ssa = np.where(member, (x - xbar[:, None]) ** 2, 0.0).sum(axis=1)
         h = (n - 1) * ssg / ssa
     k = (n_g > 0).sum(axis=1)
-    return np.where((k >= 2) & (ssa > 0), chi2.sf(h, np.maximum(k - 1, 1)), 1.0)
+    return np.where((k >= 2) & (ssa > 0), chdtrc(np.maximum(k - 1, 1), h), 1.0)
 
 
 def peer_inputs(top_idx, gold, doc_lang, cutoff: int = 10, excluded=None, doc_ids=None) -> tuple[dict, dict, dict]:
@@ -616,17 +616,26 @@ def score_rank_correlation(scores_a, scores_b) -> np.ndarray:
 
 
 def _row_ranks(x: np.ndarray) -> np.ndarray:
-    """scipy's rankdata(x, axis=1) (average ranks for ties), faster where rows have no ties: one
-    argsort gives every row's ranks; only rows with equal values go through rankdata."""
-    from scipy.stats import rankdata
-
-    order = np.argsort(x, axis=1)  # any order of equal values: rows with ties are redone below
-    ranks = np.empty(x.shape, dtype=float)
-    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(1.0, x.shape[1] + 1), x.shape), axis=1)
+    """scipy's rankdata(x, axis=1): average ranks for ties. One argsort per row; along a sorted row
+    with equal values, a run of them spans places [first, last] and each member gets the rank
+    (first + last) / 2 + 1 (only rows that have ties pay for finding the runs)."""
+    order = np.argsort(x, axis=1)  # any order among equal values: they share one rank
     ordered = np.take_along_axis(x, order, axis=1)
-    tied = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    n = x.shape[1]
+    sorted_ranks = np.broadcast_to(np.arange(1.0, n + 1), x.shape).copy()
+    equal_next = ordered[:, 1:] == ordered[:, :-1]
+    tied = equal_next.any(axis=1)
     if tied.any():
-        ranks[tied] = rankdata(x[tied], axis=1)
+        place = np.broadcast_to(np.arange(n), (int(tied.sum()), n))
+        starts = np.ones(place.shape, dtype=bool)
+        starts[:, 1:] = ~equal_next[tied]
+        ends = np.ones(place.shape, dtype=bool)
+        ends[:, :-1] = starts[:, 1:]
+        first = np.maximum.accumulate(np.where(starts, place, 0), axis=1)
+        last = np.minimum.accumulate(np.where(ends, place, n)[:, ::-1], axis=1)[:, ::-1]
+        sorted_ranks[tied] = (first + last) / 2.0 + 1.0
+    ranks = np.empty(x.shape, dtype=float)
+    np.put_along_axis(ranks, order, sorted_ranks, axis=1)
     return ranks
 
 

@@ -310,8 +310,15 @@ class _Scorer:
 
 def _rank_chunk(scorer, doc_emb, query: _QueryChunk, texts: Texts, lang_count, block: int, top_k: int) -> dict:
     """Counts for one chunk of queries (see the module docstring)."""
-    gold_scores = _gold_scores(scorer, doc_emb, query.gold_text, texts, block)
-    acc = _stream(scorer, doc_emb, query, texts, lang_count, gold_scores, block, top_k)
+    if texts.n_texts <= block:
+        # One block holds every text: score it once; the gold scores are read from that matmul,
+        # so every comparison still uses exactly one value per text and query.
+        scores = scorer(_as_float32(doc_emb[texts.rows]))
+        gold = query.gold_text
+        gold_scores = np.where(gold >= 0, np.take_along_axis(scores, np.maximum(gold, 0), 1), np.nan).astype(np.float32)
+    else:
+        scores, gold_scores = None, _gold_scores(scorer, doc_emb, query.gold_text, texts, block)
+    acc = _stream(scorer, doc_emb, query, texts, lang_count, gold_scores, block, top_k, scores)
     return _finish(acc, query, texts, gold_scores, top_k)
 
 
@@ -328,9 +335,11 @@ def _gold_scores(scorer, doc_emb, gold_text, texts: Texts, block: int) -> np.nda
     return np.where(gold_text >= 0, np.take_along_axis(scores, np.minimum(pos, len(needed) - 1), 1), np.nan).astype(np.float32)
 
 
-def _stream(scorer, doc_emb, query: _QueryChunk, texts: Texts, lang_count, gold_scores, block: int, top_k: int) -> dict:
+def _stream(scorer, doc_emb, query: _QueryChunk, texts: Texts, lang_count, gold_scores, block: int, top_k: int,
+            first_scores: np.ndarray | None = None) -> dict:
     """One pass over the texts: docs above / equal per gold (all docs, by multiplicity), the scores
-    of the marked docs' texts, and the running top texts."""
+    of the marked docs' texts, and the running top texts. `first_scores`: the first block's scores
+    when the caller has them already."""
     n_q, n_g = gold_scores.shape
     n_langs = lang_count.shape[1]
     keep = top_k + query.excluded.shape[1]  # enough texts for top_k docs after dropping excluded ones
@@ -343,7 +352,8 @@ def _stream(scorer, doc_emb, query: _QueryChunk, texts: Texts, lang_count, gold_
     }
     for start in range(0, texts.n_texts, block):
         end = min(start + block, texts.n_texts)
-        scores = scorer(_as_float32(doc_emb[texts.rows[start:end]]))
+        scores = first_scores if start == 0 and first_scores is not None else \
+            scorer(_as_float32(doc_emb[texts.rows[start:end]]))
         _use_gold_scores(scores, query.gold_text, gold_scores, start, end)
         block_count = lang_count[start:end]
         count = block_count.sum(axis=1)
