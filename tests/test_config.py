@@ -41,3 +41,17 @@ def test_device_prefers_an_explicit_choice_then_cuda_when_present(monkeypatch):
     assert config.device() == "cuda"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert config.device() == "cpu"
+
+
+def test_device_needs_no_torch_on_a_machine_without_an_nvidia_driver(monkeypatch):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "torch")  # as in a fresh process that has not imported it
+    monkeypatch.setattr(config, "_nvidia_driver", lambda: False)
+    assert config.device() == "cpu" and "torch" not in sys.modules
+    # With a driver, torch decides (a stand-in torch here: the real one cannot be imported twice).
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(config, "_nvidia_driver", lambda: True)
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=SimpleNamespace(is_available=lambda: True)))
+    assert config.device() == "cuda"

@@ -185,6 +185,14 @@ def test_sign_test_by_hand():
     assert np.isnan(stats.sign_test(0, 0))
 
 
+def test_sign_test_equals_scipy_binomtest():
+    from scipy.stats import binomtest
+
+    for n in (1, 2, 3, 7, 10, 51, 400, 1190):
+        for k in sorted({0, 1, n // 3, n // 2, (n + 1) // 2, n - 1, n}):
+            assert stats.sign_test(k, n - k) == pytest.approx(binomtest(k, n, 0.5).pvalue, rel=1e-9, abs=1e-300), (k, n)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="level"):
         stats.percentile_interval([1.0, 2.0], level=95)

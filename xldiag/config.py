@@ -8,6 +8,8 @@ variable XLDIAG_DATA_DIR. The cache (converted models, embeddings, runs) default
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 
 from xldiag.vocab import CACHE_DIR_ENV, DATA_DIR_ENV, MAP_METHODS, MAP_METHODS_ENV
@@ -43,12 +45,21 @@ def cache_dir() -> Path:
 
 
 def device(prefer: str | None = None) -> str:
-    """CUDA when present, CPU otherwise; an explicit choice wins."""
+    """CUDA when present, CPU otherwise; an explicit choice wins. Without an NVIDIA driver on the
+    machine CUDA cannot be present, and the answer needs no torch: importing it takes seconds,
+    longer than a warm evaluation that reads every vector from the cache."""
     if prefer:
         return prefer
+    if "torch" not in sys.modules and not _nvidia_driver():
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _nvidia_driver() -> bool:
+    """An NVIDIA driver is installed: its Linux kernel module, or nvidia-smi (Windows, others)."""
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 
 
 def map_methods() -> tuple[str, ...]:

@@ -600,8 +600,6 @@ def score_rank_correlation(scores_a, scores_b) -> np.ndarray:
     English query scores English docs higher, a German one German docs): XQuAD, default model, mean
     rho over docs 0.01 (en+de) and -0.44 (en+zh), over passages 0.75 and 0.60. For consistency
     compare passages (`passage_scores`) or one document language at a time."""
-    from scipy.stats import rankdata
-
     a, b = np.atleast_2d(np.asarray(scores_a)), np.atleast_2d(np.asarray(scores_b))
     if a.shape != b.shape:
         raise ValueError(f"Score rows must cover the same items: shapes {a.shape} and {b.shape}.")
@@ -611,7 +609,7 @@ def score_rank_correlation(scores_a, scores_b) -> np.ndarray:
     for q in np.nonzero(gaps)[0]:  # rare (excluded docs): each row with its own items
         keep = ~(np.isnan(a[q]) | np.isnan(b[q]))
         if keep.sum() >= 2:
-            out[q] = _row_pearson(rankdata(a[q, keep])[None], rankdata(b[q, keep])[None])[0]
+            out[q] = _row_pearson(_row_ranks(a[q, keep][None]), _row_ranks(b[q, keep][None]))[0]
     return out
 
 
