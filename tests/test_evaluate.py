@@ -108,6 +108,21 @@ def test_repeated_run_reuses_the_embedding_cache(run_dir, encoder, tmp_path):
     pd.testing.assert_frame_equal(summary, written, check_dtype=False)
 
 
+def test_the_files_do_not_depend_on_the_number_of_threads(run_dir, encoder, tmp_path, monkeypatch):
+    from xldiag import parallel
+
+    monkeypatch.setenv("XLDIAG_THREADS", "1")
+    assert parallel.workers() == 1
+    evaluate(model="default", dataset="xquad", langs="zh,de", limit=LIMIT, out=tmp_path / "one", encoder=encoder,
+             views=False)
+    monkeypatch.setenv("XLDIAG_THREADS", "3")
+    evaluate(model="default", dataset="xquad", langs="zh,de", limit=LIMIT, out=tmp_path / "three", encoder=encoder,
+             views=False)
+    for name in ("summary.csv", "per_query.parquet", "run.trec", "qrels.trec", "distractor_share.csv", "table.md"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "three" / name).read_bytes(), name
+        assert (tmp_path / "one" / name).read_bytes() == (run_dir / name).read_bytes(), name  # default threads
+
+
 def test_per_question_pool_reports_ties_and_orders_tie_rules(encoder, tmp_path):
     results = {}
     for ties in ("optimistic", "average", "pessimistic"):

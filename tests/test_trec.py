@@ -197,11 +197,11 @@ def test_a_failed_evaluation_keeps_no_partial_trec_file(default_model_dir, tmp_p
     real = evaluate_module._add_consistency
     calls = []
 
-    def fail_on_second_scenario(done, scores, outputs):
+    def fail_on_second_scenario(group, found):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("stop here")
-        real(done, scores, outputs)
+        real(group, found)
 
     monkeypatch.setattr(evaluate_module, "_add_consistency", fail_on_second_scenario)
     encoder = Encoder("default", cache_root=tmp_path / "emb", show_progress=False)

@@ -10,6 +10,7 @@ views/, what the dashboard's pages read (xldiag.views), written from the same ve
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from xldiag import __version__, measures, metrics
+from xldiag import __version__, measures, metrics, parallel, ranking
 from xldiag.atomic import atomic_path, write_json, write_text
 from xldiag.fixes.registry import base_model, variant_or_none
 from xldiag.pools import Pool, build_pool, doc_id
@@ -311,22 +312,15 @@ class Outputs:
         self.trec = (TrecFiles(Path(self.out), TREC_RUN_FILE, TREC_QRELS_FILE, self.spec.trec_depth)
                      if self.spec.trec_depth and self.out is not None else None)
 
-    def add(self, pool: Pool, result, pair: str, cuts, extra: dict) -> tuple[list[int], "QueryRows"]:
-        """One ranked pool; returns the indices of its summary rows and its per-query frame. `extra`:
-        columns every row of the language set gets (the model's language coverage)."""
-        spec, first = self.spec, len(self.rows)
-        for rule in spec.ties:
-            ranks = result.ranks_under(rule)
-            self.intervals.add(len(self.rows), pool, ranks)
-            self.rows.append({**_summary_row(pool, ranks, result, spec, pair, rule),
-                              **measures.row_measures(pool, result, ranks), **cuts.summary_columns(pool), **extra})
-        frame = _per_query_frame(pool, result, spec, pair)
-        self.frames.append(frame)
-        self.distractors += [{"dataset": spec.dataset, "pair": pair, **row}
-                             for row in measures.distractor_rows(pool, result)]
+    def append(self, ranked: "RankedPool", pair: str) -> None:
+        """One ranked pool's outputs, in the evaluation's order (the bootstrap keys rows by index)."""
+        for row, ranks in zip(ranked.rows, ranked.ranks):
+            self.intervals.add(len(self.rows), ranked.pool, ranks)
+            self.rows.append(row)
+        self.frames.append(ranked.frame)
+        self.distractors += ranked.distractors
         if self.trec is not None:
-            self.trec.add(pool, result, pair)
-        return list(range(first, len(self.rows))), frame
+            self.trec.add(ranked.pool, ranked.result, pair)
 
     def summary(self) -> pd.DataFrame:
         intervals = self.intervals.columns(len(self.rows))
@@ -344,32 +338,67 @@ DISTRACTOR_SHARE_COLUMNS = ["dataset", "pair", "scenario", "query_lang", "gold_l
                             "distractors", "n_docs", "share"]
 
 
+@dataclass
+class RankedPool:
+    """One pool ranked and measured on its own (a worker thread can do it): its summary rows (one
+    per tie rule, with that rule's ranks for the bootstrap), per-query rows and distractor rows."""
+
+    pool: Pool
+    result: object  # GoldRanks
+    rows: list
+    ranks: list
+    frame: "QueryRows"
+    distractors: list
+
+
+def _rank_and_measure(pool: Pool, embeddings: dict, spec: EvalSpec, pair: str, cuts, extra: dict) -> RankedPool:
+    """Rank one pool and compute everything of it that needs no other pool. `extra`: columns every
+    row of the language set gets (the model's language coverage)."""
+    result = _rank_pool(pool, embeddings, spec)
+    rows, ranks = [], []
+    for rule in spec.ties:
+        ranks.append(result.ranks_under(rule))
+        rows.append({**_summary_row(pool, ranks[-1], result, spec, pair, rule),
+                     **measures.row_measures(pool, result, ranks[-1]), **cuts.summary_columns(pool), **extra})
+    distractors = [{"dataset": spec.dataset, "pair": pair, **row} for row in measures.distractor_rows(pool, result)]
+    return RankedPool(pool, result, rows, ranks, _per_query_frame(pool, result, spec, pair), distractors)
+
+
 def _evaluate_set(inputs: SharedInputs, langs: tuple[str, ...], embeddings: dict, cuts, outputs: Outputs,
                   progress: Progress, extra: dict) -> None:
     """Every scenario and query language of one language set; then each scenario's consistency
-    across its query languages (the same questions, asked in each language)."""
+    across its query languages (the same questions, asked in each language). The pools are ranked
+    and measured in parallel (`parallel.ordered_map`: results in order, whatever the threads);
+    what they add to `outputs` is added in order."""
     spec, pair = outputs.spec, "+".join(langs)
     scores = measures.PassageScores(embeddings)
-    jobs = [(scenario, q_lang) for scenario in spec.scenarios for q_lang in langs]
-    for i, scenario in enumerate(spec.scenarios):
-        done = []
-        for j, query_lang in enumerate(langs):
-            step = i * len(langs) + j
-            progress(f"Ranking {pair} {scenario} ({query_lang} queries)", 0.8 + 0.2 * step / len(jobs))
-            pool = inputs.pool(langs, scenario, query_lang)
-            result = _rank_pool(pool, embeddings, spec)
-            done.append((pool, result, *outputs.add(pool, result, pair, cuts, extra)))
-        _add_consistency(done, scores, outputs)
+    pools = [inputs.pool(langs, scenario, query_lang) for scenario in spec.scenarios for query_lang in langs]
+    ranked = []
+    for pool, done in zip(pools, _in_parallel(
+            lambda pool: _rank_and_measure(pool, embeddings, spec, pair, cuts, extra), pools)):
+        progress(f"Ranked {pair} {pool.scenario} ({pool.query_lang} queries)", 0.8 + 0.2 * len(ranked) / len(pools))
+        ranked.append(done)
+    by_scenario = [[r for r in ranked if r.pool.scenario == scenario] for scenario in spec.scenarios]
+    found = _in_parallel(lambda group: measures.consistency([(r.pool, r.result) for r in group], scores), by_scenario)
+    for group, values in zip(by_scenario, found):
+        _add_consistency(group, values)
+    for done in ranked:
+        outputs.append(done, pair)
 
 
-def _add_consistency(done: list, scores: measures.PassageScores, outputs: Outputs) -> None:
+def _in_parallel(fn, items) -> list:
+    """parallel.ordered_map, with BLAS held at one thread while several threads work."""
+    with ranking.one_blas_thread() if parallel.workers() > 1 else contextlib.nullcontext():
+        return parallel.ordered_map(fn, items)
+
+
+def _add_consistency(group: list[RankedPool], found: list[dict]) -> None:
     """Consistency of one scenario's pools (one per query language) into their rows and frames."""
-    found = measures.consistency([(pool, result) for pool, result, _, _ in done], scores)
-    for (_, _, rows, frame), values in zip(done, found):
-        for row in rows:
-            outputs.rows[row].update(measures.consistency_columns(values))
-        frame["consistency_overlap@10"] = values["overlap"]
-        frame["consistency_rho"] = values["rho"]
+    for ranked, values in zip(group, found):
+        for row in ranked.rows:
+            row.update(measures.consistency_columns(values))
+        ranked.frame["consistency_overlap@10"] = values["overlap"]
+        ranked.frame["consistency_rho"] = values["rho"]
 
 
 def _scaled(progress: Progress, start: float, width: float) -> Progress:

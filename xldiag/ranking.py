@@ -265,14 +265,37 @@ def _texts_of(docs: np.ndarray, texts: Texts) -> np.ndarray:
 def _blas_limit(n_q: int, n_texts: int, dim: int, dev: str):
     """One BLAS thread for small CPU pools: thread start-up and spinning cost more than the
     matmul itself (measured here: 10.7 ms with 2 threads vs 0.6 ms with 1 for 200 x 75 x 384)."""
-    global _CONTROLLER
-    if dev != "cpu" or n_q * n_texts * dim >= SMALL_MATMUL:
+    if _BLAS_HELD or dev != "cpu" or n_q * n_texts * dim >= SMALL_MATMUL:
         return contextlib.nullcontext()
+    return _controller().limit(limits=1, user_api="blas")
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Hold BLAS at one thread while several Python threads rank pools at once (each thread is a
+    core's worth of work already). Meanwhile `rank_gold` sets no limit of its own: threadpoolctl
+    restores on exit what it found on entry, so limits entered and left by concurrent threads
+    could leave BLAS at the wrong count."""
+    global _BLAS_HELD
+    if _BLAS_HELD:
+        yield
+        return
+    with _controller().limit(limits=1, user_api="blas"):
+        _BLAS_HELD = True
+        try:
+            yield
+        finally:
+            _BLAS_HELD = False
+
+
+def _controller() -> ThreadpoolController:
+    global _CONTROLLER
     _CONTROLLER = _CONTROLLER or ThreadpoolController()  # scanning the loaded libraries is slow: once
-    return _CONTROLLER.limit(limits=1, user_api="blas")
+    return _CONTROLLER
 
 
 _CONTROLLER: ThreadpoolController | None = None
+_BLAS_HELD = False  # set by one_blas_thread (the calling thread, around its workers)
 
 
 def _apply_ties(n_above, n_tied, tied_before, tied_after, real: np.ndarray, ties: str) -> np.ndarray:

@@ -183,3 +183,4 @@ CACHE_DIR_ENV = "XLDIAG_CACHE_DIR"
 EVALS_DIR_ENV = "XLDIAG_EVALS_DIR"
 RUNS_DIR_ENV = "XLDIAG_RUNS_DIR"
 MAP_METHODS_ENV = "XLDIAG_MAP_METHODS"  # e.g. "pca" to skip UMAP (the tests do); default: MAP_METHODS
+THREADS_ENV = "XLDIAG_THREADS"  # threads an evaluation ranks pools on (default: the CPU count, at most 4; 1 = none)

@@ -1,0 +1,48 @@
+"""Threads for an evaluation's independent pieces (the pools of a language set).
+
+The heavy part of ranking and measuring a pool is numpy work on arrays of 10^5-10^6 numbers, which
+releases the GIL: on two cores two pools are ranked at once. Results come back in the order of
+the inputs whatever thread finished first, and each piece is computed exactly as it would be
+alone, so no result depends on the number of threads ($XLDIAG_THREADS; 1 = everything on the
+calling thread).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, TypeVar
+
+from xldiag.vocab import THREADS_ENV
+
+MAX_THREADS = 4  # beyond this, an XQuAD pool's work is too small to share out
+
+T = TypeVar("T")
+R = TypeVar("R")
+_EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def workers() -> int:
+    """Threads to use: $XLDIAG_THREADS (an integer >= 1), else the CPU count, at most MAX_THREADS."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"{THREADS_ENV} must be a whole number >= 1, got {raw!r}.")
+        return int(raw)
+    return max(1, min(MAX_THREADS, os.cpu_count() or 1))
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """[fn(item) for item in items], on `workers()` threads; the first exception is raised."""
+    items = list(items)
+    n = workers()
+    if n == 1 or len(items) < 2:
+        return [fn(item) for item in items]
+    return list(_executor(n).map(fn, items))
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    global _EXECUTOR
+    if _EXECUTOR is None or _EXECUTOR._max_workers != n:  # noqa: SLF001 - the only way to read it
+        _EXECUTOR = ThreadPoolExecutor(max_workers=n, thread_name_prefix="xldiag-pool")
+    return _EXECUTOR
