@@ -143,6 +143,21 @@ def test_equals_full_sort_reference(ties, seed):
     assert (r.n_tied > 0).mean() > 0.5  # the data really have ties
 
 
+@pytest.mark.parametrize("layout", ["by language", "runs", "interleaved"])
+def test_language_runs_count_like_the_reference(layout):
+    # Pools list their docs language by language: those counts take column ranges instead of the
+    # weighted matmul (`_language_spans`). Every layout must give the reference's counts.
+    q, d, gold, excluded, related, codes = dyadic_problem(5)
+    codes = {"by language": np.sort(codes), "runs": (np.arange(len(codes)) // 40) % 3,
+             "interleaved": np.arange(len(codes)) % 3}[layout]
+    want = reference(q, d, gold, excluded, related, codes, 3, "optimistic", top_k=7)
+    for chunk_size in (64, 1000):
+        r = rank_gold(q, d, gold, excluded, codes, 3, chunk_size=chunk_size, top_k=7, related=related)
+        np.testing.assert_array_equal(r.ranks, want[0])
+        np.testing.assert_array_equal(r.n_tied, want[1])
+        np.testing.assert_array_equal(r.above_by_lang, want[2])
+
+
 @pytest.mark.parametrize("chunk_size, query_chunk_size", [(1, 23), (3, 1), (7, 4), (100, 256), (301, 23), (4096, 2)])
 def test_chunking_gives_identical_results(chunk_size, query_chunk_size):
     q, d, gold, excluded, related, codes = dyadic_problem(2)

@@ -378,17 +378,44 @@ def _stream(scorer, doc_emb, query: _QueryChunk, texts: Texts, lang_count, gold_
         scores = first_scores if start == 0 and first_scores is not None else \
             scorer(_as_float32(doc_emb[texts.rows[start:end]]))
         _use_gold_scores(scores, query.gold_text, gold_scores, start, end)
-        block_count = lang_count[start:end]
-        count = block_count.sum(axis=1)
-        for g in range(n_g):
-            threshold = gold_scores[:, g : g + 1]
-            # 0/1 x doc counts in float64: integer sums, exact up to 2**53 docs.
-            acc["above"][:, g] += ((scores > threshold) @ block_count).astype(np.int64)
-            acc["n_eq"][:, g] += ((scores == threshold) @ count).astype(np.int64)
+        _count_block(acc, scores, gold_scores, lang_count[start:end], _language_spans(texts, lang_count, start, end))
         _read_marked(acc["marked_score"], scores, query.marked_text, start, end)
         if keep:
             _merge_top(acc, scores, start, keep)
     return acc
+
+
+def _count_block(acc, scores, gold_scores, block_count, spans) -> None:
+    """Add one block's docs above / equal to each gold score, per language (by multiplicity)."""
+    for g in range(gold_scores.shape[1]):
+        threshold = gold_scores[:, g : g + 1]
+        above, equal = scores > threshold, scores == threshold
+        if spans is None:
+            # 0/1 x doc counts in float64: integer sums, exact up to 2**53 docs.
+            acc["above"][:, g] += (above @ block_count).astype(np.int64)
+            acc["n_eq"][:, g] += (equal @ block_count.sum(axis=1)).astype(np.int64)
+        else:  # one doc per text, languages in runs: plain counts over column ranges
+            for lang, a, b in spans:
+                acc["above"][:, g, lang] += above[:, a:b].view(np.uint8).sum(axis=1, dtype=np.int64)
+            acc["n_eq"][:, g] += equal.view(np.uint8).sum(axis=1, dtype=np.int64)
+
+
+MAX_SPANS_PER_LANGUAGE = 4  # more runs of one language than this: the weighted count is faster
+
+
+def _language_spans(texts: Texts, lang_count, start: int, end: int) -> list[tuple[int, int, int]] | None:
+    """(language, first, end) column ranges of the block [start, end) when every text is one doc
+    and the languages come in a few runs (a pool lists its docs language by language); else None
+    (the general count, weighted by multiplicity)."""
+    block = lang_count[start:end]
+    if texts.n_texts != texts.n_docs or not len(block):
+        return None
+    lang = block.argmax(axis=1)  # each row holds a single 1: its text's one doc
+    cuts = np.flatnonzero(np.diff(lang)) + 1
+    if len(cuts) + 1 > MAX_SPANS_PER_LANGUAGE * block.shape[1]:
+        return None
+    bounds = np.r_[0, cuts, len(lang)]
+    return [(int(lang[a]), int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _use_gold_scores(scores, gold_text, gold_scores, start: int, end: int) -> None:
