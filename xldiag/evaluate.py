@@ -508,15 +508,14 @@ def _preference_columns(pool: Pool, ranks: np.ndarray, result) -> dict:
 
 @dataclass
 class QueryRows:
-    """One pool's rows of per_query.parquet: the scalar columns as a DataFrame (the consistency
-    columns are filled in later), the list columns as Arrow arrays built straight from the padded
-    numpy arrays (no Python list per query: the largest cost of a warm evaluation before)."""
+    """One pool's rows of per_query.parquet as Arrow arrays built straight from numpy (no pandas
+    frame, no Python list per query: those were the largest cost of a warm evaluation). The
+    consistency columns are numpy arrays filled in once the scenario's pools are all ranked."""
 
-    scalars: pd.DataFrame
-    lists: dict
+    columns: dict
 
     def __setitem__(self, column: str, values) -> None:
-        self.scalars[column] = values
+        self.columns[column] = values
 
 
 def _per_query_frame(pool: Pool, result, spec: EvalSpec, pair: str) -> QueryRows:
@@ -531,33 +530,34 @@ def _per_query_frame(pool: Pool, result, spec: EvalSpec, pair: str) -> QueryRows
     n = len(pool.query_ids)
     top_idx, top_scores = result.top_idx[:, :TOP_K], result.top_scores[:, :TOP_K]
     top_ok = top_idx >= 0
-    scalars = pd.DataFrame({
-        "dataset": [spec.dataset] * n, "pair": [pair] * n, "scenario": [pool.scenario] * n,
-        "query_lang": [pool.query_lang] * n, "pool": [spec.construction] * n, "ties": [spec.ties[0]] * n,
-        "qid": list(pool.query_ids),
-        "question_index": np.asarray(pool.query_index, dtype=np.int64),
-        "passage_index": pool.doc_passage[pool.gold[:, 0]].astype(np.int64),
-        "query_text": list(pool.query_texts),
-        "n_docs": pool.docs_per_query.astype(np.int64),
-        "max_r": metrics.max_rank(result.ranks),
-        "diagnosis": measures.diagnosis(pool, result, result.ranks).astype(str),
-        "consistency_overlap@10": np.full(n, np.nan),
-        "consistency_rho": np.full(n, np.nan),
-    })
-    lists = {
+
+    def text(values):
+        return pa.array(values, type=pa.large_string())
+
+    return QueryRows({
+        "dataset": text([spec.dataset] * n), "pair": text([pair] * n), "scenario": text([pool.scenario] * n),
+        "query_lang": text([pool.query_lang] * n), "pool": text([spec.construction] * n),
+        "ties": text([spec.ties[0]] * n), "qid": text(list(pool.query_ids)),
+        "question_index": pa.array(np.asarray(pool.query_index, dtype=np.int64)),
+        "passage_index": pa.array(pool.doc_passage[pool.gold[:, 0]].astype(np.int64)),
+        "query_text": text(list(pool.query_texts)),
+        "n_docs": pa.array(pool.docs_per_query.astype(np.int64)),
         "gold_doc_ids": _ragged(pool.gold, valid, doc_ids),
         "gold_langs": _repeated(pool.gold_langs, n),
         "gold_ranks": _ragged(result.ranks.astype(np.float64), valid),
         "gold_ranks_optimistic": _ragged(result.ranks_under("optimistic"), valid),
         "gold_ranks_pessimistic": _ragged(result.ranks_under("pessimistic"), valid),
         "n_tied": _ragged(result.n_tied.astype(np.int64), valid),
+        "max_r": pa.array(np.asarray(metrics.max_rank(result.ranks), dtype=np.float64)),
         "pool_langs": _repeated(pool.langs, n),
         "above_by_lang": _ragged(result.above_by_lang.astype(np.int64), valid),
         "top_doc_ids": _ragged(top_idx, top_ok, doc_ids),
         "top_scores": _ragged(top_scores.astype(np.float64), top_ok),
         "gold_scores": _ragged(result.gold_scores.astype(np.float64), valid),
-    }
-    return QueryRows(scalars, lists)
+        "diagnosis": text(measures.diagnosis(pool, result, result.ranks).astype(str)),
+        "consistency_overlap@10": np.full(n, np.nan),
+        "consistency_rho": np.full(n, np.nan),
+    })
 
 
 PER_QUERY_COLUMNS = [
@@ -594,13 +594,21 @@ def _repeated(items, n: int):
 
 
 def per_query_table(rows: list[QueryRows]):
-    """The pools' rows as one Arrow table (PER_QUERY_COLUMNS order; pandas metadata for the scalars)."""
+    """The pools' rows as one Arrow table, in PER_QUERY_COLUMNS order, with the pandas metadata a
+    DataFrame of these columns would write (pandas reads the file back with the same dtypes)."""
     import pyarrow as pa
 
-    scalars = pa.Table.from_pandas(pd.concat([r.scalars for r in rows], ignore_index=True), preserve_index=False)
-    lists = {name: pa.chunked_array([r.lists[name] for r in rows]) for name in rows[0].lists}
-    columns = [lists[name] if name in lists else scalars.column(name) for name in PER_QUERY_COLUMNS]
-    return pa.table(columns, names=PER_QUERY_COLUMNS).replace_schema_metadata(scalars.schema.metadata)
+    columns = [pa.chunked_array([pa.array(r.columns[name]) for r in rows]) for name in PER_QUERY_COLUMNS]
+    table = pa.table(columns, names=PER_QUERY_COLUMNS)
+    return table.replace_schema_metadata(_pandas_metadata(table))
+
+
+def _pandas_metadata(table) -> dict:
+    """The schema metadata pandas writes for these columns (taken from the first row, as pandas reads it)."""
+    import pyarrow as pa
+
+    first = table.slice(0, 1).to_pandas()
+    return pa.Table.from_pandas(first, preserve_index=False).schema.metadata
 
 
 def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query,
