@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import contextlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -67,3 +68,69 @@ def read_json(path: str | os.PathLike) -> dict | None:
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
+
+
+class BackgroundFiles:
+    """Files written on one background thread while the caller goes on computing.
+
+    `submit(fn, *args)` queues a task; tasks run in order on the thread and open their files with
+    `open(target, opener)`: a temporary file beside the target, passed to `opener` (which returns a
+    writer closed at the end). `finish()` waits, closes every writer and renames each file onto its
+    target; `abort()` drops the temporary files. A task's failure is raised by the next `submit` or
+    by `finish` (which then aborts). Used while an evaluation runs (xldiag.evaluate, xldiag.trec):
+    the C++ formatting and disk writes of large files overlap the ranking of the next pools."""
+
+    def __init__(self, name: str):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._files = contextlib.ExitStack()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"xldiag-{name}")
+        self._tasks: list = []
+        self._ended = False
+
+    def submit(self, fn, *args) -> None:
+        if self._ended:
+            raise RuntimeError("These files are already finished or aborted.")
+        for task in [t for t in self._tasks if t.done()]:
+            task.result()  # raise a failure of the writing thread now
+            self._tasks.remove(task)
+        self._tasks.append(self._thread.submit(fn, *args))
+
+    def open(self, target: str | os.PathLike, opener):
+        """(On the thread.) The writer `opener(temporary path)` for `target`."""
+        tmp = self._files.enter_context(atomic_path(target))
+        return self._files.enter_context(opener(tmp))
+
+    def finish(self) -> None:
+        """Wait for every task, then put every file in place."""
+        if self._ended:
+            raise RuntimeError("These files are already finished or aborted.")
+        try:
+            for task in self._tasks:
+                task.result()
+            self._thread.submit(self._files.close).result()  # writers closed, then each file renamed
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._ended = True
+            self._thread.shutdown()
+
+    def abort(self) -> None:
+        """Stop and remove the temporary files; after `finish` or a first `abort`, nothing to do."""
+        if self._ended:
+            return
+        self._ended = True
+        for task in self._tasks:
+            task.cancel()
+        self._thread.submit(self._discard).result()
+        self._thread.shutdown()
+
+    def _discard(self) -> None:
+        with contextlib.suppress(_Aborted):
+            with self._files:
+                raise _Aborted  # unwinding the stack closes the writers and removes the temporary files
+
+
+class _Aborted(Exception):
+    pass

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from xldiag import __version__, measures, metrics, parallel, ranking
-from xldiag.atomic import atomic_path, write_json, write_text
+from xldiag.atomic import BackgroundFiles, atomic_path, write_json, write_text
 from xldiag.fixes.registry import base_model, variant_or_none
 from xldiag.pools import Pool, build_pool, doc_id
 from xldiag.ranking import rank_gold
@@ -159,12 +159,10 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
         truncation = _evaluate_sets(spec, encoder, inputs, outputs, corrected, fix_sets, progress)
         summary = outputs.summary()
         if out is not None:
-            write_run(Path(out), spec, summary, outputs.per_query(), fingerprint=encoder.fingerprint,
-                      seconds=time.time() - started, truncation=truncation.record(), extras=outputs,
-                      fix=fix_record(spec.model, fix_sets))
+            write_run(Path(out), spec, summary, fingerprint=encoder.fingerprint, seconds=time.time() - started,
+                      truncation=truncation.record(), extras=outputs, fix=fix_record(spec.model, fix_sets))
     except BaseException:
-        if outputs.trec is not None:
-            outputs.trec.abort()  # the partial TREC files; every file already in place stays
+        outputs.abort_files()  # the partial per-query and TREC files; every file already in place stays
         raise
     progress("Done", 1.0)
     if out is not None and views:
@@ -199,6 +197,7 @@ def _evaluate_sets(spec: EvalSpec, encoder, inputs: SharedInputs, outputs: Outpu
             corrected[langs] = embeddings
         cuts = truncation.measure(encoder, data, langs)
         _evaluate_set(inputs, langs, embeddings, cuts, outputs, set_progress, coverage(langs))
+        outputs.end_of_set()
     return truncation
 
 
@@ -311,6 +310,35 @@ class Outputs:
         self.intervals = measures.Intervals(self.spec.bootstrap, self.spec.seed)
         self.trec = (TrecFiles(Path(self.out), TREC_RUN_FILE, TREC_QRELS_FILE, self.spec.trec_depth)
                      if self.spec.trec_depth and self.out is not None else None)
+        # per_query.parquet is written language set by language set on a background thread
+        self.per_query_file = BackgroundFiles("per-query") if self.out is not None else None
+        self._parquet = None
+
+    def end_of_set(self) -> None:
+        """The language set's per-query rows are final (consistency included): write them out."""
+        if self.per_query_file is not None and self.frames:
+            self.per_query_file.submit(self._write_rows, per_query_table(self.frames))
+            self.frames = []
+
+    def _write_rows(self, table) -> None:
+        import pyarrow.parquet as pq
+
+        if self._parquet is None:
+            self._parquet = self.per_query_file.open(Path(self.out) / PER_QUERY_FILE,
+                                                     lambda tmp: pq.ParquetWriter(str(tmp), table.schema))
+        self._parquet.write_table(table)
+
+    def finish_files(self) -> None:
+        """Wait for the files written in the background and put them in place."""
+        for files in (self.per_query_file, self.trec):
+            if files is not None:
+                files.finish()
+
+    def abort_files(self) -> None:
+        """Drop the partial background files; every file already in place stays."""
+        for files in (self.per_query_file, self.trec):
+            if files is not None:
+                files.abort()
 
     def append(self, ranked: "RankedPool", pair: str) -> None:
         """One ranked pool's outputs, in the evaluation's order (the bootstrap keys rows by index)."""
@@ -325,10 +353,6 @@ class Outputs:
     def summary(self) -> pd.DataFrame:
         intervals = self.intervals.columns(len(self.rows))
         return pd.DataFrame([{**row, **extra} for row, extra in zip(self.rows, intervals)])
-
-    def per_query(self):
-        """per_query.parquet's table (pyarrow)."""
-        return per_query_table(self.frames)
 
     def distractor_share(self) -> pd.DataFrame:
         return pd.DataFrame(self.distractors, columns=DISTRACTOR_SHARE_COLUMNS)
@@ -611,24 +635,18 @@ def _pandas_metadata(table) -> dict:
     return pa.Table.from_pandas(first, preserve_index=False).schema.metadata
 
 
-def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, per_query,
-              fingerprint: str, seconds: float, truncation: dict | None = None, extras: Outputs | None = None,
-              fix: dict | None = None) -> None:
+def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, fingerprint: str, seconds: float,
+              extras: Outputs, truncation: dict | None = None, fix: dict | None = None) -> None:
     """Write the run folder; each file atomically, config.json last (it marks a complete run).
-    `extras` (the evaluation's Outputs) adds distractor_share.csv and the TREC files; `fix` is a fix
-    variant's fit (None for a plain model)."""
+    `extras` (the evaluation's Outputs) holds per_query.parquet and the TREC files, written while
+    the evaluation ran, and the distractor shares; `fix` is a fix variant's fit (None for a plain
+    model)."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / SUMMARY_FILE) as tmp:
         summary.to_csv(tmp, index=False)
-    with atomic_path(out / PER_QUERY_FILE) as tmp:
-        import pyarrow.parquet as pq
-
-        pq.write_table(per_query, tmp)
-    if extras is not None:
-        with atomic_path(out / DISTRACTOR_SHARE_FILE) as tmp:
-            extras.distractor_share().to_csv(tmp, index=False)
-        if extras.trec is not None:
-            extras.trec.finish()  # written pool by pool while the evaluation ran
+    with atomic_path(out / DISTRACTOR_SHARE_FILE) as tmp:
+        extras.distractor_share().to_csv(tmp, index=False)
+    extras.finish_files()
     blocks = table1_blocks(summary)
     write_text(out / TABLE_FILE, table1_markdown(summary, blocks))
     write_text(out / TABLE_TEX_FILE, table1_latex(summary, blocks))

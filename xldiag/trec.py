@@ -28,12 +28,11 @@ of a warm evaluation (bench/measures_bench.py; `--trec-depth 0` skips the files)
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
 
-from xldiag.atomic import atomic_path
+from xldiag.atomic import BackgroundFiles
 
 RUN_TAG = "xldiag"
 DEFAULT_DEPTH = 100
@@ -69,63 +68,35 @@ def run_entries(top_idx, top_scores, gold, gold_scores) -> tuple[np.ndarray, np.
 class TrecFiles:
     """Writes one evaluation's run.trec and qrels.trec while it goes on.
 
-    `add` hands each ranked pool to one background thread that builds its lines and appends them
-    to both files (pyarrow's C++ formatting and the disk writes overlap the ranking of the next
-    pools); `finish` waits for it and renames both files into place (each atomically), `abort`
-    drops the partial files. A failure in the thread is raised by the next `add` or by `finish`."""
+    `add` hands each ranked pool to a background thread (`atomic.BackgroundFiles`) that builds its
+    lines and appends them to both files (pyarrow's C++ formatting and the disk writes overlap the
+    ranking of the next pools); `finish` waits for it and renames both files into place (each
+    atomically), `abort` drops the partial files. A failure in the thread is raised by the next
+    `add` or by `finish`."""
 
     def __init__(self, folder: Path, run_name: str, qrels_name: str, depth: int = DEFAULT_DEPTH):
-        from concurrent.futures import ThreadPoolExecutor
-
         self.depth = depth
         self._targets = (Path(folder) / run_name, Path(folder) / qrels_name)
-        self._files = contextlib.ExitStack()
+        self._files = BackgroundFiles("trec")
         self._writers: list = []
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xldiag-trec")  # tasks in order
-        self._tasks: list = []
-        self._ended = False
 
     def add(self, pool, result, pair: str) -> None:
         """One pool's lines: `result` a GoldRanks ranked with top_k >= depth."""
-        self._open_for_tasks()
         if result.top_idx.shape[1] < self.depth:
             raise ValueError(f"run.trec at depth {self.depth} needs rank_gold(top_k >= {self.depth}).")
-        for task in [t for t in self._tasks if t.done()]:
-            task.result()  # raise a failure of the writing thread now
-            self._tasks.remove(task)
-        self._tasks.append(self._thread.submit(self._write_pool, pool, result, pair))
+        self._files.submit(self._write_pool, pool, result, pair)
 
     def finish(self) -> None:
         """Wait for the lines, then put both files in place."""
-        self._open_for_tasks()
-        try:
-            for task in self._tasks:
-                task.result()
-            self._thread.submit(self._close).result()
-        except BaseException:
-            self.abort()
-            raise
-        finally:
-            self._ended = True
-            self._thread.shutdown()
-
-    def _open_for_tasks(self) -> None:
-        if self._ended:
-            raise RuntimeError("These TREC files are already finished or aborted.")
+        self._files.finish()
 
     def abort(self) -> None:
-        """Stop and remove the partial files (nothing else of the run is touched); after `finish`
-        or a first `abort`, nothing to do."""
-        if self._ended:
-            return
-        self._ended = True
-        for task in self._tasks:
-            task.cancel()
-        self._thread.submit(self._discard).result()
-        self._thread.shutdown()
+        """Stop and remove the partial files (nothing else of the run is touched)."""
+        self._files.abort()
 
     def _write_pool(self, pool, result, pair: str) -> None:
         import pyarrow as pa
+        import pyarrow.csv as csv
 
         topics = pa.array([topic_id(pair, pool.scenario, pool.query_lang, q) for q in pool.query_ids])
         doc_ids = pa.array(list(pool.doc_ids))
@@ -134,30 +105,13 @@ class TrecFiles:
         q, g = np.nonzero(pool.gold >= 0)
         tables = (_table(pa, topics, rows, "Q0", doc_ids, docs, ranks.astype(np.int32), scores, RUN_TAG),
                   _table(pa, topics, q, "0", doc_ids, pool.gold[q, g], np.ones(len(q), np.int32)))
-        if not self._writers:
-            self._writers = [self._open(target, table.schema) for target, table in zip(self._targets, tables)]
+        if not self._writers:  # space-separated, no header, no quoting
+            options = csv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
+            self._writers = [self._files.open(target, lambda tmp, schema=table.schema:
+                                              csv.CSVWriter(str(tmp), schema, write_options=options))
+                             for target, table in zip(self._targets, tables)]
         for writer, table in zip(self._writers, tables):
             writer.write_table(table)
-
-    def _open(self, target: Path, schema):
-        """Space-separated, no header, no quoting."""
-        import pyarrow.csv as csv
-
-        tmp = self._files.enter_context(atomic_path(target))
-        options = csv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
-        return self._files.enter_context(csv.CSVWriter(str(tmp), schema, write_options=options))
-
-    def _close(self) -> None:
-        self._files.close()  # closes the writers, then renames each temporary file onto its target
-
-    def _discard(self) -> None:
-        with contextlib.suppress(_Aborted):
-            with self._files:
-                raise _Aborted  # unwinding the stack closes the writers and removes the temporary files
-
-
-class _Aborted(Exception):
-    pass
 
 
 def _table(pa, topics, rows, constant: str, doc_ids, docs, *rest):
