@@ -492,8 +492,8 @@ _MAGNITUDE = np.int64(0x7FFFFFFF)
 
 
 def _order_keys(scores: np.ndarray, text: np.ndarray) -> np.ndarray:
-    bits = (np.asarray(scores, dtype=np.float32) + np.float32(0.0)).view(np.int32).astype(np.int64)  # -0.0 -> 0.0
-    monotone = np.where(bits < 0, bits ^ _MAGNITUDE, bits)  # in [-2**31, 2**31): ascending with the score
+    bits = (np.asarray(scores, dtype=np.float32) + np.float32(0.0)).view(np.int32)  # -0.0 -> 0.0
+    monotone = bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))  # in [-2**31, 2**31): ascending with the score
     return ((_MAGNITUDE - monotone) << 31) | text  # < 2**63: descending score, then ascending text
 
 

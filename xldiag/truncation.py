@@ -44,15 +44,13 @@ def _count(flags: np.ndarray) -> float:
 class Truncation:
     """What an evaluation's texts lost to truncation, gathered over its language sets."""
 
-    # (lang, role) -> {text key: flag}; distinct texts, so a text shared by sets counts once
-    by_text: dict[tuple[str, str], dict[bytes, int]] = field(default_factory=dict)
+    # (lang, role) -> {text: flag}; distinct texts, so a text shared by sets counts once
+    by_text: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     max_lengths: set[int] = field(default_factory=set)
 
     def measure(self, encoder, data, langs) -> SetCuts:
         """Token counts of the set's passages and questions from `encoder`'s cache (already
         embedded: no model call) → the set's cut flags, also added to this record."""
-        from xldiag.embeddings import text_key
-
         flags = {}
         for lang in langs:
             for role, texts in (("passage", data.passages[lang]), ("query", data.questions[lang])):
@@ -61,7 +59,7 @@ class Truncation:
                 flags[(role, lang)] = flag
                 seen = self.by_text.setdefault((lang, role), {})
                 for text, value in zip(texts, flag):
-                    seen.setdefault(text_key(text), int(value))
+                    seen.setdefault(text, int(value))
                 self.max_lengths.update(int(m) for m in np.unique(counts.max_tokens[counts.known]))
         return SetCuts(flags)
 
