@@ -313,11 +313,14 @@ class Outputs:
         # per_query.parquet is written language set by language set on a background thread
         self.per_query_file = BackgroundFiles("per-query") if self.out is not None else None
         self._parquet = None
+        self._parquet_schema = None  # the first set's: later sets reuse its pandas metadata
 
     def end_of_set(self) -> None:
         """The language set's per-query rows are final (consistency included): write them out."""
         if self.per_query_file is not None and self.frames:
-            self.per_query_file.submit(self._write_rows, per_query_table(self.frames))
+            table = per_query_table(self.frames, None if self._parquet_schema is None else self._parquet_schema.metadata)
+            self._parquet_schema = table.schema
+            self.per_query_file.submit(self._write_rows, table)
             self.frames = []
 
     def _write_rows(self, table) -> None:
@@ -612,27 +615,23 @@ def _repeated(items, n: int):
     """The same list of strings on each of n rows, as an Arrow list array."""
     import pyarrow as pa
 
-    items = list(items)
-    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * len(items) + 1, len(items), dtype=np.int32)),
-                                    pa.array(items * n, type=pa.string()))
+    items = pa.array(list(items), type=pa.string())
+    values = items.take(pa.array(np.tile(np.arange(len(items)), n)))
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * len(items) + 1, len(items), dtype=np.int32)), values)
 
 
-def per_query_table(rows: list[QueryRows]):
+def per_query_table(rows: list[QueryRows], metadata: dict | None = None):
     """The pools' rows as one Arrow table, in PER_QUERY_COLUMNS order, with the pandas metadata a
-    DataFrame of these columns would write (pandas reads the file back with the same dtypes)."""
+    DataFrame of these columns would write (pandas reads the file back with the same dtypes):
+    `metadata`, else taken from the first row."""
     import pyarrow as pa
 
     columns = [pa.chunked_array([pa.array(r.columns[name]) for r in rows]) for name in PER_QUERY_COLUMNS]
     table = pa.table(columns, names=PER_QUERY_COLUMNS)
-    return table.replace_schema_metadata(_pandas_metadata(table))
-
-
-def _pandas_metadata(table) -> dict:
-    """The schema metadata pandas writes for these columns (taken from the first row, as pandas reads it)."""
-    import pyarrow as pa
-
-    first = table.slice(0, 1).to_pandas()
-    return pa.Table.from_pandas(first, preserve_index=False).schema.metadata
+    if metadata is None:
+        first = table.slice(0, 1).to_pandas()
+        metadata = pa.Table.from_pandas(first, preserve_index=False).schema.metadata
+    return table.replace_schema_metadata(metadata)
 
 
 def write_run(out: Path, spec: EvalSpec, summary: pd.DataFrame, fingerprint: str, seconds: float,

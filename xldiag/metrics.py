@@ -618,8 +618,9 @@ def _row_ranks(x: np.ndarray) -> np.ndarray:
     with equal values, a run of them spans places [first, last] and each member gets the rank
     (first + last) / 2 + 1 (only rows that have ties pay for finding the runs)."""
     order = np.argsort(x, axis=1)  # any order among equal values: they share one rank
-    ordered = np.take_along_axis(x, order, axis=1)
     n = x.shape[1]
+    flat = (order + np.arange(len(x))[:, None] * n).ravel()  # flat indexing: faster than *_along_axis
+    ordered = x.ravel()[flat].reshape(x.shape)
     sorted_ranks = np.broadcast_to(np.arange(1.0, n + 1), x.shape).copy()
     equal_next = ordered[:, 1:] == ordered[:, :-1]
     tied = equal_next.any(axis=1)
@@ -632,9 +633,9 @@ def _row_ranks(x: np.ndarray) -> np.ndarray:
         first = np.maximum.accumulate(np.where(starts, place, 0), axis=1)
         last = np.minimum.accumulate(np.where(ends, place, n)[:, ::-1], axis=1)[:, ::-1]
         sorted_ranks[tied] = (first + last) / 2.0 + 1.0
-    ranks = np.empty(x.shape, dtype=float)
-    np.put_along_axis(ranks, order, sorted_ranks, axis=1)
-    return ranks
+    ranks = np.empty(x.size, dtype=float)
+    ranks[flat] = sorted_ranks.ravel()
+    return ranks.reshape(x.shape)
 
 
 def _row_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
