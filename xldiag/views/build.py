@@ -77,6 +77,10 @@ class RankedVectors:
         return np.stack([self._rows[(role, text)] for text in texts]).astype(np.float32)
 
 
+VIEW_COLUMNS = ["pair", "scenario", "query_lang", "qid", "passage_index", "query_text", "max_r", "gold_langs",
+                "pool_langs", "above_by_lang"]  # what language_preference, map_queries and _map_input read
+
+
 def write_views(folder: str | Path, encoder, progress: Progress | None = None, data_dir: str | None = None,
                 methods: tuple[str, ...] | None = None, corrected: dict | None = None,
                 datasets: dict | None = None) -> dict:
@@ -92,7 +96,8 @@ def write_views(folder: str | Path, encoder, progress: Progress | None = None, d
     if cfg is None:
         raise FileNotFoundError(f"{folder} has no {CONFIG_FILE}: not a finished evaluation.")
     out = views_dir(folder)
-    per_query = pd.read_parquet(folder / PER_QUERY_FILE)
+    # only what the views use: the large list columns (top lists, scores, every tie rule's ranks) stay on disk
+    per_query = pd.read_parquet(folder / PER_QUERY_FILE, columns=VIEW_COLUMNS)
     progress("Views: language preference", 0.0)
     _write_parquet(out / PREFERENCE_VIEW_FILE, language_preference(per_query))
     datasets = datasets if datasets is not None else _datasets(cfg, data_dir)
@@ -218,7 +223,7 @@ def write_joint_map(folder_a: str | Path, folder_b: str | Path, encoder_a, encod
     inputs = {}
     for langs, data in datasets.items():
         inputs["+".join(langs)] = {c.get("fingerprint") or enc.fingerprint:
-                                   _map_input(data, langs, pd.read_parquet(f / PER_QUERY_FILE), enc)
+                                   _map_input(data, langs, pd.read_parquet(f / PER_QUERY_FILE, columns=VIEW_COLUMNS), enc)
                                    for c, f, enc in sides}
     dims = {part.doc_vectors.shape[1] for by_model in inputs.values() for part in by_model.values()}
     if len(dims) > 1:
