@@ -189,17 +189,22 @@ class PassageScores:
         languages holding it (copies of a text score alike), an excluded (language, passage) left
         out; NaN for a passage without a doc here. Equal to `metrics.passage_scores` of the pool's
         doc scores, without forming the Q x |D| matrix."""
-        out = np.full((pool.n_queries, n_passages), np.nan, dtype=np.float32)
+        out = None
+        rows, cols = np.nonzero(pool.excluded >= 0)
+        excluded = pool.excluded[rows, cols]
+        every_query = np.array_equal(pool.query_index, np.arange(len(self.embeddings[("query", pool.query_lang)])))
         for lang in pool.langs:
             present = np.unique(pool.doc_passage[pool.doc_lang == lang])
-            scores = np.full_like(out, np.nan)
-            scores[:, present] = self.block(pool.query_lang, lang)[np.ix_(pool.query_index, present)]
-            rows, cols = np.nonzero(pool.excluded >= 0)
-            docs = pool.excluded[rows, cols]
-            mine = pool.doc_lang[docs] == lang  # every copy of an excluded text is excluded with it
-            scores[rows[mine], pool.doc_passage[docs[mine]]] = np.nan
-            out = np.fmax(out, scores)
-        return out
+            block = self.block(pool.query_lang, lang)
+            if every_query and np.array_equal(present, np.arange(n_passages)):
+                scores = block.copy()  # the usual case: every question against every passage
+            else:
+                scores = np.full((pool.n_queries, n_passages), np.nan, dtype=np.float32)
+                scores[:, present] = block[np.ix_(pool.query_index, present)]
+            mine = pool.doc_lang[excluded] == lang  # every copy of an excluded text is excluded with it
+            scores[rows[mine], pool.doc_passage[excluded[mine]]] = np.nan
+            out = scores if out is None else np.fmax(out, scores)
+        return np.full((pool.n_queries, n_passages), np.nan, dtype=np.float32) if out is None else out
 
 
 def consistency_pair(pool_a: Pool, result_a, pool_b: Pool, result_b, scores: PassageScores) -> dict:
