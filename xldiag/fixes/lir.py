@@ -22,8 +22,6 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
-import scipy.linalg
-import scipy.sparse.linalg
 
 from xldiag.fixes.base import FittedFix, FixSpec, nonempty
 
@@ -49,6 +47,9 @@ def top_right_singular_vectors(matrix: np.ndarray, r: int) -> tuple[np.ndarray, 
     eigensolver spends its time in many small BLAS-2 steps — measured 20–30× slower on two busy
     cores with a multi-threaded OpenBLAS. ARPACK needs r < d − 1; above that, the dense solver.
     """
+    import scipy.linalg  # here: every command imports this module, few fit LIR
+    import scipy.sparse.linalg
+
     gram = matrix.T @ matrix
     dim = gram.shape[0]
     if r < dim - 1:
