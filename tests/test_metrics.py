@@ -557,6 +557,9 @@ def test_score_rank_correlation_against_scipy():
     # By hand: reversed order -> -1; a constant row -> NaN.
     assert metrics.score_rank_correlation([1, 2, 3], [3, 2, 1]).tolist() == [-1.0]
     assert np.isnan(metrics.score_rank_correlation([1, 1, 1], [3, 2, 1])[0])
+    # untied rows take 1 - 6 sum d^2 / (n (n^2 - 1)): [1, 3, 2] vs [1, 2, 3] -> 1 - 6 * 2 / 24 = 0.5
+    assert metrics.score_rank_correlation([1, 2, 3], [1, 3, 2]).tolist() == [0.5]
+    assert np.isnan(metrics.score_rank_correlation([[1.0]], [[2.0]])[0])  # one item: no correlation
 
 
 def test_passage_scores_by_hand():

@@ -19,13 +19,13 @@ def test_results_keep_the_input_order_whichever_thread_ends_first(monkeypatch):
         time.sleep(0.05 if i == 0 else 0.0)  # item 0 finishes last
         return i * i
 
-    assert parallel.ordered_map(slow_first, range(6)) == [0, 1, 4, 9, 16, 25]
+    assert list(parallel.ordered_map(slow_first, range(6))) == [0, 1, 4, 9, 16, 25]
     assert any(name.startswith("xldiag-pool") for name in names)
 
 
 def test_one_thread_runs_on_the_caller(monkeypatch):
     monkeypatch.setenv("XLDIAG_THREADS", "1")
-    assert parallel.ordered_map(lambda _: threading.current_thread(), [1, 2]) == [threading.current_thread()] * 2
+    assert list(parallel.ordered_map(lambda _: threading.current_thread(), [1, 2])) == [threading.current_thread()] * 2
 
 
 def test_an_exception_in_a_worker_reaches_the_caller(monkeypatch):
@@ -37,7 +37,7 @@ def test_an_exception_in_a_worker_reaches_the_caller(monkeypatch):
         return i
 
     with pytest.raises(ValueError, match="item 2 is bad"):
-        parallel.ordered_map(fail_on_two, range(4))
+        list(parallel.ordered_map(fail_on_two, range(4)))
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "two", "1.5"])

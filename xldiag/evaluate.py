@@ -181,23 +181,34 @@ def run_evaluation(spec: EvalSpec, out=None, progress: Progress | None = None, e
 def _evaluate_sets(spec: EvalSpec, encoder, inputs: SharedInputs, outputs: Outputs, corrected: dict,
                    fix_sets: dict, progress: Progress) -> Truncation:
     """Rank every pool of every language set into `outputs`; a fix variant's corrected vectors go to
-    `corrected` and its fits to `fix_sets`. Returns what the model's length limit cut."""
+    `corrected` and its fits to `fix_sets`. Returns what the model's length limit cut.
+
+    First each set's vectors (the encoding, when not cached, is most of a cold run: 0-80 % of the
+    progress), then every (set, scenario) at once on the worker threads (`parallel.ordered_map`:
+    one queue, so no thread waits at the end of a set); results are added in order."""
     coverage = coverage_columns(spec.model)
     truncation = Truncation()
-    n_sets = len(spec.language_sets)
+    sets = []
     for s, langs in enumerate(spec.language_sets):
         # One dataset per language set (SharedInputs), and the embedding cache makes re-encoding
         # shared (English) texts free.
         data = inputs.dataset(langs)
-        set_progress = _scaled(progress, s / n_sets, 1 / n_sets)
+        set_progress = _scaled(progress, 0.8 * s / len(spec.language_sets), 1 / len(spec.language_sets))
         embeddings = _embed_dataset(encoder, data, langs, set_progress)
         if variant_or_none(spec.model) is not None:
             embeddings, fix_sets["+".join(langs)] = apply_fix(spec, encoder, data, langs, embeddings,
                                                               _scaled(set_progress, 0.8, 0.0))
             corrected[langs] = embeddings
-        cuts = truncation.measure(encoder, data, langs)
-        _evaluate_set(inputs, langs, embeddings, cuts, outputs, set_progress, coverage(langs))
-        outputs.end_of_set()
+        sets.append(SetInputs(langs, embeddings, truncation.measure(encoder, data, langs), coverage(langs),
+                              measures.PassageScores(embeddings)))
+    jobs = [(one, scenario) for one in sets for scenario in spec.scenarios]
+    groups = _in_parallel(lambda job: _evaluate_scenario(inputs, job[0], job[1], spec), jobs)
+    for done, ((one, scenario), group) in enumerate(zip(jobs, groups)):
+        for ranked in group:
+            outputs.append(ranked, one.pair)
+        progress(f"Ranked {one.pair} {scenario}", 0.8 + 0.2 * (done + 1) / len(jobs))
+        if scenario == spec.scenarios[-1]:
+            outputs.end_of_set()
     return truncation
 
 
@@ -391,32 +402,36 @@ def _rank_and_measure(pool: Pool, embeddings: dict, spec: EvalSpec, pair: str, c
     return RankedPool(pool, result, rows, ranks, _per_query_frame(pool, result, spec, pair), distractors)
 
 
-def _evaluate_set(inputs: SharedInputs, langs: tuple[str, ...], embeddings: dict, cuts, outputs: Outputs,
-                  progress: Progress, extra: dict) -> None:
-    """Every scenario and query language of one language set; then each scenario's consistency
-    across its query languages (the same questions, asked in each language). The pools are ranked
-    and measured in parallel (`parallel.ordered_map`: results in order, whatever the threads);
-    what they add to `outputs` is added in order."""
-    spec, pair = outputs.spec, "+".join(langs)
-    scores = measures.PassageScores(embeddings)
-    pools = [inputs.pool(langs, scenario, query_lang) for scenario in spec.scenarios for query_lang in langs]
-    ranked = []
-    for pool, done in zip(pools, _in_parallel(
-            lambda pool: _rank_and_measure(pool, embeddings, spec, pair, cuts, extra), pools)):
-        progress(f"Ranked {pair} {pool.scenario} ({pool.query_lang} queries)", 0.8 + 0.2 * len(ranked) / len(pools))
-        ranked.append(done)
-    by_scenario = [[r for r in ranked if r.pool.scenario == scenario] for scenario in spec.scenarios]
-    found = _in_parallel(lambda group: measures.consistency([(r.pool, r.result) for r in group], scores), by_scenario)
-    for group, values in zip(by_scenario, found):
-        _add_consistency(group, values)
-    for done in ranked:
-        outputs.append(done, pair)
+@dataclass
+class SetInputs:
+    """What the pools of one language set share: its vectors, cut flags, summary columns (the
+    model's coverage) and consistency's passage score blocks."""
+
+    langs: tuple[str, ...]
+    embeddings: dict
+    cuts: object
+    extra: dict
+    scores: measures.PassageScores
+
+    @property
+    def pair(self) -> str:
+        return "+".join(self.langs)
 
 
-def _in_parallel(fn, items) -> list:
-    """parallel.ordered_map, with BLAS held at one thread while several threads work."""
+def _evaluate_scenario(inputs: SharedInputs, one: SetInputs, scenario: str, spec: EvalSpec) -> list[RankedPool]:
+    """One scenario of one language set: a pool per query language, ranked and measured, then their
+    consistency (the same questions, asked in each language)."""
+    group = [_rank_and_measure(inputs.pool(one.langs, scenario, query_lang), one.embeddings, spec, one.pair,
+                               one.cuts, one.extra) for query_lang in one.langs]
+    _add_consistency(group, measures.consistency([(r.pool, r.result) for r in group], one.scores))
+    return group
+
+
+def _in_parallel(fn, items):
+    """parallel.ordered_map (results in order, as they come), with BLAS held at one thread while
+    several threads work."""
     with ranking.one_blas_thread() if parallel.workers() > 1 else contextlib.nullcontext():
-        return parallel.ordered_map(fn, items)
+        yield from parallel.ordered_map(fn, items)
 
 
 def _add_consistency(group: list[RankedPool], found: list[dict]) -> None:

@@ -605,18 +605,41 @@ def score_rank_correlation(scores_a, scores_b) -> np.ndarray:
         raise ValueError(f"Score rows must cover the same items: shapes {a.shape} and {b.shape}.")
     gaps = (np.isnan(a) | np.isnan(b)).any(axis=1)
     out = np.full(len(a), np.nan)
-    out[~gaps] = _row_pearson(_row_ranks(a[~gaps]), _row_ranks(b[~gaps]))
+    whole = slice(None) if not gaps.any() else ~gaps  # no copy in the usual case
+    out[whole] = _rank_correlation(a[whole], b[whole])
     for q in np.nonzero(gaps)[0]:  # rare (excluded docs): each row with its own items
         keep = ~(np.isnan(a[q]) | np.isnan(b[q]))
         if keep.sum() >= 2:
-            out[q] = _row_pearson(_row_ranks(a[q, keep][None]), _row_ranks(b[q, keep][None]))[0]
+            out[q] = _rank_correlation(a[q, keep][None], b[q, keep][None])[0]
+    return out
+
+
+def _rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, Pearson's r of the two rows' ranks. Where neither row has ties both hold 1..n, and
+    r = 1 - 6 sum d^2 / (n (n^2 - 1)) (d = rank difference): the same value in one pass."""
+    rank_a, tied_a = _ranks_and_ties(a)
+    rank_b, tied_b = _ranks_and_ties(b)
+    n = a.shape[1]
+    out = np.empty(len(a))
+    plain = ~(tied_a | tied_b)
+    if plain.any():
+        d = rank_a[plain] - rank_b[plain]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[plain] = np.where(n >= 2, 1.0 - 6.0 * (d * d).sum(axis=1) / (n * (n * n - 1.0)), np.nan)
+    if not plain.all():
+        out[~plain] = _row_pearson(rank_a[~plain], rank_b[~plain])
     return out
 
 
 def _row_ranks(x: np.ndarray) -> np.ndarray:
-    """scipy's rankdata(x, axis=1): average ranks for ties. One argsort per row; along a sorted row
-    with equal values, a run of them spans places [first, last] and each member gets the rank
-    (first + last) / 2 + 1 (only rows that have ties pay for finding the runs)."""
+    """scipy's rankdata(x, axis=1): average ranks for ties (see `_ranks_and_ties`)."""
+    return _ranks_and_ties(x)[0]
+
+
+def _ranks_and_ties(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scipy's rankdata(x, axis=1), which rows hold equal values). One argsort per row; along a
+    sorted row with equal values, a run of them spans places [first, last] and each member gets the
+    rank (first + last) / 2 + 1 (only rows that have ties pay for finding the runs)."""
     order = np.argsort(x, axis=1)  # any order among equal values: they share one rank
     n = x.shape[1]
     flat = (order + np.arange(len(x))[:, None] * n).ravel()  # flat indexing: faster than *_along_axis
@@ -635,7 +658,7 @@ def _row_ranks(x: np.ndarray) -> np.ndarray:
         sorted_ranks[tied] = (first + last) / 2.0 + 1.0
     ranks = np.empty(x.size, dtype=float)
     ranks[flat] = sorted_ranks.ravel()
-    return ranks.reshape(x.shape)
+    return ranks.reshape(x.shape), tied
 
 
 def _row_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from xldiag.vocab import THREADS_ENV
 
@@ -32,13 +32,14 @@ def workers() -> int:
     return max(1, min(MAX_THREADS, os.cpu_count() or 1))
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """[fn(item) for item in items], on `workers()` threads; the first exception is raised."""
+def ordered_map(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """fn(item) for each item, on `workers()` threads, yielded in the order of `items` as each is
+    ready (all are submitted at once); the first exception is raised when its result is reached."""
     items = list(items)
     n = workers()
     if n == 1 or len(items) < 2:
-        return [fn(item) for item in items]
-    return list(_executor(n).map(fn, items))
+        return (fn(item) for item in items)
+    return _executor(n).map(fn, items)
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
