@@ -25,14 +25,16 @@ against `streamlit run app.py` on 127.0.0.1:
   heading (`baseline_app` below), cold and warm; the report gives every figure's ratio to it, so
   that figures from a loaded machine can be read against the floor of Streamlit + Chromium there.
 
-Targets: cold < 3 s, warm < 1 s per page, selection < 300 ms. Results: a table on stdout (with the
-load average) and `<workspace>/ui_bench.json`.
+`--parts` measures only some of these (e.g. `--parts first select` while iterating on the pages);
+the baseline is always measured. Targets: cold < 3 s, warm < 1 s per page, selection < 300 ms.
+Results: a table on stdout (with the load average) and `<workspace>/ui_bench.json`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -47,6 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+PARTS = ("first", "warm", "select", "cold", "empty")
 PAGES = [("Overview", ""), ("Queries", "queries"), ("Language preference", "language_preference"),
          ("Alignment", "alignment"), ("Embedding map", "embedding_map"), ("Fine-tune", "fine_tune"),
          ("Compare", "compare")]
@@ -203,6 +206,8 @@ def select_row(page, row: int, timeout_ms: int) -> float:
 
 
 def summarize(values: list[float]) -> dict:
+    if not values:  # not measured (--parts)
+        return {"n": 0, "median_s": float("nan"), "min_s": float("nan"), "max_s": float("nan"), "p90_s": float("nan")}
     ordered = sorted(values)
     return {"n": len(values), "median_s": statistics.median(values), "min_s": ordered[0], "max_s": ordered[-1],
             "p90_s": ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]}
@@ -250,20 +255,26 @@ def measure_first_visits(context, env: dict, ws: Path, earlier_id: str, first_id
     return first
 
 
-def measure_warm(page, url: str, first_id: str, repeat: int, shots: Path, pages: list[tuple[str, str]]) -> dict:
-    """Visit every page once (warming the caches), then time `repeat` rounds of navigation and
-    2 x `repeat` query selections; saves a screenshot of each page. `pages` starts with Overview."""
+def measure_warm(page, url: str, first_id: str, repeat: int, shots: Path, pages: list[tuple[str, str]],
+                 parts: set[str]) -> dict:
+    """Visit every page once (warming the caches), then time `repeat` rounds of navigation ("warm"
+    in `parts`) and 2 x `repeat` query selections ("select"); saves a screenshot of each page.
+    `pages` starts with Overview."""
     timings: dict[str, list[float]] = {title: [] for title, _ in pages}
     page.goto(f"{url}/?eval={first_id}")
     page.wait_for_function(PAGE_DONE, arg="Overview", timeout=COLD_TIMEOUT_MS, polling=100)
     for title, _ in pages[1:] + pages[:1]:
         print(f"warm-up {title:<20} {nav(page, title, COLD_TIMEOUT_MS):7.2f} s", flush=True)
-    for _ in range(repeat):
+    for _ in range(repeat if "warm" in parts else 0):
         for title, _ in pages[1:] + pages[:1]:
             timings[title].append(nav(page, title, 120_000))
-    nav(page, "Queries", 120_000)
-    select_row(page, 0, 120_000)  # first selection (warms the detail path)
-    selections = [select_row(page, 1 + r % 5, 60_000) for r in range(repeat * 2)]
+    selections = []
+    if "select" in parts:
+        nav(page, "Queries", 120_000)
+        select_row(page, 0, 120_000)  # first selection (warms the detail path)
+        selections = [select_row(page, 1 + r % 5, 60_000) for r in range(repeat * 2)]
+    if "warm" not in parts:
+        return {"pages": timings, "selections": selections}
     shots.mkdir(parents=True, exist_ok=True)
     for title, _ in pages:
         nav(page, title, 120_000)
@@ -315,7 +326,7 @@ def load_average() -> str:
 
 
 def _ratio(value: float, base: float) -> str:
-    return f"{value / base:6.1f}" if value == value else "     -"  # NaN: not measured
+    return "     -" if math.isnan(value) else f"{value / base:6.1f}"  # NaN: not measured
 
 
 def print_report(report: dict) -> None:
@@ -323,22 +334,23 @@ def print_report(report: dict) -> None:
     print(f"\nload average before / after: {report['load_before']} / {report['load_after']}  ({report['cpus']} CPUs)")
     print(f"baseline (one-heading app): cold {base['cold_s']:.2f} s (empty browser cache "
           f"{base['cold_empty_cache_s']:.2f} s), warm {base['warm_s']:.3f} s")
-    print(f"\n{'page':<21}{'first':>7}{'cold':>7}{'×base':>7}{'empty':>7}{'×base':>7}{'warm':>7}{'p90':>7}{'×base':>7}   "
+    print(f"\n{'page':<21}{'first':>7}{'×base':>7}{'cold':>7}{'×base':>7}{'empty':>7}{'×base':>7}{'warm':>7}{'p90':>7}{'×base':>7}   "
           f"targets: first visit < {COLD_TARGET_S:g} s, warm < {WARM_TARGET_S:g} s")
     for title, stats in report["pages"].items():
         first = report.get("first_visit_s", {}).get(title, float("nan"))
         cold = report["cold_s"].get(title, float("nan"))
         empty = report["cold_empty_cache_s"].get(title, float("nan"))
-        flag = "ok" if first < COLD_TARGET_S and stats["median_s"] < WARM_TARGET_S else "SLOW"
-        print(f"{title:<21}{first:7.2f}{cold:7.2f}{_ratio(cold, base['cold_s'])}{empty:7.2f}"
+        slow = [v for v, target in ((first, COLD_TARGET_S), (stats["median_s"], WARM_TARGET_S)) if v >= target]
+        flag = "SLOW" if slow else "ok"
+        print(f"{title:<21}{first:7.2f}{_ratio(first, base['cold_s'])}{cold:7.2f}{_ratio(cold, base['cold_s'])}{empty:7.2f}"
               f"{_ratio(empty, base['cold_empty_cache_s'])}"
               f"{stats['median_s']:7.2f}{stats['p90_s']:7.2f}{_ratio(stats['median_s'], base['warm_s'])}   {flag}")
     s = report["query_selection"]
-    flag = "ok" if s["median_s"] < SELECT_TARGET_S else "SLOW"
-    print(f"{'select a query':<21}{'':28}{s['median_s']:7.3f}{s['p90_s']:7.3f}{_ratio(s['median_s'], base['warm_s'])}"
+    flag = "SLOW" if s["median_s"] >= SELECT_TARGET_S else "ok"
+    print(f"{'select a query':<21}{'':35}{s['median_s']:7.3f}{s['p90_s']:7.3f}{_ratio(s['median_s'], base['warm_s'])}"
           f"   {flag} (target {SELECT_TARGET_S:g} s)")
     print("first: the first visit of each page on a new evaluation, the dashboard already running (the issue's "
-          "'first visit after an evaluation'); cold: a fresh server per page (Python's imports included), browser "
+          "'first visit after an evaluation'; ×base: to the baseline's cold); cold: a fresh server per page (Python's imports included), browser "
           "cache warm; empty: fresh server and an empty browser cache; ×base: ratio to the baseline app measured "
           "the same way in this run")
 
@@ -355,6 +367,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5, help="measured rounds (default 5)")
     parser.add_argument("--skip", nargs="*", default=[], metavar="PAGE",
                         help="pages to leave out (titles, e.g. Alignment), cold and warm; reported as not measured")
+    parser.add_argument("--parts", nargs="*", default=list(PARTS), choices=PARTS,
+                        help="what to measure (default all): first visits, warm navigation, query selection, cold "
+                             "(fresh server), empty (fresh server, empty browser cache); the baseline always")
     parser.add_argument("--chromium", default=os.environ.get("XLDIAG_CHROMIUM") or shutil.which("chromium")
                         or "/usr/bin/chromium")
     return parser.parse_args(argv)
@@ -387,14 +402,18 @@ def main(argv: list[str] | None = None) -> int:
               f"warm {baseline['warm_s']:.3f} s", flush=True)
         timed = [pg for pg in PAGES if pg[0] not in args.skip]
         context = browser.new_context(viewport={"width": 1500, "height": 1000})
-        proc, url = start_server(ROOT / "app.py", env, ws / "streamlit.log", port)
-        try:
-            measured = measure_warm(context.new_page(), url, ids[0], args.repeat, ws / "screenshots", timed)
-        finally:
-            stop_server(proc)
-        first = measure_first_visits(context, env, ws, ids[-1], ids[0], timed, port) if len(ids) > 1 else {}
-        cold = measure_cold(context, env, ws, ids[0], timed, port)
-        empty = measure_cold(browser, env, ws, ids[0], timed, port)
+        parts = set(args.parts)
+        measured = {"pages": {title: [] for title, _ in timed}, "selections": []}
+        if parts & {"warm", "select"}:
+            proc, url = start_server(ROOT / "app.py", env, ws / "streamlit.log", port)
+            try:
+                measured = measure_warm(context.new_page(), url, ids[0], args.repeat, ws / "screenshots", timed, parts)
+            finally:
+                stop_server(proc)
+        first = (measure_first_visits(context, env, ws, ids[-1], ids[0], timed, port)
+                 if len(ids) > 1 and "first" in parts else {})
+        cold = measure_cold(context, env, ws, ids[0], timed, port) if "cold" in parts else {}
+        empty = measure_cold(browser, env, ws, ids[0], timed, port) if "empty" in parts else {}
         browser.close()
 
     report = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(), "cpus": os.cpu_count(),
