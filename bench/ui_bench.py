@@ -13,7 +13,7 @@ against `streamlit run app.py` on 127.0.0.1:
 - first visit: the dashboard running on an earlier evaluation (the last `--evals` folder), each
   page opened for the first time on the new one (the first folder): the issue's "first visit after
   an evaluation". From `goto(<page url>?eval=ID)` until the script has finished, the page's heading
-  is shown and every Plotly chart has drawn.
+  is shown and every Plotly chart has drawn. `--repeat` rounds, each on a fresh server; the median.
 - cold: for each page, a fresh server (Python's imports of streamlit, pandas, plotly and xldiag
   included) and a tab of a browser that opened the app before; empty: the same with an
   empty browser cache. Nothing cached in the server.
@@ -234,24 +234,26 @@ def measure_cold(where, env: dict, ws: Path, first_id: str, pages: list[tuple[st
 
 
 def measure_first_visits(context, env: dict, ws: Path, earlier_id: str, first_id: str, pages: list[tuple[str, str]],
-                         port: int | None) -> dict[str, float]:
+                         port: int | None, rounds: int) -> dict[str, list[float]]:
     """"First visit after an evaluation" as a user meets it: the dashboard is running (a server that
     has shown `earlier_id`, the evaluation the user had open), a new evaluation `first_id` exists,
     and each page is opened on it for the first time (a new tab per page, in order). Nothing of
-    `first_id` is in st.cache_* before its first page; Python's imports are done."""
-    first = {}
-    proc, url = start_server(ROOT / "app.py", env, ws / "streamlit-first.log", port)
-    try:
-        visit(context, f"{url}/?eval={earlier_id}", "Overview", COLD_TIMEOUT_MS)  # the dashboard, open before
-        for title, path in pages:
-            try:
-                first[title] = visit(context, f"{url}/{path}?eval={first_id}", title, COLD_TIMEOUT_MS)
-            except Exception as err:  # noqa: BLE001 - a page past the timeout is a figure, not a crash
-                print(f"first {title}: {type(err).__name__}: {str(err)[:200]}", flush=True)
-                first[title] = float("nan")
-            print(f"first   {title:<20} {first[title]:7.2f} s", flush=True)
-    finally:
-        stop_server(proc)
+    `first_id` is in st.cache_* before its first page; Python's imports are done. `rounds` times,
+    each on a fresh server (a single visit per page is too noisy on a loaded machine)."""
+    first: dict[str, list[float]] = {title: [] for title, _ in pages}
+    for _ in range(rounds):
+        proc, url = start_server(ROOT / "app.py", env, ws / "streamlit-first.log", port)
+        try:
+            visit(context, f"{url}/?eval={earlier_id}", "Overview", COLD_TIMEOUT_MS)  # the dashboard, open before
+            for title, path in pages:
+                try:
+                    first[title].append(visit(context, f"{url}/{path}?eval={first_id}", title, COLD_TIMEOUT_MS))
+                except Exception as err:  # noqa: BLE001 - a page past the timeout is a figure, not a crash
+                    print(f"first {title}: {type(err).__name__}: {str(err)[:200]}", flush=True)
+                    first[title].append(float("nan"))
+                print(f"first   {title:<20} {first[title][-1]:7.2f} s", flush=True)
+        finally:
+            stop_server(proc)
     return first
 
 
@@ -350,7 +352,7 @@ def print_report(report: dict) -> None:
     print(f"{'select a query':<21}{'':35}{s['median_s']:7.3f}{s['p90_s']:7.3f}{_ratio(s['median_s'], base['warm_s'])}"
           f"   {flag} (target {SELECT_TARGET_S:g} s)")
     print("first: the first visit of each page on a new evaluation, the dashboard already running (the issue's "
-          "'first visit after an evaluation'; ×base: to the baseline's cold); cold: a fresh server per page (Python's imports included), browser "
+          "'first visit after an evaluation', median of --repeat rounds; ×base: to the baseline's cold); cold: a fresh server per page (Python's imports included), browser "
           "cache warm; empty: fresh server and an empty browser cache; ×base: ratio to the baseline app measured "
           "the same way in this run")
 
@@ -410,8 +412,9 @@ def main(argv: list[str] | None = None) -> int:
                 measured = measure_warm(context.new_page(), url, ids[0], args.repeat, ws / "screenshots", timed, parts)
             finally:
                 stop_server(proc)
-        first = (measure_first_visits(context, env, ws, ids[-1], ids[0], timed, port)
-                 if len(ids) > 1 and "first" in parts else {})
+        first_runs = (measure_first_visits(context, env, ws, ids[-1], ids[0], timed, port, args.repeat)
+                      if len(ids) > 1 and "first" in parts else {})
+        first = {title: statistics.median(values) for title, values in first_runs.items()}
         cold = measure_cold(context, env, ws, ids[0], timed, port) if "cold" in parts else {}
         empty = measure_cold(browser, env, ws, ids[0], timed, port) if "empty" in parts else {}
         browser.close()
@@ -419,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(), "cpus": os.cpu_count(),
               "load_before": load_before, "load_after": load_average(), "evaluations": ids,
               "targets": {"cold_s": COLD_TARGET_S, "warm_s": WARM_TARGET_S, "select_s": SELECT_TARGET_S},
-              "baseline": baseline, "first_visit_s": first, "cold_s": cold, "cold_empty_cache_s": empty,
+              "baseline": baseline, "first_visit_s": first, "first_visit_runs_s": first_runs, "cold_s": cold, "cold_empty_cache_s": empty,
               "pages": {t: summarize(v) for t, v in measured["pages"].items()},
               "query_selection": summarize(measured["selections"])}
     print_report(report)
