@@ -308,7 +308,6 @@ def show_results(run: results.EvalRun, fr: shared.Frame) -> None:
                 st.markdown(run.table_md)
 
 
-
 fr = shared.header("Overview", "Pick a model, dataset and languages; run an evaluation or load one; read the summary "
                    "in the paper's Table 1 layout.")
 run_form(fr)
