@@ -283,7 +283,8 @@ def measure_warm(page, url: str, first_id: str, repeat: int, shots: Path, pages:
             chart.click()
             page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
             page.wait_for_function(DETAIL_DONE, arg="", timeout=60_000, polling="raf")
-            with_chart = [select_row(page, 1 + r % 5, 60_000) for r in range(repeat * 2)]
+            # the cycle of rows goes on: clicking the row selected last would clear the selection
+            with_chart = [select_row(page, 1 + r % 5, 60_000) for r in range(repeat * 2, repeat * 4)]
     if "warm" not in parts:
         return {"pages": timings, "selections": selections, "selections_chart": with_chart}
     shots.mkdir(parents=True, exist_ok=True)
