@@ -23,6 +23,9 @@ UNIQUE_NOTE = ("Unique pool: each passage once — the honest pool. The paper's 
 
 
 FIGURE2_METRICS = ("max_r", "complete@10")
+# The results below Table 1, one tab each; only the open tab is built and drawn
+OVERVIEW_TABS = ["Per language, Multi vs Mono-Cross", "Figure 2 — by query language", "Why queries fail",
+                 "Beyond Table 1", "summary.csv and table.md"]
 
 
 def scenario_label(scenario: str) -> str:
@@ -33,8 +36,12 @@ def scenario_label(scenario: str) -> str:
 
 
 def run_form(fr: shared.Frame) -> None:
-    """The form; on submit one evaluation job per chosen model, then watched below."""
-    with st.expander("Run an evaluation", expanded=fr.eval_path is None), st.form("run_eval"):
+    """The form; on submit one evaluation job per chosen model, then watched below. Built only while
+    its expander is open (the expander tracks its state): a closed one costs the page nothing."""
+    box = st.expander("Run an evaluation", expanded=fr.eval_path is None, key="ov_run", on_change="rerun")
+    if not box.open:
+        return
+    with box, st.form("run_eval"):
         c1, c2 = st.columns(2)
         model_choices = selection.model_choices(shared.list_evals(), shared.checkpoint_models(), fr.model)
         unevaluated = [m for m in fr.models[1:] if not fr.model_evals.get(m)]  # the sidebar's, still to run
@@ -208,8 +215,10 @@ def show_figures(summaries: dict[str, pd.DataFrame], summary: pd.DataFrame, scen
             figure = shared.figure("per_language_figure", summary, scenario=scenario)
         st.plotly_chart(figure, key="ov_fig_lang")
     with right:
-        chosen = st.selectbox("Metric", HEADLINE_METRICS, index=HEADLINE_METRICS.index("complete@10"), key="ov_metric",
-                              format_func=lambda m: metric(m).arrow_label)
+        keep = shared.kept("ov_metric")  # drawn only while its tab is open
+        if "ov_metric" not in st.session_state:
+            st.session_state["ov_metric"] = "complete@10"
+        chosen = st.selectbox("Metric", HEADLINE_METRICS, format_func=lambda m: metric(m).arrow_label, **keep)
         st.plotly_chart(shared.figure("multi_vs_cross_figure", summary, metric=chosen), key="ov_fig2")
         st.caption("Conventional cross-lingual retrieval (Mono-Cross: the pool holds only the other language) "
                    "against the Multi pool (both languages; both parallel references relevant).")
@@ -219,8 +228,11 @@ def show_figure2(summaries: dict[str, pd.DataFrame]) -> None:
     """The paper's Figure 2 for every model shown: CLIR (Mono-Cross) beside Multi, English against
     target-language queries per target, the gap annotated; its numbers and what they say."""
     st.subheader("Figure 2 — by query language, CLIR beside Multi")
-    chosen = st.segmented_control("Measure", FIGURE2_METRICS, default=FIGURE2_METRICS[0], key="ov_fig2_metric",
-                                  format_func=lambda m: metric(m).arrow_label) or FIGURE2_METRICS[0]
+    keep = shared.kept("ov_fig2_metric")  # drawn only while its tab is open
+    if "ov_fig2_metric" not in st.session_state:
+        st.session_state["ov_fig2_metric"] = FIGURE2_METRICS[0]
+    chosen = st.segmented_control("Measure", FIGURE2_METRICS, format_func=lambda m: metric(m).arrow_label,
+                                  **keep) or FIGURE2_METRICS[0]
     frame = results.figure2_frame(summaries, metric=chosen)
     st.plotly_chart(shared.figure("figure2", frame, metric=chosen), key="ov_figure2")
     for line in results.figure2_lines(frame, metric=chosen):
@@ -274,14 +286,26 @@ def show_results(run: results.EvalRun, fr: shared.Frame) -> None:
     table1_note(run)
     with_bounds = {**summaries, results.model_label(run.model): run.summary_all}  # several rules: ranges
     show_table1(with_bounds if len(run.tie_rules) > 1 else summaries, scenario)
-    show_figures(summaries, summary, scenario)
-    show_figure2(summaries)
-    show_diagnosis(summaries)
-    show_beyond(summaries, scenario)
-    with st.expander("summary.csv and table.md"):
-        st.dataframe(summary, hide_index=True, width="stretch")
-        if run.table_md:
-            st.markdown(run.table_md)
+    # Tabs that track their state: only the open one runs and is sent to the browser (Plotly draws
+    # one section's charts, not all of them, on a page's first visit)
+    by_language, fig2, diagnosis, beyond, files = st.tabs(OVERVIEW_TABS, key="ov_tab", on_change="rerun")
+    if by_language.open:
+        with by_language:
+            show_figures(summaries, summary, scenario)
+    if fig2.open:
+        with fig2:
+            show_figure2(summaries)
+    if diagnosis.open:
+        with diagnosis:
+            show_diagnosis(summaries)
+    if beyond.open:
+        with beyond:
+            show_beyond(summaries, scenario)
+    if files.open:
+        with files:
+            st.dataframe(summary, hide_index=True, width="stretch")
+            if run.table_md:
+                st.markdown(run.table_md)
 
 
 fr = shared.header("Overview", "Pick a model, dataset and languages; run an evaluation or load one; read the summary "

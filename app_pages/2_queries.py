@@ -98,9 +98,11 @@ def show_references(refs: list[dict], ds) -> None:
             st.markdown(f"**{ref['lang']} reference** `{ref['doc_id']}`")
             st.metric(f"{ref['lang']} reference rank", f"{ref['rank']:g}", help="rank of this reference in the pool")
             st.caption(f"unrelated documents above it: {above or '0'}{tie}")
-            if ds is not None:
-                with st.expander("passage"):
-                    st.write(results.doc_text(ds, ref["doc_id"]))
+            if ds is not None:  # the passage is sent only while its expander is open (it stays open across queries)
+                box = st.expander("passage", key=f"q_passage_{ref['lang']}", on_change="rerun")
+                if box.open:
+                    with box:
+                        st.write(results.doc_text(ds, ref["doc_id"]))
 
 
 def show_top(top, refs: list[dict], ds) -> None:
@@ -138,8 +140,13 @@ def show_detail(run: results.EvalRun, fr: shared.Frame) -> None:
     refs = detail["refs"].to_dict("records")
     show_references(refs, ds)
     show_top(detail["top"], refs, ds)
-    st.plotly_chart(viz.topk_figure(detail["top"], detail["refs"], title=f"Top {len(detail['top'])} for {qid}"),
-                    key="q_topk")
+    # The chart repeats the list above as bars; drawn only while its expander is open (it stays open
+    # across queries): redrawing a Plotly chart is most of what a selection costs in the browser
+    box = st.expander("Top-k scores as a chart", key="q_topk_open", on_change="rerun")
+    if box.open:
+        with box:
+            st.plotly_chart(viz.topk_figure(detail["top"], detail["refs"], title=f"Top {len(detail['top'])} for {qid}"),
+                            key="q_topk")
 
 
 fr = shared.header("Queries", "Which queries fail, and why: the documents, and their languages, that beat each "

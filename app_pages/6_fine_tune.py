@@ -37,7 +37,10 @@ def launch_form() -> None:
     model_opts, refused = trainable_choices()
     if fr.model in refused:
         st.info(f"The sidebar's model is not offered below: {refused[fr.model]}")
-    with st.expander("New training run", expanded=False):
+    box = st.expander("New training run", key="ft_new", on_change="rerun")
+    if not box.open:  # the form is built only while its expander is open (the expander tracks its state)
+        return
+    with box:
         with st.form("train_form"):
             c1, c2, c3 = st.columns(3)
             model = c1.selectbox("Model", model_opts, format_func=results.model_label, key="ft_model",
@@ -119,8 +122,10 @@ def live_view(run_dir: str, was_active: bool) -> None:
         st.info(f"Stopped ({status.get('stop_reason') or 'by request'}) at step {step}; continue it with "
                 f"`python -m xldiag train --out {run_dir} --resume`.")
     curves(runs.read_metrics(run_dir))
-    with st.expander(f"{LOG_FILE} (last lines)"):
-        st.code(jobs.tail_log(run_dir, 30) or "(empty)", language=None)
+    log = st.expander(f"{LOG_FILE} (last lines)", key="ft_log", on_change="rerun")
+    if log.open:  # read and drawn only while open: a code block loads the browser's syntax highlighter
+        with log:
+            st.code(jobs.tail_log(run_dir, 30) or "(empty)", language=None)
     if (state in jobs.ACTIVE_STATES) != was_active:  # finished (or restarted) while we watched: redraw the page
         shared.refresh_listings()
         st.rerun(scope="app")

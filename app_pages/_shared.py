@@ -165,6 +165,29 @@ def compare_picker(container, key: str, label: str, model: str) -> str:
                                format_func=lambda m: m if m == "—" else results.model_label(m))
 
 
+def kept(key: str) -> dict:
+    """`key` and `on_change` for a widget drawn only in some runs (in a tab that tracks its state):
+    Streamlit forgets a widget's value after a run that does not draw it, so the value is copied
+    under another key on each change and put back when the widget returns."""
+    ss = st.session_state
+    if key not in ss and _shadow(key) in ss:
+        ss[key] = ss[_shadow(key)]
+
+    def store() -> None:
+        ss[_shadow(key)] = ss[key]
+
+    return {"key": key, "on_change": store}
+
+
+def set_kept(key: str, value) -> None:
+    """Set the value of a widget whose value is `kept` (before the widget is drawn)."""
+    st.session_state[key] = st.session_state[_shadow(key)] = value
+
+
+def _shadow(key: str) -> str:
+    return f"_kept_{key}"
+
+
 def flag_coverage(model: str, langs, label: str | None = None) -> None:
     """A warning above a model's numbers when it was not trained on some of `langs` (text from the library)."""
     note = results.coverage_note(model, langs, label or results.model_label(model))

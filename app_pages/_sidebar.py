@@ -152,7 +152,10 @@ def _pick_eval(matching: pd.DataFrame) -> str | None:
 
 def _settings_expander() -> None:
     ss = st.session_state
-    with st.expander("Data folder & models"):
+    box = st.expander("Data folder & models", key="sb_settings", on_change="rerun")
+    if not box.open:  # built only while open (the expander tracks its state): every page's first visit is lighter
+        return
+    with box:
         current = cache.data_dir_setting() or os.environ.get(DATA_DIR_ENV, "")
         value = st.text_input("Data folder", value=current, key="sb_data_dir", help=f"Defaults to ${DATA_DIR_ENV}.")
         if value and value != current:
@@ -161,7 +164,9 @@ def _settings_expander() -> None:
                 ss["data_dir_override"] = value
             except config.DataDirError as err:
                 st.error(str(err))
-        st.checkbox("Allow remote code", key="trust_remote_code",
+        # the choice lives under its own key: a closed expander does not draw (and so forgets) the checkbox
+        st.checkbox("Allow remote code", value=bool(ss.get("trust_remote_code")), key="sb_trust",
+                    on_change=lambda: ss.__setitem__("trust_remote_code", ss["sb_trust"]),
                     help="Some hub models ship their own Python code; only allow it for repositories you trust.")
         st.caption(f"Evaluations: `{results.evals_dir()}`  \nRuns: `{results.runs_dir()}`")
 

@@ -81,19 +81,39 @@ def ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def open_tab(at: AppTest, key: str, label: str) -> None:
+    """Open a tab (or, with True, an expander) that tracks its state: only the open one is built."""
+    at.session_state[key] = label
+    at.run()
+    ok(at)
+
+
+def charts_of(at: AppTest) -> list[str]:
+    """The keys of the Plotly charts on the page, in order."""
+    return [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+
+
 def test_overview_loads_newest_evaluation_and_widgets_work(workspace):
     at = app()
     ok(at)
     assert at.title[0].value == "Overview"
     assert at.sidebar.selectbox(key="sb_eval").value == "evals:default-xquad-zh"
     assert at.sidebar.selectbox(key="sb_pair").value == "en+zh"
-    assert len(at.get("plotly_chart")) >= 2
-    assert any("Why Multi queries fail" in c.proto.spec for c in at.get("plotly_chart"))
-    assert any("Beyond Table 1" in m.value for m in at.markdown)
+    # the first tab only: per language and Multi vs Mono-Cross (the other tabs are built when opened)
+    assert charts_of(at) == ["ov_fig_lang", "ov_fig2"]
+    assert not any("Beyond Table 1" in m.value for m in at.markdown)
     table = at.dataframe[0].value
     assert {"queries", "metric", "zh", "avg"} <= set(table.columns)
     at.selectbox(key="ov_metric").set_value("max_r").run()
     ok(at)
+    assert "Max@R" in spec_of(at, "ov_fig2")
+    open_tab(at, "ov_tab", "Why queries fail")
+    assert charts_of(at) == ["ov_fig_diag"]
+    assert "Why Multi queries fail" in spec_of(at, "ov_fig_diag")
+    open_tab(at, "ov_tab", "Beyond Table 1")
+    assert any("Beyond Table 1" in m.value for m in at.markdown) and not charts_of(at)
+    open_tab(at, "ov_tab", "Per language, Multi vs Mono-Cross")
+    assert at.selectbox(key="ov_metric").value == "max_r"  # kept while its tab was closed
     at.multiselect(key="ov_extra").set_value(["runs:tiny/eval/tuned"]).run()
     ok(at)
     assert any("tiny" in m.value for m in at.markdown)
@@ -103,8 +123,16 @@ def test_overview_loads_newest_evaluation_and_widgets_work(workspace):
     assert any("No evaluation" in i.value for i in at.info)
 
 
+def open_run_form(at: AppTest) -> None:
+    """Open Overview's "Run an evaluation" expander (its form is built only while it is open)."""
+    if not at.get("form"):
+        open_tab(at, "ov_run", True)
+
+
 def test_overview_run_evaluation_validates_input(workspace):
     at = app()
+    assert not at.get("form")  # an evaluation is open: the form's expander is closed and not built
+    open_run_form(at)
     at.multiselect(key="ov_langs").set_value([])
     form_button = [b for b in at.get("button") if getattr(b, "label", "") == "Run evaluation"]
     assert form_button, "the form's submit button"
@@ -122,6 +150,7 @@ def _wait_for(folder: Path, states: tuple[str, ...], timeout: float = 300) -> di
 
 
 def _submit(at: AppTest, limit: int) -> None:
+    open_run_form(at)
     at.multiselect(key="ov_scenarios").set_value(["multi"])
     at.number_input(key="ov_limit").set_value(limit)
     [b for b in at.get("button") if getattr(b, "label", "") == "Run evaluation"][0].click().run()
@@ -186,19 +215,31 @@ def test_queries_filters_and_deep_link(workspace):
     ranks = {m.label: m.value for m in at.metric}
     assert ranks == {"en reference rank": "1", "zh reference rank": "5"}
     assert any("beats the zh reference" in m.value for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 1
+    assert not charts_of(at)  # the top-k chart is drawn on demand
+    open_tab(at, "q_topk_open", True)
+    assert charts_of(at) == ["q_topk"] and "Top " in spec_of(at, "q_topk")
+    assert {m.label: m.value for m in at.metric} == ranks
 
 
 def test_language_preference(workspace):
     at = app("app_pages/3_language_preference.py")
     ok(at)
     assert at.title[0].value == "Language preference"
-    assert len(at.get("plotly_chart")) == 4  # mean distractors, distractors across models, distractor language share, inclination rates
+    # mean distractors and the open tab's distractor language share; the other tabs are built when opened
+    assert charts_of(at) == ["pref_heatmap", "pref_share"]
     text = " ".join(m.value for m in at.markdown)
-    assert "zh queries" in text and "own language" in text and "which gold comes first" in text
+    assert "zh queries" in text and "which gold comes first" in text
+    open_tab(at, "pref_tab", "Across models: which language are the distractors in?")
+    assert charts_of(at) == ["pref_heatmap", "pref_matrix"]
+    assert "own language" in " ".join(m.value for m in at.markdown)
     chosen = at.multiselect(key="pref_evals")
-    chosen.set_value(chosen.value[:1]).run()
+    assert chosen.value
+    first = chosen.value[:1]
+    chosen.set_value(first).run()
     ok(at)
+    open_tab(at, "pref_tab", "Inclination rates per target language and model")
+    assert charts_of(at) == ["pref_heatmap", "pref_rates"]
+    assert at.multiselect(key="pref_evals").value == first  # the choice kept from the other tab
 
 
 def test_compare_page(workspace):
@@ -228,6 +269,10 @@ def test_fine_tune_shows_run_and_validates_form(workspace):
     assert len(at.get("plotly_chart")) == 1
     assert any(len(df.value) and "Ours" in df.value.columns for df in at.dataframe)
     assert at.get("page_link")
+    assert not at.get("form") and not at.get("code")  # the launch form and the log are built when opened
+    at.session_state["ft_new"] = True
+    open_tab(at, "ft_log", True)
+    assert at.get("code") and at.get("form")
     at.multiselect(key="ft_langs").set_value([])
     [b for b in at.get("button") if getattr(b, "label", "") == "Launch"][0].click().run()
     ok(at)
@@ -256,6 +301,7 @@ def test_overview_figure2_for_two_models(two_models):
     at = app("app_pages/1_overview.py", compare="use-m3")
     ok(at)
     assert at.sidebar.multiselect(key="sb_models").value == ["use-m3"]
+    open_tab(at, "ov_tab", "Figure 2 — by query language")
     spec = spec_of(at, "ov_figure2")
     assert "default — Multi" in spec and "use-m3 — Multi" in spec and "use-m3 — Mono-Cross (CLIR)" in spec
     assert "vi ⚠" in spec and "Δ" in spec
@@ -266,12 +312,14 @@ def test_overview_figure2_for_two_models(two_models):
     ok(at)
     assert "Complete@10" in spec_of(at, "ov_figure2")
     # the run form offers use-m3 before it is evaluated, and the sidebar's models without evaluation
+    open_run_form(at)
     assert "use-m3" in at.multiselect(key="ov_models").options
 
 
 def test_language_preference_matrix_for_two_models(two_models):
     at = app("app_pages/3_language_preference.py", compare="use-m3")
     ok(at)
+    open_tab(at, "pref_tab", "Across models: which language are the distractors in?")
     assert at.multiselect(key="pref_evals").value == ["evals:default-xquad-zh", "evals:use-m3-xquad-zh-vi"]
     spec = spec_of(at, "pref_matrix")
     assert "default · zh" in spec and "use-m3 · zh" in spec and "use-m3 · vi" in spec
@@ -293,6 +341,7 @@ def test_fine_tune_does_not_offer_use_m3(two_models):
     at.sidebar.selectbox(key="sb_model").set_value("use-m3").run()
     at.switch_page("app_pages/6_fine_tune.py").run()
     ok(at)
+    open_tab(at, "ft_new", True)
     assert "use-m3" not in at.selectbox(key="ft_model").options and "default" in at.selectbox(key="ft_model").options
     assert any("not offered" in i.value and "cannot be fine-tuned" in i.value for i in at.info)
 

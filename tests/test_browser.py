@@ -281,7 +281,11 @@ def test_queries_row_click_shows_both_reference_ranks(dashboard, browser_page):
     assert any(t.startswith("en reference rank") for t in texts), texts
     assert any(t.startswith("zh reference rank") for t in texts), texts
     assert page.locator('[data-testid="stException"]').count() == 0
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1  # the top-k figure
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0  # the top-k chart: on demand
+    page.locator('[data-testid="stExpander"] summary', has_text="Top-k scores as a chart").click()
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=30_000)
+    wait_idle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
     screenshot(page, SHOTS / "queries-selected.png")
 
 
@@ -304,11 +308,16 @@ def test_figure2_and_distractor_matrix_for_two_models(dashboard, browser_page):
     Language preference's matrix; both models' subplot titles / rows are drawn."""
     page = browser_page
     link = "eval=evals:default-xquad-zh-30&compare=use-m3"
-    for path, texts, name in (("", ["default — Multi", "use-m3 — Multi", "use-m3 — Mono-Cross (CLIR)"], "figure2"),
-                              ("language_preference", ["default · zh", "use-m3 · zh"], "distractor-matrix")):
+    for path, tab, texts, name in (
+            ("", "Figure 2 — by query language", ["default — Multi", "use-m3 — Multi", "use-m3 — Mono-Cross (CLIR)"],
+             "figure2"),
+            ("language_preference", "Across models: which language are the distractors in?",
+             ["default · zh", "use-m3 · zh"], "distractor-matrix")):
         page.goto(f"{dashboard.url}/{path}?{link}")
         wait_idle(page)
-        page.locator('[data-testid="stPlotlyChart"]').nth(2 if path == "" else 1).wait_for(timeout=30_000)
+        page.get_by_role("tab", name=tab).click()  # the tab is built when opened
+        wait_idle(page)
+        page.locator('[data-testid="stPlotlyChart"]').nth(0 if path == "" else 1).wait_for(timeout=30_000)
         wait_idle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
         for text in texts:
