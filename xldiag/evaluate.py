@@ -356,8 +356,8 @@ class Outputs:
 
     def append(self, ranked: "RankedPool", pair: str) -> None:
         """One ranked pool's outputs, in the evaluation's order (the bootstrap keys rows by index)."""
-        for row, ranks in zip(ranked.rows, ranked.ranks):
-            self.intervals.add(len(self.rows), ranked.pool, ranks)
+        for row, ranks, values in zip(ranked.rows, ranked.ranks, ranked.interval_values):
+            self.intervals.add(len(self.rows), ranked.pool, ranks, values)
             self.rows.append(row)
         self.frames.append(ranked.frame)
         self.distractors += ranked.distractors
@@ -387,6 +387,7 @@ class RankedPool:
     ranks: list
     frame: "QueryRows"
     distractors: list
+    interval_values: list  # per rule, the bootstrap's per-query values (None with the bootstrap off)
 
 
 def _rank_and_measure(pool: Pool, embeddings: dict, spec: EvalSpec, pair: str, cuts, extra: dict) -> RankedPool:
@@ -399,7 +400,8 @@ def _rank_and_measure(pool: Pool, embeddings: dict, spec: EvalSpec, pair: str, c
         rows.append({**_summary_row(pool, ranks[-1], result, spec, pair, rule),
                      **measures.row_measures(pool, result, ranks[-1]), **cuts.summary_columns(pool), **extra})
     distractors = [{"dataset": spec.dataset, "pair": pair, **row} for row in measures.distractor_rows(pool, result)]
-    return RankedPool(pool, result, rows, ranks, _per_query_frame(pool, result, spec, pair), distractors)
+    values = [measures.interval_values(pool, r) if spec.bootstrap else None for r in ranks]
+    return RankedPool(pool, result, rows, ranks, _per_query_frame(pool, result, spec, pair), distractors, values)
 
 
 @dataclass

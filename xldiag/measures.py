@@ -135,11 +135,14 @@ class Intervals:
     pending: dict = field(default_factory=dict)  # n_queries -> {(row, column): values}
     sizes: dict = field(default_factory=dict)  # row -> (mean |D|, |R|)
 
-    def add(self, row: int, pool: Pool, ranks: np.ndarray) -> None:
+    def add(self, row: int, pool: Pool, ranks: np.ndarray, values: dict | None = None) -> None:
+        """Summary row `row`'s per-query values: `values` (`interval_values(pool, ranks)`, computed
+        where the pool was ranked), else computed here."""
         if self.n_resamples < 1:
             return
         group = self.pending.setdefault(len(ranks), {})
-        group.update({(row, column): values for column, values in interval_values(pool, ranks).items()})
+        found = interval_values(pool, ranks) if values is None else values
+        group.update({(row, column): column_values for column, column_values in found.items()})
         self.sizes[row] = (float(pool.docs_per_query.mean()) if pool.n_queries else np.nan, pool.n_rel)
 
     def columns(self, n_rows: int) -> list[dict]:
