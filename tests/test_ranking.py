@@ -346,3 +346,27 @@ def test_order_keys_sort_by_score_then_text_and_decode_exactly():
     assert keys[1] - text[1] == keys[2] - text[2]  # -0.0 and 0.0 are one score
     np.testing.assert_array_equal(_score_of_keys(keys), scores + np.float32(0.0))
     np.testing.assert_array_equal(keys & ((1 << 31) - 1), text)
+
+
+@pytest.mark.parametrize("ties", TIE_RULES)
+def test_given_row_scores_rank_like_computed_ones_and_copies_still_tie(ties):
+    # Exact arithmetic (dyadic data): scores passed in give every output the computed path gives.
+    q, d, gold, excluded, related, codes = dyadic_problem(3)
+    computed = rank_gold(q, d, gold, excluded, codes, 3, ties=ties, top_k=7, related=related)
+    given = rank_gold(q, d, gold, excluded, codes, 3, ties=ties, top_k=7, related=related,
+                      row_scores=q @ d.T)
+    for field in ("ranks", "n_tied", "above_by_lang", "top_idx", "top_scores", "n_above", "gold_scores"):
+        np.testing.assert_array_equal(getattr(given, field), getattr(computed, field), err_msg=field)
+    # One row per doc, every copy's column perturbed differently (another matmul's last bits): each
+    # text reads its representative row, so copies tie exactly, as with the computed scores.
+    q, d, text, gold, excluded = planted_copies()
+    want_ranks, want_tied, _, want_top = reference_by_identity(q, d, text, gold, excluded, ties)
+    docs = d[text]
+    row_scores = ColumnPerturbingScorer(q, "cpu")(docs)
+    for chunk_size in (64, 16384):
+        r = rank_gold(q, docs, gold, excluded, ties=ties, top_k=6, chunk_size=chunk_size, row_scores=row_scores)
+        np.testing.assert_array_equal(r.n_tied, want_tied)
+        np.testing.assert_array_equal(r.ranks, want_ranks)
+        np.testing.assert_array_equal(r.top_idx, want_top)
+    with pytest.raises(ValueError, match="row_scores must be"):
+        rank_gold(q, docs, gold, row_scores=row_scores[:, :5])

@@ -199,8 +199,9 @@ def _evaluate_sets(spec: EvalSpec, encoder, inputs: SharedInputs, outputs: Outpu
             embeddings, fix_sets["+".join(langs)] = apply_fix(spec, encoder, data, langs, embeddings,
                                                               _scaled(set_progress, 0.8, 0.0))
             corrected[langs] = embeddings
-        sets.append(SetInputs(langs, embeddings, truncation.measure(encoder, data, langs), coverage(langs),
-                              measures.PassageScores(embeddings)))
+        blocks = measures.PassageScores(embeddings)
+        blocks.compute_all(langs)  # here, once: the worker threads only read them
+        sets.append(SetInputs(langs, embeddings, truncation.measure(encoder, data, langs), coverage(langs), blocks))
     jobs = [(one, scenario) for one in sets for scenario in spec.scenarios]
     groups = _in_parallel(lambda job: _evaluate_scenario(inputs, job[0], job[1], spec), jobs)
     for done, ((one, scenario), group) in enumerate(zip(jobs, groups)):
@@ -390,10 +391,11 @@ class RankedPool:
     interval_values: list  # per rule, the bootstrap's per-query values (None with the bootstrap off)
 
 
-def _rank_and_measure(pool: Pool, embeddings: dict, spec: EvalSpec, pair: str, cuts, extra: dict) -> RankedPool:
+def _rank_and_measure(pool: Pool, embeddings: dict, spec: EvalSpec, pair: str, cuts, extra: dict,
+                      blocks: measures.PassageScores | None = None) -> RankedPool:
     """Rank one pool and compute everything of it that needs no other pool. `extra`: columns every
-    row of the language set gets (the model's language coverage)."""
-    result = _rank_pool(pool, embeddings, spec)
+    row of the language set gets (the model's language coverage); `blocks` see `_rank_pool`."""
+    result = _rank_pool(pool, embeddings, spec, blocks)
     rows, ranks = [], []
     for rule in spec.ties:
         ranks.append(result.ranks_under(rule))
@@ -423,8 +425,9 @@ class SetInputs:
 def _evaluate_scenario(inputs: SharedInputs, one: SetInputs, scenario: str, spec: EvalSpec) -> list[RankedPool]:
     """One scenario of one language set: a pool per query language, ranked and measured, then their
     consistency (the same questions, asked in each language)."""
+    blocks = one.scores if one.scores.ready() else None
     group = [_rank_and_measure(inputs.pool(one.langs, scenario, query_lang), one.embeddings, spec, one.pair,
-                               one.cuts, one.extra) for query_lang in one.langs]
+                               one.cuts, one.extra, blocks) for query_lang in one.langs]
     _add_consistency(group, measures.consistency([(r.pool, r.result) for r in group], one.scores))
     return group
 
@@ -495,15 +498,29 @@ def pool_embeddings(pool: Pool, embeddings: dict) -> tuple[np.ndarray, np.ndarra
     return queries, texts
 
 
-def _rank_pool(pool: Pool, embeddings: dict, spec: EvalSpec):
-    """Exact gold ranks of one pool, with the top list run.trec needs (at least the top 10)."""
+def _rank_pool(pool: Pool, embeddings: dict, spec: EvalSpec, blocks: measures.PassageScores | None = None):
+    """Exact gold ranks of one pool, with the top list run.trec needs (at least the top 10).
+    `blocks`: the language set's score blocks, read instead of scoring the pool again."""
     queries, texts = pool_embeddings(pool, embeddings)
     return rank_gold(
         queries, texts, pool.gold, excluded=pool.excluded, doc_text=pool.text_id,
         doc_lang_codes=pool.doc_lang_codes, n_langs=len(pool.langs), ties=spec.ties[0],
         related=pool.duplicates,  # a gold's own copies (per-question pools) are not distractors
         top_k=max(TOP_K, spec.trec_depth),
+        row_scores=None if blocks is None else pool_row_scores(pool, blocks),
     )
+
+
+def pool_row_scores(pool: Pool, blocks: measures.PassageScores) -> np.ndarray:
+    """Q x distinct pool texts (the rows of `pool_embeddings`): each text's scores read from the
+    language set's (query language, document language) blocks. The four scenarios of a set share
+    those few matmuls with each other and with consistency instead of scoring each pool again."""
+    first = pool.text_first_doc
+    out = np.empty((pool.n_queries, len(first)), dtype=np.float32)
+    for lang in pool.langs:
+        mask = pool.doc_lang[first] == lang
+        out[:, mask] = blocks.block(pool.query_lang, lang)[np.ix_(pool.query_index, pool.doc_passage[first[mask]])]
+    return out
 
 
 TOP_K = 10  # the top list per_query.parquet keeps

@@ -168,17 +168,36 @@ class Intervals:
 # --- cross-language consistency ------------------------------------------------------------------
 
 
+MAX_BLOCK_SCORES = 50_000_000  # 200 MB of float32 per (query language, document language) block
+
+
 class PassageScores:
-    """Passage-level score rows for consistency, from the embeddings (the ranking keeps no score
-    matrix). Per language set, each (query language, document language) block — every question
-    against every passage — is one matmul, cached: a pool's rows are read from its blocks, so the
-    four scenarios of a language set cost four matmuls in all (Q x P x d multiply-adds each; memory
-    Q x P floats per block: 1.1 MB for XQuAD's 1,190 questions x 240 passages; a dataset whose
-    blocks do not fit would compute them per chunk of questions)."""
+    """A language set's score blocks, for consistency and for ranking its pools. Each (query
+    language, document language) block — every question against every passage — is one matmul,
+    cached: a pool's rows are read from its blocks, so the four scenarios of a language set cost
+    four matmuls in all (Q x P x d multiply-adds each; memory Q x P floats per block: 1.1 MB for
+    XQuAD's 1,190 questions x 240 passages; a dataset whose blocks do not fit would compute them
+    per chunk of questions). The evaluation computes them all first (`compute_all`) and ranks its
+    pools from them (`evaluate.pool_row_scores`)."""
 
     def __init__(self, embeddings: dict):
         self.embeddings = embeddings
         self.blocks: dict = {}
+        self._ready = False
+
+    def compute_all(self, langs) -> None:
+        """Every (query language, document language) block of `langs` now, when they fit in
+        MAX_BLOCK_SCORES scores each (else `ready()` stays False and each pool is scored apart)."""
+        sizes = [len(self.embeddings[("query", q)]) * len(self.embeddings[("passage", d)]) for q in langs for d in langs]
+        if max(sizes, default=0) <= MAX_BLOCK_SCORES:
+            for q in langs:
+                for d in langs:
+                    self.block(q, d)
+            self._ready = True
+
+    def ready(self) -> bool:
+        """Whether `compute_all` computed every block (threads may then read them at will)."""
+        return self._ready
 
     def block(self, query_lang: str, doc_lang: str) -> np.ndarray:
         key = (query_lang, doc_lang)

@@ -87,6 +87,7 @@ def rank_gold(
     doc_text=None,
     query_chunk_size: int | None = None,
     device: str | None = None,
+    row_scores=None,
 ) -> GoldRanks:
     """Exact ranks of the gold docs (see the module docstring for the rules).
 
@@ -100,11 +101,16 @@ def rank_gold(
     [0, n_langs)) gives each doc's language; without it `above_by_lang` has 0 languages.
     `device`: "cuda" / "cpu" for the matmul (default: CUDA when present). `chunk_size` texts and
     `query_chunk_size` queries (default: as many as keep a chunk's scores within SCORES_PER_CHUNK)
-    are scored at a time; the results do not depend on either.
+    are scored at a time; the results do not depend on either. `row_scores` (Q x doc_emb rows,
+    float32): scores the caller computed already (one matmul shared by several pools), read instead
+    of scoring; each text reads its representative row's column, so copies tie as before.
     """
     if ties not in TIE_RULES:
         raise ValueError(f"Unknown tie rule {ties!r}; choose one of {', '.join(TIE_RULES)}.")
     _check_shapes(query_emb, doc_emb, chunk_size, top_k, 1 if query_chunk_size is None else query_chunk_size)
+    if row_scores is not None and np.shape(row_scores) != (query_emb.shape[0], doc_emb.shape[0]):
+        raise ValueError(f"row_scores must be (n_queries, doc_emb rows) = {(query_emb.shape[0], doc_emb.shape[0])}, "
+                         f"got {np.shape(row_scores)}.")
     texts = Texts.of(doc_emb, doc_text, chunk_size)
     n_q, n_d = int(query_emb.shape[0]), texts.n_docs
     gold = _index_array(gold, n_q, n_d, "gold")
@@ -126,7 +132,8 @@ def rank_gold(
         for qs in range(0, n_q, query_chunk_size):
             rows = slice(qs, qs + query_chunk_size)
             query = _QueryChunk(gold[rows], excluded[rows], related[rows], texts, codes)
-            parts.append(_rank_chunk(_Scorer(queries[rows], dev), doc_emb, query, texts, lang_count, block, top_k))
+            scorer = _Scorer(queries[rows], dev) if row_scores is None else _GivenScores(row_scores[rows])
+            parts.append(_rank_chunk(scorer, doc_emb, query, texts, lang_count, block, top_k))
     out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]} if parts else _empty(gold, top_k)
     out["above_by_lang"] = out["above_by_lang"][:, :, :n_langs]
     ranks = _apply_ties(out["n_above"], out["n_tied"], out["tied_before"], out["tied_after"], gold >= 0, ties)
@@ -330,13 +337,28 @@ class _Scorer:
 
         return (self.queries @ torch.from_numpy(docs).to(self.dev).T).cpu().numpy()
 
+    def rows(self, doc_emb, rows: np.ndarray) -> np.ndarray:
+        """Scores of the doc_emb rows `rows` (one per text)."""
+        return self(_as_float32(doc_emb[rows]))
+
+
+class _GivenScores:
+    """The caller's scores of every doc_emb row (`rank_gold(row_scores=...)`) for one query chunk:
+    read, not computed. A text reads its own representative row, so copies still tie."""
+
+    def __init__(self, row_scores: np.ndarray):
+        self.row_scores = row_scores
+
+    def rows(self, doc_emb, rows: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self.row_scores[:, rows], dtype=np.float32)
+
 
 def _rank_chunk(scorer, doc_emb, query: _QueryChunk, texts: Texts, lang_count, block: int, top_k: int) -> dict:
     """Counts for one chunk of queries (see the module docstring)."""
     if texts.n_texts <= block:
         # One block holds every text: score it once; the gold scores are read from that matmul,
         # so every comparison still uses exactly one value per text and query.
-        scores = scorer(_as_float32(doc_emb[texts.rows]))
+        scores = scorer.rows(doc_emb, texts.rows)
         gold = query.gold_text
         gold_scores = np.where(gold >= 0, np.take_along_axis(scores, np.maximum(gold, 0), 1), np.nan).astype(np.float32)
     else:
@@ -353,7 +375,7 @@ def _gold_scores(scorer, doc_emb, gold_text, texts: Texts, block: int) -> np.nda
     scores = np.empty((len(gold_text), len(needed)), dtype=np.float32)
     for s in range(0, len(needed), block):
         part = needed[s : s + block]
-        scores[:, s : s + len(part)] = scorer(_as_float32(doc_emb[texts.rows[part]]))
+        scores[:, s : s + len(part)] = scorer.rows(doc_emb, texts.rows[part])
     pos = np.searchsorted(needed, np.maximum(gold_text, 0))
     return np.where(gold_text >= 0, np.take_along_axis(scores, np.minimum(pos, len(needed) - 1), 1), np.nan).astype(np.float32)
 
@@ -376,7 +398,7 @@ def _stream(scorer, doc_emb, query: _QueryChunk, texts: Texts, lang_count, gold_
     for start in range(0, texts.n_texts, block):
         end = min(start + block, texts.n_texts)
         scores = first_scores if start == 0 and first_scores is not None else \
-            scorer(_as_float32(doc_emb[texts.rows[start:end]]))
+            scorer.rows(doc_emb, texts.rows[start:end])
         _use_gold_scores(scores, query.gold_text, gold_scores, start, end)
         _count_block(acc, scores, gold_scores, lang_count[start:end], _language_spans(texts, lang_count, start, end))
         _read_marked(acc["marked_score"], scores, query.marked_text, start, end)
