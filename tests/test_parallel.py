@@ -53,3 +53,19 @@ def test_default_is_the_cpu_count_capped(monkeypatch):
     assert parallel.workers() == parallel.MAX_THREADS
     monkeypatch.setattr(parallel.os, "cpu_count", lambda: None)
     assert parallel.workers() == 1
+
+
+def test_a_caller_that_stops_early_cancels_the_rest(monkeypatch):
+    monkeypatch.setenv("XLDIAG_THREADS", "2")
+    started = []
+
+    def slow(i):
+        started.append(i)
+        time.sleep(0.05)
+        return i
+
+    results = parallel.ordered_map(slow, range(40))
+    assert next(results) == 0
+    results.close()  # what an exception in the caller's loop does to it
+    time.sleep(0.2)
+    assert len(started) < 10  # the queued items never ran

@@ -34,12 +34,20 @@ def workers() -> int:
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
     """fn(item) for each item, on `workers()` threads, yielded in the order of `items` as each is
-    ready (all are submitted at once); the first exception is raised when its result is reached."""
+    ready (all are submitted at once); the first exception is raised when its result is reached.
+    A caller that stops early (an error, a stop request) cancels the items not yet started."""
     items = list(items)
     n = workers()
     if n == 1 or len(items) < 2:
-        return (fn(item) for item in items)
-    return _executor(n).map(fn, items)
+        yield from (fn(item) for item in items)
+        return
+    futures = [_executor(n).submit(fn, item) for item in items]
+    try:
+        for future in futures:
+            yield future.result()
+    finally:
+        for future in futures:
+            future.cancel()  # no-op for the finished and the running ones
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
