@@ -325,13 +325,13 @@ class Outputs:
         # per_query.parquet is written language set by language set on a background thread
         self.per_query_file = BackgroundFiles("per-query") if self.out is not None else None
         self._parquet = None
-        self._parquet_schema = None  # the first set's: later sets reuse its pandas metadata
+        self._metadata = None  # the first set's pandas metadata, reused by the later sets
 
     def end_of_set(self) -> None:
         """The language set's per-query rows are final (consistency included): write them out."""
         if self.per_query_file is not None and self.frames:
-            table = per_query_table(self.frames, None if self._parquet_schema is None else self._parquet_schema.metadata)
-            self._parquet_schema = table.schema
+            table = per_query_table(self.frames, self._metadata)
+            self._metadata = table.schema.metadata
             self.per_query_file.submit(self._write_rows, table)
             self.frames = []
 

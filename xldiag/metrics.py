@@ -631,11 +631,6 @@ def _rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _row_ranks(x: np.ndarray) -> np.ndarray:
-    """scipy's rankdata(x, axis=1): average ranks for ties (see `_ranks_and_ties`)."""
-    return _ranks_and_ties(x)[0]
-
-
 def _ranks_and_ties(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(scipy's rankdata(x, axis=1), which rows hold equal values). One argsort per row; along a
     sorted row with equal values, a run of them spans places [first, last] and each member gets the

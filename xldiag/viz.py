@@ -264,17 +264,8 @@ def preference_heatmap(pref: pd.DataFrame, pair: str | None = None) -> go.Figure
     if p.empty:
         return _empty("Language preference", "No Multi-scenario queries in this evaluation.")
     p = p.assign(row=[f"{q} queries → {r} reference" for q, r in zip(p["query_lang"], p["ref_lang"])])
-    rows, cols, z = _distractor_grid(p, "mean_above")
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[f"{c} distractors" for c in cols], y=rows, colorscale="Reds", zmin=0,
-        text=_cell_text(z), texttemplate="%{text}",
-        colorbar=dict(title="mean #<br>above"),
-        hovertemplate="%{y}<br>%{x}: %{z:.3f} on average<extra></extra>",
-    ))
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title="Unrelated documents ranked above each reference" + (f" ({pair})" if pair else ""),
-                      height=120 + 60 * len(rows), **{**LAYOUT, "legend": {}})
-    return fig
+    return _distractor_heatmap(p, "mean_above", "Unrelated documents ranked above each reference", pair,
+                               dict(colorscale="Reds", zmin=0), "mean #<br>above", "%{z:.3f} on average", 60)
 
 
 def _distractor_grid(rows: pd.DataFrame, value: str) -> tuple[list[str], list[str], np.ndarray]:
@@ -284,6 +275,24 @@ def _distractor_grid(rows: pd.DataFrame, value: str) -> tuple[list[str], list[st
     cols = sorted(dict.fromkeys(rows["distractor_lang"]), key=lambda x: (x != PIVOT, x))
     grid = rows.pivot_table(index="row", columns="distractor_lang", values=value, aggfunc="mean")
     return labels, cols, grid.reindex(index=labels, columns=cols).to_numpy(dtype=float)
+
+
+def _distractor_heatmap(rows: pd.DataFrame, value: str, title: str, pair: str | None, scale: dict,
+                        colorbar: str, hover: str, row_height: int, top_at_least: float | None = None) -> go.Figure:
+    """A heatmap of `_distractor_grid(rows, value)`: reference rows × distractor languages, each cell
+    labelled with its value; `scale` the colour scale's settings, `hover` the value's hover text;
+    `top_at_least`: the scale ends at the largest cell, or at this value if that is larger."""
+    labels, cols, z = _distractor_grid(rows, value)
+    if top_at_least is not None:
+        scale = {**scale, "zmax": max(top_at_least, float(np.nanmax(z)) if np.isfinite(z).any() else top_at_least)}
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[f"{c} distractors" for c in cols], y=labels, **scale, text=_cell_text(z), texttemplate="%{text}",
+        colorbar=dict(title=colorbar), hovertemplate="%{y}<br>%{x}: " + hover + "<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=title + (f" ({pair})" if pair else ""), height=120 + row_height * len(labels),
+                      **{**LAYOUT, "legend": {}})
+    return fig
 
 
 def _cell_text(z: np.ndarray) -> np.ndarray:
@@ -383,18 +392,9 @@ def distractor_share_heatmap(rows: pd.DataFrame, pair: str | None = None) -> go.
     if p.empty:
         return _empty("Distractor language share", "No distractor shares in this evaluation (Multi pools of a run "
                       "written with issue 11's measures).")
-    labels, cols, z = _distractor_grid(p, "share")
-    top = max(2.0, float(np.nanmax(z)) if np.isfinite(z).any() else 2.0)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[f"{c} distractors" for c in cols], y=labels, colorscale="RdBu_r", zmin=0, zmax=top, zmid=1.0,
-        text=_cell_text(z), texttemplate="%{text}",
-        colorbar=dict(title="share /<br>pool share"),
-        hovertemplate="%{y}<br>%{x}: %{z:.3f} × their share of the pool<extra></extra>",
-    ))
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title="Distractor language share (1 = in proportion to the pool)" + (f" ({pair})" if pair else ""),
-                      height=120 + 50 * len(labels), **{**LAYOUT, "legend": {}})
-    return fig
+    return _distractor_heatmap(p, "share", "Distractor language share (1 = in proportion to the pool)", pair,
+                               dict(colorscale="RdBu_r", zmin=0, zmid=1.0), "share /<br>pool share",
+                               "%{z:.3f} × their share of the pool", 50, top_at_least=2.0)
 
 
 def inclination_figure(rates: pd.DataFrame) -> go.Figure:
