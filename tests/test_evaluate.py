@@ -289,3 +289,38 @@ def test_run_folder_has_the_measures_of_issue_11(run_dir):
             assert set(labels) == {""} and np.isnan(shares).all() and np.isnan(row.query_language_preference)
     share = pd.read_csv(run_dir / "distractor_share.csv")
     assert set(share.scenario) == {"multi", "multi-1"} and set(share.gold_lang) >= {"all", "en"}
+
+
+@pytest.mark.parametrize("construction", ["unique", "per-question"])
+def test_pool_scores_read_from_the_blocks_equal_a_gather(encoder, construction):
+    """evaluate.pool_row_scores reads a pool's scores from the language set's blocks: a block as it
+    is where the pool holds every passage in order (no gather), else a gather; both give exactly
+    the scores a plain gather from the blocks gives, and ranking never writes into them."""
+    from xldiag.evaluate import EvalSpec, _embed_dataset, _rank_pool, pool_row_scores
+    from xldiag.measures import PassageScores
+    from xldiag.ranking import is_identity
+
+    langs = ("en", "zh")
+    data = load_dataset("xquad", list(langs), limit=LIMIT)
+    blocks = PassageScores(_embed_dataset(encoder, data, langs, lambda *a: None))
+    blocks.compute_all(langs)
+    for scenario in ("multi", "multi-1", "mono-same", "mono-cross"):
+        for query_lang in langs:
+            pool = build_pool(data, scenario, query_lang, list(langs), construction=construction)
+            first = pool.text_first_doc
+            want = np.empty((pool.n_queries, len(first)), dtype=np.float32)
+            for lang in pool.langs:
+                mask = pool.doc_lang[first] == lang
+                want[:, mask] = blocks.block(query_lang, lang)[np.ix_(pool.query_index, pool.doc_passage[first[mask]])]
+            got = pool_row_scores(pool, blocks)
+            np.testing.assert_array_equal(got, want)
+            block = blocks.block(query_lang, pool.langs[0])
+            whole = len(pool.langs) == 1 and len(first) == block.shape[1] and is_identity(pool.doc_passage[first])
+            assert whole or construction == "per-question" or len(pool.langs) > 1  # a unique Mono pool is whole
+            assert (got is block) == whole, (scenario, query_lang)
+            kept = got.copy()
+            _rank_pool(pool, blocks.embeddings, EvalSpec(), blocks)
+            np.testing.assert_array_equal(pool_row_scores(pool, blocks), kept)
+    assert not blocks.block("en", "zh").flags.writeable  # ranking reads a block as it is: a write would raise
+    assert is_identity(np.arange(5)) and is_identity(np.arange(0)) and not is_identity(np.array([0, 2, 1]))
+    assert not is_identity(np.array([1, 2, 3])) and not is_identity(np.array([0, 1, 1, 3]))

@@ -129,3 +129,23 @@ def test_fixes_table_without_a_base_row_leaves_deltas_empty():
     t = tables.fixes_table({"default+center@ntrex": lab_summary("default+center@ntrex")})
     assert t["kind"].tolist() == ["fix"] and t["delta_c10"].isna().all()
     assert tables.fix_tradeoff(t)["delta_c10"].isna().all()
+
+
+def test_table1_blocks_match_one_table_per_scenario_where_scenarios_differ_in_pairs():
+    """table.md's blocks come from one pivot of every scenario; each block equals the table of its
+    scenario alone, also when a scenario lacks a pair or has a metric without values."""
+    ragged = summary()
+    ragged = ragged[~((ragged["scenario"] == "mono-cross") & (ragged["pair"] == "en+zh"))].copy()
+    ragged.loc[ragged["scenario"] == "mono-cross", "mrr"] = np.nan
+    for frame in (ragged, pd.concat([ragged, ragged.assign(ties="pessimistic", max_r=ragged["max_r"] + 1)])):
+        ranges = frame["ties"].nunique() > 1
+        for block in tables.table1_blocks(frame):
+            alone = frame[frame["scenario"] == block["scenario"]]
+            table = tables.table1_ranges(alone) if ranges else tables._formatted(tables.table1(alone))
+            targets = [c for c in table.columns if c not in ("scenario", "queries", "metric")]
+            assert block["columns"] == tables._pair_names(alone, targets)
+            assert [(q, m) for q, m, _ in block["rows"]] == list(zip(table["queries"], table["metric"]))
+            assert [cells for *_, cells in block["rows"]] == [
+                [v if v != "nan" else "–" for v in row] for row in table[targets].itertuples(index=False)]
+    mono_cross = tables.table1_blocks(ragged)[1]
+    assert mono_cross["columns"] == ["en+ar", "avg"] and "mrr" not in [m for _, m, _ in mono_cross["rows"]]

@@ -516,11 +516,27 @@ def pool_row_scores(pool: Pool, blocks: measures.PassageScores) -> np.ndarray:
     language set's (query language, document language) blocks. The four scenarios of a set share
     those few matmuls with each other and with consistency instead of scoring each pool again."""
     first = pool.text_first_doc
+    parts = [(lang, np.flatnonzero(pool.doc_lang[first] == lang)) for lang in pool.langs]
+    whole = [_whole_block(pool, blocks.block(pool.query_lang, lang), pool.doc_passage[first[columns]], columns)
+             for lang, columns in parts]
+    if len(parts) == 1 and whole[0]:
+        return blocks.block(pool.query_lang, parts[0][0])  # a Mono pool of every passage: the block itself
     out = np.empty((pool.n_queries, len(first)), dtype=np.float32)
-    for lang in pool.langs:
-        mask = pool.doc_lang[first] == lang
-        out[:, mask] = blocks.block(pool.query_lang, lang)[np.ix_(pool.query_index, pool.doc_passage[first[mask]])]
+    for (lang, columns), as_is in zip(parts, whole):
+        block = blocks.block(pool.query_lang, lang)
+        if as_is:  # a language's passages in order, side by side: a copy, no gather
+            out[:, columns[0]:columns[-1] + 1] = block
+        else:
+            out[:, columns] = block[np.ix_(pool.query_index, pool.doc_passage[first[columns]])]
     return out
+
+
+def _whole_block(pool: Pool, block: np.ndarray, passages: np.ndarray, columns: np.ndarray) -> bool:
+    """Whether the pool reads `block` as it is: its queries are the block's rows in order, and the
+    texts at `columns` (one contiguous run) are the block's passages in order."""
+    return (pool.query_index.shape == block.shape[:1] and ranking.is_identity(pool.query_index)
+            and passages.shape == block.shape[1:] and ranking.is_identity(passages)
+            and ranking.is_identity(columns - columns[0]) if len(columns) else False)
 
 
 TOP_K = 10  # the top list per_query.parquet keeps

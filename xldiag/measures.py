@@ -203,7 +203,9 @@ class PassageScores:
         key = (query_lang, doc_lang)
         if key not in self.blocks:
             queries, passages = self.embeddings[("query", query_lang)], self.embeddings[("passage", doc_lang)]
-            self.blocks[key] = np.asarray(queries @ passages.T, dtype=np.float32)
+            block = np.asarray(queries @ passages.T, dtype=np.float32)
+            block.setflags(write=False)  # shared by threads and pools, handed out as it is: read only
+            self.blocks[key] = block
         return self.blocks[key]
 
     def of(self, pool: Pool, n_passages: int) -> np.ndarray:

@@ -350,7 +350,15 @@ class _GivenScores:
         self.row_scores = row_scores
 
     def rows(self, doc_emb, rows: np.ndarray) -> np.ndarray:
+        if len(rows) == self.row_scores.shape[1] and is_identity(rows):
+            # every row in order (one text per row): the caller's matrix itself, read only
+            return np.asarray(self.row_scores, dtype=np.float32)
         return np.ascontiguousarray(self.row_scores[:, rows], dtype=np.float32)
+
+
+def is_identity(index: np.ndarray) -> bool:
+    """Whether `index` is 0, 1, ..., len - 1 (a gather by it would copy in order)."""
+    return bool(len(index) == 0 or (index[0] == 0 and index[-1] == len(index) - 1 and (np.diff(index) == 1).all()))
 
 
 def _rank_chunk(scorer, doc_emb, query: _QueryChunk, texts: Texts, lang_count, block: int, top_k: int) -> dict:
@@ -397,9 +405,11 @@ def _stream(scorer, doc_emb, query: _QueryChunk, texts: Texts, lang_count, gold_
     }
     for start in range(0, texts.n_texts, block):
         end = min(start + block, texts.n_texts)
-        scores = first_scores if start == 0 and first_scores is not None else \
-            scorer.rows(doc_emb, texts.rows[start:end])
-        _use_gold_scores(scores, query.gold_text, gold_scores, start, end)
+        if start == 0 and first_scores is not None:
+            scores = first_scores  # the gold scores were read from it: nothing to put in (it may be the caller's)
+        else:
+            scores = scorer.rows(doc_emb, texts.rows[start:end])
+            _use_gold_scores(scores, query.gold_text, gold_scores, start, end)
         _count_block(acc, scores, gold_scores, lang_count[start:end], _language_spans(texts, lang_count, start, end))
         _read_marked(acc["marked_score"], scores, query.marked_text, start, end)
         if keep:

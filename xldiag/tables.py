@@ -61,9 +61,12 @@ def table1_blocks(summary: pd.DataFrame) -> list[dict]:
     {"scenario", "size" (|D| and |R|), "columns" (pair names, then "avg"), "rows": [(queries, metric,
     cells)]}; a cell is the metric's format, a range "lo–hi" over several tie rules, or "–" (none)."""
     ranges = summary["ties"].nunique() > 1
+    # One table for every scenario (a pivot costs the same for one or all), split by scenario:
+    # a scenario's block keeps the columns it has values in, as `table1(block)` alone would
+    whole = table1_ranges(summary) if ranges else _formatted(table1(summary))
     blocks = []
     for scenario, block in summary.groupby("scenario", sort=False):
-        table = table1_ranges(block) if ranges else _formatted(table1(block))
+        table = _columns_with_values(whole[whole["scenario"] == SCENARIO_LABELS.get(scenario, scenario)])
         targets = [c for c in table.columns if c not in ("scenario", "queries", "metric")]
         rows = [(row["queries"], row["metric"],
                  [row[t] if isinstance(row[t], str) and row[t] != "nan" else "–" for t in targets])
@@ -71,6 +74,13 @@ def table1_blocks(summary: pd.DataFrame) -> list[dict]:
         blocks.append({"scenario": scenario, "size": _pool_size(block), "columns": _pair_names(block, targets),
                        "rows": rows})
     return blocks
+
+
+def _columns_with_values(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without the target columns that hold no value in it ("nan" or missing)."""
+    empty = [c for c in table.columns if c not in ("scenario", "queries", "metric", "avg")
+             and table[c].map(lambda v: not isinstance(v, str) or v == "nan").all()]
+    return table.drop(columns=empty)
 
 
 def _ranges_note(summary: pd.DataFrame) -> str:
