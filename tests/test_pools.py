@@ -218,3 +218,21 @@ def test_xquad_per_question_duplicates_tie_in_rank_gold(xquad):
     # Duplicates rank with the gold but are never counted as unrelated distractors.
     dup_above = r.n_above - r.above_by_lang.sum(-1)
     assert (dup_above >= 0).all() and dup_above.sum() > 0
+
+
+@pytest.mark.parametrize("construction", ["unique", "per-question"])
+def test_pools_sharing_doc_lists_equal_pools_built_alone(construction):
+    """build_pool(doc_lists=...) builds each distinct doc list once (a language set's 8 pools have 3)
+    and shares it read only; every pool equals the one built on its own."""
+    data, shared = toy(with_repeat=True), {}
+    for scenario in ("multi", "multi-1", "mono-same", "mono-cross"):
+        for query_lang in ("en", "de"):
+            alone = build_pool(data, scenario, query_lang, ["en", "de"], construction)
+            pool = build_pool(data, scenario, query_lang, ["en", "de"], construction, doc_lists=shared)
+            for name in alone.__dataclass_fields__:
+                a, b = getattr(alone, name), getattr(pool, name)
+                assert (np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b), (scenario, name)
+            assert not pool.doc_lang.flags.writeable and not pool.text_id.flags.writeable
+    assert sorted(shared) == [(("de",), construction), (("en",), construction), (("en", "de"), construction)]
+    multi, multi1 = (build_pool(data, s, "en", ["en", "de"], construction, doc_lists=shared) for s in ("multi", "multi-1"))
+    assert multi.doc_passage is multi1.doc_passage and multi.doc_ids is multi1.doc_ids

@@ -266,6 +266,7 @@ class SharedInputs:
         self.spec = spec
         self._datasets: dict[tuple[str, ...], object] = {}
         self._pools: dict[tuple, Pool] = {}
+        self._doc_lists: dict[tuple[str, ...], dict] = {}  # per language set: build_pool's doc lists
 
     def dataset(self, langs: tuple[str, ...]):
         """One ParallelDataset per language set: sets like MLQA-R are parallel only pairwise."""
@@ -280,7 +281,8 @@ class SharedInputs:
         key = (langs, scenario, query_lang)
         if key not in self._pools:
             self._pools[key] = build_pool(self.dataset(langs), scenario, query_lang, list(langs),
-                                          construction=self.spec.construction)
+                                          construction=self.spec.construction,
+                                          doc_lists=self._doc_lists.setdefault(langs, {}))
         return self._pools[key]
 
 
@@ -611,10 +613,13 @@ def _per_query_frame(pool: Pool, result, spec: EvalSpec, pair: str) -> QueryRows
     def text(values):
         return pa.array(values, type=pa.large_string())
 
+    def same(value: str):  # one value on every row
+        return pa.repeat(pa.scalar(value, type=pa.large_string()), n)
+
     return QueryRows({
-        "dataset": text([spec.dataset] * n), "pair": text([pair] * n), "scenario": text([pool.scenario] * n),
-        "query_lang": text([pool.query_lang] * n), "pool": text([spec.construction] * n),
-        "ties": text([spec.ties[0]] * n), "qid": text(list(pool.query_ids)),
+        "dataset": same(spec.dataset), "pair": same(pair), "scenario": same(pool.scenario),
+        "query_lang": same(pool.query_lang), "pool": same(spec.construction),
+        "ties": same(spec.ties[0]), "qid": text(list(pool.query_ids)),
         "question_index": pa.array(np.asarray(pool.query_index, dtype=np.int64)),
         "passage_index": pa.array(pool.doc_passage[pool.gold[:, 0]].astype(np.int64)),
         "query_text": text(list(pool.query_texts)),

@@ -139,16 +139,25 @@ def _codes(doc_lang: np.ndarray, langs: list[str]) -> np.ndarray:
     return np.array([lookup[lang] for lang in doc_lang], dtype=np.int64)
 
 
-def build_pool(dataset, scenario: str, query_lang: str, langs, construction: str = "unique") -> Pool:
+def build_pool(dataset, scenario: str, query_lang: str, langs, construction: str = "unique",
+               doc_lists: dict | None = None) -> Pool:
     """The pool of `scenario` for queries in `query_lang`, over the language set `langs`.
 
     `dataset` is a `ParallelDataset` (or anything with `name, langs, passages, questions,
     question_ids, question_passage`). Raises ValueError for an unknown scenario or construction,
     a query language outside `langs`, repeated or missing languages, or too few languages.
+    `doc_lists`: a dict the caller keeps for this one dataset; the doc lists of each (languages,
+    construction) are built once into it and shared, read only, by the pools that have those docs
+    (a language set's 8 pools have 3 distinct doc lists).
     """
     langs = _check_args(dataset, scenario, query_lang, langs, construction)
     pool_langs = _pool_langs(scenario, query_lang, langs)
-    docs = _docs(dataset, pool_langs, construction)
+    key = (tuple(pool_langs), construction)
+    if doc_lists is None or key not in doc_lists:
+        docs = _docs(dataset, pool_langs, construction)
+        if doc_lists is not None:
+            doc_lists[key] = docs
+    docs = doc_lists[key] if doc_lists is not None else docs
     n_q = len(dataset.question_ids)
     # gold_by_lang[lang][q]: the doc that is gold for question q in that language.
     gold_by_lang = {lang: docs["gold"][lang] for lang in pool_langs}
@@ -170,8 +179,8 @@ def build_pool(dataset, scenario: str, query_lang: str, langs, construction: str
         langs=pool_langs,
         query_lang=query_lang,
         doc_ids=docs["ids"],
-        doc_lang=np.array(docs["lang"], dtype=str),
-        doc_passage=np.array(docs["passage"], dtype=np.int64),
+        doc_lang=docs["lang"],
+        doc_passage=docs["passage"],
         doc_texts=docs["texts"],
         query_ids=[str(x) for x in dataset.question_ids],
         query_texts=list(dataset.questions[query_lang]),
@@ -179,7 +188,7 @@ def build_pool(dataset, scenario: str, query_lang: str, langs, construction: str
         gold=gold,
         excluded=excluded,
         duplicates=duplicates,
-        text_id=_text_ids(docs["texts"]),
+        text_id=docs["text_id"],
         pair=list(langs),
         dataset=getattr(dataset, "name", ""),
     )
@@ -236,7 +245,15 @@ def _docs(dataset, pool_langs: list[str], construction: str) -> dict:
                 _add_doc(out, group_of, doc_id(lang, "q", q), lang, int(p), passages[p])
             out["gold"][lang] = first_doc + np.arange(len(qp), dtype=np.int64)
     out["group"] = np.array(out["group"], dtype=np.int64)
+    out["lang"] = _read_only(np.array(out["lang"], dtype=str))
+    out["passage"] = _read_only(np.array(out["passage"], dtype=np.int64))
+    out["text_id"] = _read_only(_text_ids(out["texts"]))
     return out
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)  # pools may share it (`build_pool(doc_lists=...)`)
+    return array
 
 
 def _text_ids(texts: list[str]) -> np.ndarray:
