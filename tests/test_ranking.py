@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from xldiag import ranking
-from xldiag.ranking import rank_gold
+from xldiag.ranking import GoldRanks, rank_gold
 from xldiag.vocab import TIE_RULES
 
 
@@ -370,3 +370,57 @@ def test_given_row_scores_rank_like_computed_ones_and_copies_still_tie(ties):
         np.testing.assert_array_equal(r.top_idx, want_top)
     with pytest.raises(ValueError, match="row_scores must be"):
         rank_gold(q, docs, gold, row_scores=row_scores[:, :5])
+
+
+def multi_pool_with_copies(seed: int, n_q: int = 31, n_langs: int = 3, per_lang: int = 40, n_texts: int = 25):
+    """A Multi-like pool: docs in `n_langs` languages (languages in runs), each doc one of a few
+    dyadic text vectors (copies within a language, one text also in two languages: ties are
+    frequent and exact); per query one gold per language. Returns q, text vectors, doc_text, codes, gold."""
+    rng = np.random.default_rng(seed)
+    dim = 6
+    q = rng.integers(-2, 3, (n_q, dim)).astype(np.float32) / 4
+    vectors = rng.integers(-2, 3, (n_texts, dim)).astype(np.float32) / 4
+    # every text used at least once; languages share text 0 (the same string in two languages)
+    doc_text = np.concatenate([np.arange(n_texts), rng.integers(0, n_texts, n_langs * per_lang - n_texts)])
+    codes = np.repeat(np.arange(n_langs), per_lang)
+    gold = np.stack([lang * per_lang + rng.integers(0, per_lang, n_q) for lang in range(n_langs)], axis=1)
+    return q, vectors, doc_text, codes, gold
+
+
+def copies_of(docs: np.ndarray, doc_text: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per row, the docs with the same text and language as each doc of the row (the docs
+    themselves included), -1 padded."""
+    rows = [np.concatenate([np.flatnonzero((doc_text == doc_text[d]) & (codes == codes[d])) for d in row])
+            for row in docs]
+    out = np.full((len(rows), max(len(r) for r in rows)), -1)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = np.sort(r)
+    return out
+
+
+@pytest.mark.parametrize("ties", TIE_RULES)
+@pytest.mark.parametrize("seed,n_langs", [(0, 2), (1, 3), (2, 3)])
+def test_multi_minus_one_derived_from_multi_equals_ranking_it(ties, seed, n_langs):
+    """ranking.without_gold: each gold column taken out with its copies, from Multi's counts, gives
+    every field rank_gold gives on the smaller pool (ties, gold-gold ties, copies, top lists)."""
+    from xldiag.ranking import without_gold
+
+    q, vectors, doc_text, codes, gold = multi_pool_with_copies(seed, n_langs=n_langs)
+    k = 7
+    for column in range(n_langs):
+        excluded = copies_of(gold[:, [column]], doc_text, codes)
+        keep = [g for g in range(n_langs) if g != column]
+        related_all = copies_of(gold, doc_text, codes)  # copies of any gold (rank_gold drops the golds)
+        related_kept = copies_of(gold[:, keep], doc_text, codes)
+        multi = rank_gold(q, vectors, gold, doc_text=doc_text, doc_lang_codes=codes, n_langs=n_langs, ties=ties,
+                          related=related_all, top_k=k + excluded.shape[1])
+        want = rank_gold(q, vectors, gold[:, keep], excluded, codes, n_langs, ties=ties, top_k=k,
+                         related=related_kept, doc_text=doc_text)
+        got = without_gold(multi, gold, column, excluded, doc_text, k, ties=ties)
+        for field in GoldRanks.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=f"{field} {column}")
+        assert (want.n_tied > 0).any() and (excluded >= 0).sum(axis=1).max() > 1  # the data exercise ties, copies
+    with pytest.raises(ValueError, match="exclude the removed gold"):
+        without_gold(multi, gold, 0, copies_of(gold[:, [1]], doc_text, codes), doc_text, k)
+    with pytest.raises(ValueError, match="top_k >="):
+        without_gold(multi, gold, column, excluded, doc_text, 3 * k)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -202,15 +202,28 @@ def _evaluate_sets(spec: EvalSpec, encoder, inputs: SharedInputs, outputs: Outpu
         blocks = measures.PassageScores(embeddings)
         blocks.compute_all(langs)  # here, once: the worker threads only read them
         sets.append(SetInputs(langs, embeddings, truncation.measure(encoder, data, langs), coverage(langs), blocks))
-    jobs = [(one, scenario) for one in sets for scenario in spec.scenarios]
-    groups = _in_parallel(lambda job: _evaluate_scenario(inputs, job[0], job[1], spec), jobs)
-    for done, ((one, scenario), group) in enumerate(zip(jobs, groups)):
-        for ranked in group:
-            outputs.append(ranked, one.pair)
-        progress(f"Ranked {one.pair} {scenario}", 0.8 + 0.2 * (done + 1) / len(jobs))
-        if scenario == spec.scenarios[-1]:
+    jobs = [(one, scenarios) for one in sets for scenarios in _scenario_jobs(spec.scenarios)]
+    found = _in_parallel(lambda job: _evaluate_scenarios(inputs, job[0], job[1], spec), jobs)
+    for done, ((one, scenarios), groups) in enumerate(zip(jobs, found)):
+        for group in groups:
+            for ranked in group:
+                outputs.append(ranked, one.pair)
+        progress(f"Ranked {one.pair} {' and '.join(scenarios)}", 0.8 + 0.2 * (done + 1) / len(jobs))
+        if scenarios[-1] == spec.scenarios[-1]:
             outputs.end_of_set()
     return truncation
+
+
+def _scenario_jobs(scenarios: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The scenarios of a language set as jobs, in order: Multi-1 right after Multi joins its job
+    (its ranks are derived from Multi's, `ranking.without_gold`); every other scenario is a job."""
+    jobs: list[tuple[str, ...]] = []
+    for scenario in scenarios:
+        if scenario == "multi-1" and jobs and jobs[-1] == ("multi",):
+            jobs[-1] = ("multi", "multi-1")
+        else:
+            jobs.append((scenario,))
+    return jobs
 
 
 def apply_fix(spec: EvalSpec, encoder, data, langs: tuple[str, ...], embeddings: dict,
@@ -397,7 +410,11 @@ def _rank_and_measure(pool: Pool, embeddings: dict, spec: EvalSpec, pair: str, c
                       blocks: measures.PassageScores | None = None) -> RankedPool:
     """Rank one pool and compute everything of it that needs no other pool. `extra`: columns every
     row of the language set gets (the model's language coverage); `blocks` see `_rank_pool`."""
-    result = _rank_pool(pool, embeddings, spec, blocks)
+    return _measure(pool, _rank_pool(pool, embeddings, spec, blocks), spec, pair, cuts, extra)
+
+
+def _measure(pool: Pool, result, spec: EvalSpec, pair: str, cuts, extra: dict) -> RankedPool:
+    """Everything of one ranked pool that needs no other pool (`_rank_and_measure`)."""
     rows, ranks = [], []
     for rule in spec.ties:
         ranks.append(result.ranks_under(rule))
@@ -424,14 +441,137 @@ class SetInputs:
         return "+".join(self.langs)
 
 
-def _evaluate_scenario(inputs: SharedInputs, one: SetInputs, scenario: str, spec: EvalSpec) -> list[RankedPool]:
-    """One scenario of one language set: a pool per query language, ranked and measured, then their
-    consistency (the same questions, asked in each language)."""
+def _evaluate_scenarios(inputs: SharedInputs, one: SetInputs, scenarios: tuple[str, ...],
+                        spec: EvalSpec) -> list[list[RankedPool]]:
+    """One job's scenarios (`_scenario_jobs`) of one language set: per scenario, a pool per query
+    language, ranked and measured, then their consistency (the same questions, asked in each
+    language). Multi-1 after Multi takes its ranks from Multi's where the pools allow it."""
     blocks = one.scores if one.scores.ready() else None
-    group = [_rank_and_measure(inputs.pool(one.langs, scenario, query_lang), one.embeddings, spec, one.pair,
-                               one.cuts, one.extra, blocks) for query_lang in one.langs]
-    _add_consistency(group, measures.consistency([(r.pool, r.result) for r in group], one.scores))
-    return group
+    depth = max(TOP_K, spec.trec_depth)
+    multi: dict[str, tuple[Pool, object]] = {}  # query language -> Multi's pool and its longer-listed ranks
+    found: list[list[RankedPool]] = []
+    for scenario in scenarios:
+        group = []
+        for query_lang in one.langs:
+            pool = inputs.pool(one.langs, scenario, query_lang)
+            result = _derived_multi_minus_one(*multi[query_lang], pool, spec) \
+                if scenario == "multi-1" and query_lang in multi else None
+            if result is None:
+                derive = scenario == "multi" and "multi-1" in scenarios
+                extra = inputs.pool(one.langs, "multi-1", query_lang).excluded.shape[1] if derive else 0
+                result = _rank_pool(pool, one.embeddings, spec, blocks, extra_top=extra)
+                if derive:  # Multi-1 reads the longer list; Multi's own outputs keep `depth` docs
+                    multi[query_lang] = (pool, result)
+                    result = replace(result, top_idx=result.top_idx[:, :depth], top_scores=result.top_scores[:, :depth])
+            group.append(_measure(pool, result, spec, one.pair, one.cuts, one.extra))
+        _add_consistency(group, measures.consistency([(r.pool, r.result) for r in group], one.scores))
+        found.append(group)
+    return found
+
+
+def _derived_multi_minus_one(source: Pool, result, pool: Pool, spec: EvalSpec):
+    """`pool` (Multi-1) ranked from its Multi pool's counts (`ranking.without_gold`), or None where
+    the two pools are not the same docs and queries with one gold column taken out."""
+    if not (pool.doc_ids is source.doc_ids and np.array_equal(pool.query_index, source.query_index)
+            and pool.query_lang in source.langs):
+        return None
+    column = source.langs.index(pool.query_lang)
+    keep = [g for g in range(source.gold.shape[1]) if g != column]
+    if not np.array_equal(pool.gold, source.gold[:, keep]):
+        return None
+    return ranking.without_gold(result, source.gold, column, pool.excluded, pool.text_id,
+                                max(TOP_K, spec.trec_depth), ties=spec.ties[0])
+
+
+def _rank_and_measure(pool: Pool, embeddings: dict, spec: EvalSpec, pair: str, cuts, extra: dict,
+                      blocks: measures.PassageScores | None = None) -> RankedPool:
+    """Rank one pool and compute everything of it that needs no other pool. `extra`: columns every
+    row of the language set gets (the model's language coverage); `blocks` see `_rank_pool`."""
+    return _measure(pool, _rank_pool(pool, embeddings, spec, blocks), spec, pair, cuts, extra)
+
+
+def _measure(pool: Pool, result, spec: EvalSpec, pair: str, cuts, extra: dict) -> RankedPool:
+    """Everything of one ranked pool that needs no other pool (`_rank_and_measure`)."""
+    rows, ranks = [], []
+    for rule in spec.ties:
+        ranks.append(result.ranks_under(rule))
+        rows.append({**_summary_row(pool, ranks[-1], result, spec, pair, rule),
+                     **measures.row_measures(pool, result, ranks[-1]), **cuts.summary_columns(pool), **extra})
+    distractors = [{"dataset": spec.dataset, "pair": pair, **row} for row in measures.distractor_rows(pool, result)]
+    values = [measures.interval_values(pool, r) if spec.bootstrap else None for r in ranks]
+    return RankedPool(pool, result, rows, ranks, _per_query_frame(pool, result, spec, pair), distractors, values)
+
+
+@dataclass
+class SetInputs:
+    """What the pools of one language set share: its vectors, cut flags, summary columns (the
+    model's coverage) and consistency's passage score blocks."""
+
+    langs: tuple[str, ...]
+    embeddings: dict
+    cuts: object
+    extra: dict
+    scores: measures.PassageScores
+
+    @property
+    def pair(self) -> str:
+        return "+".join(self.langs)
+
+
+def _evaluate_scenarios(inputs: SharedInputs, one: SetInputs, scenarios: tuple[str, ...],
+                        spec: EvalSpec) -> list[list[RankedPool]]:
+    """One job's scenarios (`_scenario_jobs`) of one language set: per scenario, a pool per query
+    language, ranked and measured, then their consistency (the same questions, asked in each
+    language). Multi-1 after Multi takes its ranks from Multi's where the pools allow it."""
+    blocks = one.scores if one.scores.ready() else None
+    found: list[list[RankedPool]] = []
+    for scenario in scenarios:
+        group = []
+        for query_lang in one.langs:
+            pool = inputs.pool(one.langs, scenario, query_lang)
+            result = None
+            if scenario == "multi-1" and found:
+                result = _derived_multi_minus_one(found[0][len(group)], pool, spec)
+            if result is None:
+                result = _rank_pool(pool, one.embeddings, spec, blocks,
+                                    extra_top=_multi1_width(inputs, one, scenarios, scenario, query_lang))
+            group.append(_measure(pool, result, spec, one.pair, one.cuts, one.extra))
+        _add_consistency(group, measures.consistency([(r.pool, r.result) for r in group], one.scores))
+        found.append(group)
+    return [[_cut_top(ranked, spec) for ranked in group] for group in found]
+
+
+def _multi1_width(inputs: SharedInputs, one: SetInputs, scenarios: tuple[str, ...], scenario: str,
+                  query_lang: str) -> int:
+    """How many more top docs a Multi pool keeps when Multi-1 is derived from it: Multi-1's
+    excluded docs per query (0 otherwise)."""
+    if scenario != "multi" or "multi-1" not in scenarios:
+        return 0
+    return inputs.pool(one.langs, "multi-1", query_lang).excluded.shape[1]
+
+
+def _derived_multi_minus_one(multi: RankedPool, pool: Pool, spec: EvalSpec):
+    """`pool` (Multi-1) ranked from its Multi pool's counts (`ranking.without_gold`), or None where
+    the two pools are not the same docs and queries with one gold column taken out."""
+    source = multi.pool
+    if not (pool.doc_ids is source.doc_ids and np.array_equal(pool.query_index, source.query_index)
+            and pool.query_lang in source.langs):
+        return None
+    column = source.langs.index(pool.query_lang)
+    keep = [g for g in range(source.gold.shape[1]) if g != column]
+    if not np.array_equal(pool.gold, source.gold[:, keep]):
+        return None
+    return ranking.without_gold(multi.result, source.gold, column, pool.excluded, pool.text_id,
+                                max(TOP_K, spec.trec_depth), ties=spec.ties[0])
+
+
+def _cut_top(ranked: RankedPool, spec: EvalSpec) -> RankedPool:
+    """A Multi pool ranked with a longer top list (for Multi-1) keeps the usual length in its outputs."""
+    k = max(TOP_K, spec.trec_depth)
+    result = ranked.result
+    if result.top_idx.shape[1] > k:
+        ranked.result = replace(result, top_idx=result.top_idx[:, :k], top_scores=result.top_scores[:, :k])
+    return ranked
 
 
 def _in_parallel(fn, items):
@@ -500,15 +640,16 @@ def pool_embeddings(pool: Pool, embeddings: dict) -> tuple[np.ndarray, np.ndarra
     return queries, texts
 
 
-def _rank_pool(pool: Pool, embeddings: dict, spec: EvalSpec, blocks: measures.PassageScores | None = None):
-    """Exact gold ranks of one pool, with the top list run.trec needs (at least the top 10).
-    `blocks`: the language set's score blocks, read instead of scoring the pool again."""
+def _rank_pool(pool: Pool, embeddings: dict, spec: EvalSpec, blocks: measures.PassageScores | None = None,
+               extra_top: int = 0):
+    """Exact gold ranks of one pool, with the top list run.trec needs (at least the top 10; plus
+    `extra_top`). `blocks`: the language set's score blocks, read instead of scoring the pool again."""
     queries, texts = pool_embeddings(pool, embeddings)
     return rank_gold(
         queries, texts, pool.gold, excluded=pool.excluded, doc_text=pool.text_id,
         doc_lang_codes=pool.doc_lang_codes, n_langs=len(pool.langs), ties=spec.ties[0],
         related=pool.duplicates,  # a gold's own copies (per-question pools) are not distractors
-        top_k=max(TOP_K, spec.trec_depth),
+        top_k=max(TOP_K, spec.trec_depth) + extra_top,
         row_scores=None if blocks is None else pool_row_scores(pool, blocks),
     )
 

@@ -140,6 +140,67 @@ def rank_gold(
     return GoldRanks(ranks=ranks, **out)
 
 
+def without_gold(result: GoldRanks, gold, column: int, excluded, doc_text, top_k: int,
+                 ties: str = "optimistic") -> GoldRanks:
+    """The same pool and queries ranked with gold column `column` taken out of the pool together
+    with its copies: Multi-1 from Multi, from the counts alone (no scoring, no pass over the pool).
+
+    `gold` (Q x G): the golds `result` was ranked with; `excluded` (Q x E, -1 padding): per query
+    the docs leaving the pool, gold `column` and the docs holding its text (`Pool.excluded` of the
+    Multi-1 pool); `doc_text`: each doc's text (`Pool.text_id`); `result`: ranked with
+    top_k >= `top_k` + E, so that `top_k` docs remain; `ties`: the rule of the new `ranks`.
+    Every excluded doc holds the gold's text, hence scores s_c, the gold's score, for that query;
+    for each remaining gold o (score s_o), with m = the query's number of excluded docs:
+
+        n_above' = n_above - m [s_c > s_o]        n_tied' = n_tied - m [s_c = s_o]
+        tied_before' / tied_after' lose gold c where it was tied and listed before / after o
+
+    `above_by_lang` is unchanged: the excluded docs were gold or copies of a gold (related) and never
+    counted as unrelated. The top list is the old one without the excluded docs. Equal, field by
+    field, to `rank_gold` on the smaller pool (tests)."""
+    _check_removed_gold(np.asarray(gold)[:, column], excluded, np.asarray(doc_text))
+    if result.top_idx.shape[1] < min(top_k + excluded.shape[1], len(doc_text)):
+        raise ValueError(f"without_gold needs the pool ranked with top_k >= {top_k + excluded.shape[1]}.")
+    keep = [g for g in range(result.ranks.shape[1]) if g != column]
+    s_c, s_o = result.gold_scores[:, column:column + 1], result.gold_scores[:, keep]
+    m = (excluded >= 0).sum(axis=1)[:, None]
+    tie = (s_c == s_o).astype(np.int64)  # NaN (padding) never ties
+    before = np.array([column < g for g in keep])
+    n_above = result.n_above[:, keep] - m * (s_c > s_o)
+    n_tied = result.n_tied[:, keep] - m * tie
+    tied_before = result.tied_before[:, keep] - tie * before
+    tied_after = result.tied_after[:, keep] - tie * ~before
+    top_idx, top_scores = _drop_from_top(result.top_idx, result.top_scores, excluded, len(doc_text), top_k)
+    real = ~np.isnan(s_o)
+    n_above, n_tied = np.where(real, n_above, 0), np.where(real, n_tied, 0)
+    tied_before, tied_after = np.where(real, tied_before, 0), np.where(real, tied_after, 0)
+    return GoldRanks(ranks=_apply_ties(n_above, n_tied, tied_before, tied_after, real, ties), n_tied=n_tied,
+                     above_by_lang=result.above_by_lang[:, keep], top_idx=top_idx, top_scores=top_scores,
+                     gold_scores=s_o.copy(), n_above=n_above, tied_before=tied_before, tied_after=tied_after)
+
+
+def _check_removed_gold(removed: np.ndarray, excluded: np.ndarray, doc_text: np.ndarray) -> None:
+    """Each query excludes its removed gold, and only docs holding that gold's text."""
+    holds = (excluded == removed[:, None]).any(axis=1)
+    same_text = (excluded < 0) | (doc_text[np.maximum(excluded, 0)] == doc_text[np.maximum(removed, 0)][:, None])
+    if not (holds.all() and (removed >= 0).all() and same_text.all()):
+        raise ValueError("without_gold: each query must exclude the removed gold and only docs holding its text.")
+
+
+def _drop_from_top(top_idx, top_scores, excluded, n_docs: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's top list without its excluded docs, cut to k (order kept; -1 / NaN padding)."""
+    rows = np.broadcast_to(np.arange(len(top_idx))[:, None], top_idx.shape)
+    keep = (top_idx >= 0) & ~_is_excluded(rows.ravel(), top_idx.ravel(), excluded, n_docs).reshape(top_idx.shape)
+    place = np.cumsum(keep, axis=1) - 1
+    keep &= place < k
+    out_idx = np.full((len(top_idx), k), -1, dtype=np.int64)
+    out_scores = np.full((len(top_idx), k), np.nan, dtype=np.float32)
+    r, c = np.nonzero(keep)
+    out_idx[r, place[r, c]] = top_idx[r, c]
+    out_scores[r, place[r, c]] = top_scores[r, c]
+    return out_idx, out_scores
+
+
 # --- identity: docs as distinct texts with a multiplicity ------------------------------------------
 
 
