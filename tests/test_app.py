@@ -567,3 +567,18 @@ def test_a_page_run_alone_stops_with_one_line_and_never_loops(workspace):
                           capture_output=True, text=True, timeout=240, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert len(done.stdout.splitlines()) == 8, done.stdout
+
+
+def test_the_project_config_is_what_streamlit_reads_from_the_repo_root():
+    """`streamlit run app.py` from the repository root reads .streamlit/config.toml: loopback only,
+    and no full garbage collection after each run (it held back a query selection's "script
+    finished" by 60-180 ms). Streamlit's own parser, in a fresh process started there."""
+    import subprocess
+    import sys
+
+    probe = ("from streamlit import config; config.get_config_options(force_reparse=True); "
+             "print(config.get_option('server.address'), config.get_option('runner.postScriptGC'))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=Path(APP).parent, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["127.0.0.1", "False"]
