@@ -4,6 +4,7 @@ beat each reference marked by language. Deep links: ?eval=ID&pair=..&scenario=..
 
 from __future__ import annotations
 
+import pyarrow as pa
 import streamlit as st
 
 from app_pages import _shared as shared
@@ -164,13 +165,16 @@ rank_cols = [c for c in view.columns if c.startswith("rank_") and view[c].notna(
 shown = view[["qid", "query_lang", "diagnosis", "query_text", "max_r", *rank_cols, "tied", "top1_lang"]
              ].reset_index(drop=True)
 ss["_q_rows"] = view[["pair", "scenario", "query_lang", "qid"]].to_numpy(dtype=object)
+# Converted to Arrow once per filter change: a selection reruns only the fragment below, which then
+# hands Streamlit a ready Table instead of converting the pandas frame again (~10-20 ms a selection)
+shown_arrow = pa.Table.from_pandas(shown, preserve_index=False)
 
 
 @shared.fragment()
 def query_browser() -> None:
     """The table and the selected query's detail: selecting a row reruns only this fragment."""
     st.dataframe(
-        shown, key="queries_table", on_select=on_select, selection_mode="single-row", hide_index=True,
+        shown_arrow, key="queries_table", on_select=on_select, selection_mode="single-row", hide_index=True,
         width="stretch", height=300,
         column_config={
             "qid": st.column_config.TextColumn("id", width="small"),
