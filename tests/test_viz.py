@@ -315,3 +315,21 @@ def test_fix_tradeoff_figure_one_point_per_variant():
     assert "Mono-Same" in fig.layout.xaxis.title.text and "Complete@10" in fig.layout.yaxis.title.text
     empty = viz.fix_tradeoff_figure(trade.assign(delta_c10=np.nan))
     assert not empty.data and "No variant" in empty.layout.annotations[0].text
+
+
+def test_max_r_scatter_merges_points_as_a_groupby_does():
+    """Merged points against pandas' groupby (the former implementation): first-appearance order,
+    counts, the first five ids then " …", rows with a NaN Max@R left out."""
+    rng = np.random.default_rng(3)
+    n = 400
+    paired = pd.DataFrame({"qid": [f"q{i}" for i in range(n)], "scenario": "multi", "query_lang": "en",
+                           "max_r_base": rng.integers(1, 6, n).astype(float),
+                           "max_r_tuned": rng.integers(1, 6, n).astype(float)})
+    paired.loc[[5, 17], "max_r_tuned"] = np.nan
+    expected = paired.groupby(["max_r_base", "max_r_tuned"], sort=False).agg(
+        n=("qid", "size"), qids=("qid", lambda q: ", ".join(list(q)[:5]) + (" …" if len(q) > 5 else ""))).reset_index()
+    pts = viz._merged_points(paired)
+    pd.testing.assert_frame_equal(pts, expected, check_dtype=False)
+    assert pts["n"].sum() == n - 2 and pts["qids"].str.endswith(" …").all()  # 25 points, ~16 queries each
+    trace = _traces(viz.max_r_scatter(paired), "Multi · en queries")[0]
+    assert list(trace.x) == pts["max_r_base"].tolist() and [int(c) for c in trace.customdata[:, 0]] == pts["n"].tolist()

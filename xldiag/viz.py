@@ -624,6 +624,20 @@ def passage_norms_figure(metrics: pd.DataFrame, smooth: int = 1) -> go.Figure:
 # Compare
 
 
+def _merged_points(sub: pd.DataFrame, named: int = 5) -> pd.DataFrame:
+    """Identical (max_r_base, max_r_tuned) points drawn once: one row per distinct point, in order of
+    first appearance, with n (queries sharing it) and qids (the first `named` ids, " …" for more).
+    One pass over the rows (a groupby with a Python aggregate took ~0.1 s per 1,000 points)."""
+    sub = sub.dropna(subset=["max_r_base", "max_r_tuned"])  # as groupby's keys: a NaN is no point
+    groups: dict[tuple, list] = {}
+    for point, qid in zip(zip(sub["max_r_base"].tolist(), sub["max_r_tuned"].tolist()), sub["qid"].tolist()):
+        groups.setdefault(point, []).append(qid)
+    points = list(groups)
+    return pd.DataFrame({"max_r_base": [p[0] for p in points], "max_r_tuned": [p[1] for p in points],
+                         "n": [len(q) for q in groups.values()],
+                         "qids": [", ".join(q[:named]) + (" …" if len(q) > named else "") for q in groups.values()]})
+
+
 def max_r_scatter(paired: pd.DataFrame, labels=("base", "tuned")) -> go.Figure:
     """Log-log scatter of per-query Max@R, base (x) vs tuned (y), coloured by query language.
 
@@ -636,10 +650,8 @@ def max_r_scatter(paired: pd.DataFrame, labels=("base", "tuned")) -> go.Figure:
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="no change",
                              line=dict(color="grey", dash="dash"), hoverinfo="skip"))
     for (scen, lang), sub in paired.groupby(["scenario", "query_lang"], sort=False):
+        pts = _merged_points(sub)
         # identical (base, tuned) points are drawn once, sized by how many queries share them
-        pts = sub.groupby(["max_r_base", "max_r_tuned"], sort=False).agg(
-            n=("qid", "size"), qids=("qid", lambda q: ", ".join(list(q)[:5]) + (" …" if len(q) > 5 else ""))
-        ).reset_index()
         fig.add_trace(go.Scatter(
             x=pts["max_r_base"], y=pts["max_r_tuned"], mode="markers",
             name=f"{SCENARIO_LABELS.get(scen, scen)} · {lang} queries",
