@@ -333,3 +333,16 @@ def test_max_r_scatter_merges_points_as_a_groupby_does():
     assert pts["n"].sum() == n - 2 and pts["qids"].str.endswith(" …").all()  # 25 points, ~16 queries each
     trace = _traces(viz.max_r_scatter(paired), "Multi · en queries")[0]
     assert list(trace.x) == pts["max_r_base"].tolist() and [int(c) for c in trace.customdata[:, 0]] == pts["n"].tolist()
+
+
+def test_max_r_scatter_draws_many_markers_with_webgl():
+    """Above SCATTER_WEBGL_MARKERS distinct points the markers are WebGL (Scattergl), the diagonal and
+    everything else the same; below, SVG."""
+    n = viz.SCATTER_WEBGL_MARKERS + 1
+    many = pd.DataFrame({"qid": [f"q{i}" for i in range(n)], "scenario": "multi", "query_lang": "zh",
+                         "max_r_base": np.arange(1, n + 1, dtype=float), "max_r_tuned": 2.0})
+    fig = viz.max_r_scatter(many)
+    assert [type(t).__name__ for t in fig.data] == ["Scatter", "Scattergl"]
+    assert len(fig.data[1].x) == n and fig.data[1].marker.symbol == "circle"
+    few = viz.max_r_scatter(many.iloc[:-1])  # exactly the threshold: SVG
+    assert [type(t).__name__ for t in few.data] == ["Scatter", "Scatter"]
