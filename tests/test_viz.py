@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from eval_folders import make_per_query, make_summary
+from eval_folders import make_eval, make_per_query, make_summary
 
 from xldiag import alignment, results, viz
 
@@ -346,3 +346,17 @@ def test_max_r_scatter_draws_many_markers_with_webgl():
     assert len(fig.data[1].x) == n and fig.data[1].marker.symbol == "circle"
     few = viz.max_r_scatter(many.iloc[:-1])  # exactly the threshold: SVG
     assert [type(t).__name__ for t in few.data] == ["Scatter", "Scatter"]
+
+
+def test_paired_queries_from_the_columns_it_reads(tmp_path):
+    """Compare pairs two evaluations read with only PAIRED_INPUT_COLUMNS: the same pairing as from
+    the whole per_query files; a column per_query does not have is named."""
+    base, tuned = make_eval(tmp_path / "base"), make_eval(tmp_path / "tuned", model_shift=-3)
+    small = results.read_per_query(base, results.PAIRED_INPUT_COLUMNS)
+    assert list(small.columns) == results.PAIRED_INPUT_COLUMNS
+    whole = results.paired_queries(results.read_per_query(base), results.read_per_query(tuned))
+    pd.testing.assert_frame_equal(results.paired_queries(small, results.read_per_query(tuned, results.PAIRED_INPUT_COLUMNS)),
+                                  whole)
+    assert (whole["delta_max_r"] < 0).any()  # the shift made some queries better: a real pairing
+    with pytest.raises(ValueError, match="no columns \\['max_rank'\\]"):
+        results.read_per_query(base, ["qid", "max_rank"])
