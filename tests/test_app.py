@@ -248,7 +248,7 @@ def test_compare_page(workspace):
     assert at.title[0].value == "Compare"
     assert at.selectbox(key="cmp_a").value == "runs:tiny/eval/base"
     assert at.selectbox(key="cmp_b").value == "runs:tiny/eval/tuned"
-    assert len(at.get("plotly_chart")) == 1
+    assert not charts_of(at)  # the scatter is built when its tab is opened; the tests' tab is open
     tests = at.dataframe[1].value
     assert set(tests["metric"]) == {"Max@R (log2)", "NDCG@1"}
     assert {"mean Δ", "95 % CI", "p-value"} <= set(tests.columns)  # the paired bootstrap beside the test
@@ -258,6 +258,10 @@ def test_compare_page(workspace):
     ok(at)
     at.selectbox(key="cmp_scen").set_value("mono-cross").run()
     ok(at)
+    open_tab(at, "cmp_tab", "Max@R per query (scatter)")
+    assert charts_of(at) == ["cmp_scatter"] and "Max@R per query" in spec_of(at, "cmp_scatter")
+    assert len(at.dataframe) == 1  # the Base/Ours table; the tests' table is not built now
+    assert "Mono-Cross" in spec_of(at, "cmp_scatter")  # the scenario chosen above
 
 
 def test_fine_tune_shows_run_and_validates_form(workspace):
