@@ -12,6 +12,8 @@ from xldiag import results
 from xldiag.results import selection
 from xldiag.vocab import SCENARIO_LABELS, SCENARIOS, metric
 
+COMPARE_TABS = ["Paired significance tests", "Max@R per query (scatter)"]
+
 fr = shared.header("Compare", "Two evaluations of the same dataset, query by query: did fine-tuning help, and where?")
 ss = st.session_state
 
@@ -71,7 +73,10 @@ st.dataframe(table.drop(columns="dataset"), hide_index=True, width="stretch", he
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _paired(a: str, b: str, stamp: tuple) -> pd.DataFrame:
-    return results.paired_queries(shared.per_query(a), shared.per_query(b))
+    """The two evaluations' queries side by side, from the few per_query columns the pairing reads (the
+    chart waits for it; the whole file's list columns took most of the reading time)."""
+    columns = results.PAIRED_INPUT_COLUMNS
+    return results.paired_queries(results.read_per_query(a, columns), results.read_per_query(b, columns))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -93,21 +98,25 @@ method = f3.radio("Paired test", ["wilcoxon", "permutation"], horizontal=True, k
                   format_func=lambda m: {"wilcoxon": "Wilcoxon signed-rank", "permutation": "paired permutation"}[m])
 paired = paired_all[(paired_all["pair"] == pair) & (paired_all["scenario"] == scen)]
 
-left, right = st.columns([1, 1])
-with left:
-    st.plotly_chart(shared.figure("max_r_scatter", paired, labels=("base", "tuned")), key="cmp_scatter")
-with right:
-    st.markdown("**Paired significance tests** (two-sided, per query) and the 95 % paired bootstrap interval of "
-                "the mean difference")
-    found = _paired_tests(str(run_a.path), str(run_b.path), (shared.stamp(run_a.path), shared.stamp(run_b.path)),
-                          pair, scen, method).copy()
-    found.insert(5, "95 % CI", [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(found["ci_lo"], found["ci_hi"])])
-    st.dataframe(found.drop(columns=["ci_lo", "ci_hi"]), hide_index=True, width="stretch",
-                 column_config={"mean Δ": st.column_config.NumberColumn(format="%.3f"),
-                                "p-value": st.column_config.NumberColumn(format="%.2g")})
-    st.caption("Δ = tuned − base: negative is better for Max@R, positive for NDCG@1. Max@R is compared on a "
-               "log2 scale (ranks are heavy-tailed). The interval resamples the queries (1,000 resamples, seed 0), "
-               "keeping each query's base and tuned values together.")
+# Only the open tab is built. The scatter is the page's one Plotly chart: drawn on the first visit, it
+# made the browser load Plotly's code (~1.3 s of a new tab's main thread) and kept Compare over 3 s
+tests_tab, scatter_tab = st.tabs(COMPARE_TABS, key="cmp_tab", on_change="rerun")
+if scatter_tab.open:
+    with scatter_tab:
+        st.plotly_chart(shared.figure("max_r_scatter", paired, labels=("base", "tuned")), key="cmp_scatter")
+if tests_tab.open:
+    with tests_tab:
+        st.markdown("**Paired significance tests** (two-sided, per query) and the 95 % paired bootstrap interval of "
+                    "the mean difference")
+        found = _paired_tests(str(run_a.path), str(run_b.path), (shared.stamp(run_a.path), shared.stamp(run_b.path)),
+                              pair, scen, method).copy()
+        found.insert(5, "95 % CI", [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(found["ci_lo"], found["ci_hi"])])
+        st.dataframe(found.drop(columns=["ci_lo", "ci_hi"]), hide_index=True, width="stretch",
+                     column_config={"mean Δ": st.column_config.NumberColumn(format="%.3f"),
+                                    "p-value": st.column_config.NumberColumn(format="%.2g")})
+        st.caption("Δ = tuned − base: negative is better for Max@R, positive for NDCG@1. Max@R is compared on a "
+                   "log2 scale (ranks are heavy-tailed). The interval resamples the queries (1,000 resamples, seed 0), "
+                   "keeping each query's base and tuned values together.")
 
 st.subheader("Most improved and most degraded queries")
 n_show = st.slider("How many", 3, 30, 8, key="cmp_n")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from eval_folders import make_per_query, make_summary
+from eval_folders import make_eval, make_per_query, make_summary
 
 from xldiag import alignment, results, viz
 
@@ -315,3 +315,48 @@ def test_fix_tradeoff_figure_one_point_per_variant():
     assert "Mono-Same" in fig.layout.xaxis.title.text and "Complete@10" in fig.layout.yaxis.title.text
     empty = viz.fix_tradeoff_figure(trade.assign(delta_c10=np.nan))
     assert not empty.data and "No variant" in empty.layout.annotations[0].text
+
+
+def test_max_r_scatter_merges_points_as_a_groupby_does():
+    """Merged points against pandas' groupby (the former implementation): first-appearance order,
+    counts, the first five ids then " …", rows with a NaN Max@R left out."""
+    rng = np.random.default_rng(3)
+    n = 400
+    paired = pd.DataFrame({"qid": [f"q{i}" for i in range(n)], "scenario": "multi", "query_lang": "en",
+                           "max_r_base": rng.integers(1, 6, n).astype(float),
+                           "max_r_tuned": rng.integers(1, 6, n).astype(float)})
+    paired.loc[[5, 17], "max_r_tuned"] = np.nan
+    expected = paired.groupby(["max_r_base", "max_r_tuned"], sort=False).agg(
+        n=("qid", "size"), qids=("qid", lambda q: ", ".join(list(q)[:5]) + (" …" if len(q) > 5 else ""))).reset_index()
+    pts = viz._merged_points(paired)
+    pd.testing.assert_frame_equal(pts, expected, check_dtype=False)
+    assert pts["n"].sum() == n - 2 and pts["qids"].str.endswith(" …").all()  # 25 points, ~16 queries each
+    trace = _traces(viz.max_r_scatter(paired), "Multi · en queries")[0]
+    assert list(trace.x) == pts["max_r_base"].tolist() and [int(c) for c in trace.customdata[:, 0]] == pts["n"].tolist()
+
+
+def test_max_r_scatter_draws_many_markers_with_webgl():
+    """Above SCATTER_WEBGL_MARKERS distinct points the markers are WebGL (Scattergl), the diagonal and
+    everything else the same; below, SVG."""
+    n = viz.SCATTER_WEBGL_MARKERS + 1
+    many = pd.DataFrame({"qid": [f"q{i}" for i in range(n)], "scenario": "multi", "query_lang": "zh",
+                         "max_r_base": np.arange(1, n + 1, dtype=float), "max_r_tuned": 2.0})
+    fig = viz.max_r_scatter(many)
+    assert [type(t).__name__ for t in fig.data] == ["Scatter", "Scattergl"]
+    assert len(fig.data[1].x) == n and fig.data[1].marker.symbol == "circle"
+    few = viz.max_r_scatter(many.iloc[:-1])  # exactly the threshold: SVG
+    assert [type(t).__name__ for t in few.data] == ["Scatter", "Scatter"]
+
+
+def test_paired_queries_from_the_columns_it_reads(tmp_path):
+    """Compare pairs two evaluations read with only PAIRED_INPUT_COLUMNS: the same pairing as from
+    the whole per_query files; a column per_query does not have is named."""
+    base, tuned = make_eval(tmp_path / "base"), make_eval(tmp_path / "tuned", model_shift=-3)
+    small = results.read_per_query(base, results.PAIRED_INPUT_COLUMNS)
+    assert list(small.columns) == results.PAIRED_INPUT_COLUMNS
+    whole = results.paired_queries(results.read_per_query(base), results.read_per_query(tuned))
+    pd.testing.assert_frame_equal(results.paired_queries(small, results.read_per_query(tuned, results.PAIRED_INPUT_COLUMNS)),
+                                  whole)
+    assert (whole["delta_max_r"] < 0).any()  # the shift made some queries better: a real pairing
+    with pytest.raises(ValueError, match="no columns \\['max_rank'\\]"):
+        results.read_per_query(base, ["qid", "max_rank"])

@@ -43,6 +43,7 @@ from xldiag.results.queries import (
     filter_queries,
     inclination_rates,
     language_preference,
+    PAIRED_INPUT_COLUMNS,
     measure_table,
     most_changed,
     paired_queries,
@@ -71,7 +72,7 @@ __all__ = [
     "eval_argv", "eval_id", "eval_label", "eval_name", "eval_spec", "EvalRun", "evals_dir", "explain",
     "filter_queries", "id_of", "inclination_rates", "job_fields", "labelled_models", "language_preference",
     "launch_evaluation", "launch_evaluation_set", "list_evaluations", "load_eval", "measure_table", "model_label",
-    "most_changed", "paired_queries", "paired_tests",
+    "most_changed", "PAIRED_INPUT_COLUMNS", "paired_queries", "paired_tests",
     "preference_verdict", "query_detail", "query_index", "query_table", "read_config", "read_per_query",
     "resolve_eval_id", "RunFolderError", "RunFormatError", "RunIncompleteError", "runs_dir", "slug", "tie_rules",
 ]

@@ -237,8 +237,11 @@ def inclination_rates(summaries: dict[str, pd.DataFrame], scenario: str = "multi
 # --- two evaluations, query by query -------------------------------------------------------------
 
 
+PAIRED_INPUT_COLUMNS = [*QUERY_KEYS, "query_text", "max_r", "gold_ranks"]  # what paired_queries reads
+
+
 def paired_queries(base: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
-    """Join two per-query frames on QUERY_KEYS.
+    """Join two per-query frames (PAIRED_INPUT_COLUMNS suffice) on QUERY_KEYS.
 
     Columns: the keys, query_text, max_r_base, max_r_tuned, ndcg@1_base, ndcg@1_tuned, delta_max_r
     (tuned − base; negative = better), log2_ratio (log2 tuned/base)."""

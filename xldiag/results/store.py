@@ -7,6 +7,7 @@ complete run), summary.csv, per_query.parquet and table.md; run as a job (`pytho
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,10 +178,25 @@ def _read_table(file: Path, reader, columns, absent: str) -> pd.DataFrame:
     return frame
 
 
-def read_per_query(path: str | Path) -> pd.DataFrame:
+def read_per_query(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """per_query.parquet of a run folder; `columns`: only these (a page that needs a few scalar
+    columns skips converting the list columns, most of the reading time)."""
     path = Path(path)
-    return _read_table(path / PER_QUERY_FILE, pd.read_parquet, PER_QUERY_COLUMNS,
+    if columns is not None:
+        unknown = [c for c in columns if c not in PER_QUERY_COLUMNS]
+        if unknown:
+            raise ValueError(f"per_query has no columns {unknown}; choose from {', '.join(PER_QUERY_COLUMNS)}.")
+    reader = pd.read_parquet if columns is None else functools.partial(_read_columns, columns=list(columns))
+    return _read_table(path / PER_QUERY_FILE, reader, columns or PER_QUERY_COLUMNS,
                        f"{path} has no {PER_QUERY_FILE}; re-run the evaluation.")
+
+
+def _read_columns(file: Path, columns: list[str]) -> pd.DataFrame:
+    """The columns of a parquet file that it has (a missing one is reported by _read_table)."""
+    import pyarrow.parquet as pq
+
+    present = set(pq.read_schema(file).names)
+    return pd.read_parquet(file, columns=[c for c in columns if c in present])
 
 
 def load_eval(path: str | Path, per_query: bool = False) -> EvalRun:
