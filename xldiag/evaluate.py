@@ -406,15 +406,9 @@ class RankedPool:
     interval_values: list  # per rule, the bootstrap's per-query values (None with the bootstrap off)
 
 
-def _rank_and_measure(pool: Pool, embeddings: dict, spec: EvalSpec, pair: str, cuts, extra: dict,
-                      blocks: measures.PassageScores | None = None) -> RankedPool:
-    """Rank one pool and compute everything of it that needs no other pool. `extra`: columns every
-    row of the language set gets (the model's language coverage); `blocks` see `_rank_pool`."""
-    return _measure(pool, _rank_pool(pool, embeddings, spec, blocks), spec, pair, cuts, extra)
-
-
 def _measure(pool: Pool, result, spec: EvalSpec, pair: str, cuts, extra: dict) -> RankedPool:
-    """Everything of one ranked pool that needs no other pool (`_rank_and_measure`)."""
+    """Everything of one ranked pool (`result`) that needs no other pool. `extra`: columns every
+    row of the language set gets (the model's language coverage)."""
     rows, ranks = [], []
     for rule in spec.ties:
         ranks.append(result.ranks_under(rule))
@@ -472,6 +466,7 @@ def _evaluate_scenarios(inputs: SharedInputs, one: SetInputs, scenarios: tuple[s
 def _derived_multi_minus_one(source: Pool, result, pool: Pool, spec: EvalSpec):
     """`pool` (Multi-1) ranked from its Multi pool's counts (`ranking.without_gold`), or None where
     the two pools are not the same docs and queries with one gold column taken out."""
+    # the same doc list object (`build_pool(doc_lists=...)`): the same docs, by identity
     if not (pool.doc_ids is source.doc_ids and np.array_equal(pool.query_index, source.query_index)
             and pool.query_lang in source.langs):
         return None
@@ -586,9 +581,11 @@ def pool_row_scores(pool: Pool, blocks: measures.PassageScores) -> np.ndarray:
 def _whole_block(pool: Pool, block: np.ndarray, passages: np.ndarray, columns: np.ndarray) -> bool:
     """Whether the pool reads `block` as it is: its queries are the block's rows in order, and the
     texts at `columns` (one contiguous run) are the block's passages in order."""
+    if not len(columns):
+        return False
     return (pool.query_index.shape == block.shape[:1] and ranking.is_identity(pool.query_index)
             and passages.shape == block.shape[1:] and ranking.is_identity(passages)
-            and ranking.is_identity(columns - columns[0]) if len(columns) else False)
+            and ranking.is_identity(columns - columns[0]))
 
 
 TOP_K = 10  # the top list per_query.parquet keeps

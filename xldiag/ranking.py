@@ -170,7 +170,8 @@ def without_gold(result: GoldRanks, gold, column: int, excluded, doc_text, top_k
     n_tied = result.n_tied[:, keep] - m * tie
     tied_before = result.tied_before[:, keep] - tie * before
     tied_after = result.tied_after[:, keep] - tie * ~before
-    top_idx, top_scores = _drop_from_top(result.top_idx, result.top_scores, excluded, len(doc_text), top_k)
+    top_idx, top_scores = _without_excluded(result.top_idx, result.top_idx >= 0, result.top_scores, excluded,
+                                             len(doc_text), top_k)
     real = ~np.isnan(s_o)
     n_above, n_tied = np.where(real, n_above, 0), np.where(real, n_tied, 0)
     tied_before, tied_after = np.where(real, tied_before, 0), np.where(real, tied_after, 0)
@@ -185,20 +186,6 @@ def _check_removed_gold(removed: np.ndarray, excluded: np.ndarray, doc_text: np.
     same_text = (excluded < 0) | (doc_text[np.maximum(excluded, 0)] == doc_text[np.maximum(removed, 0)][:, None])
     if not (holds.all() and (removed >= 0).all() and same_text.all()):
         raise ValueError("without_gold: each query must exclude the removed gold and only docs holding its text.")
-
-
-def _drop_from_top(top_idx, top_scores, excluded, n_docs: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's top list without its excluded docs, cut to k (order kept; -1 / NaN padding)."""
-    rows = np.broadcast_to(np.arange(len(top_idx))[:, None], top_idx.shape)
-    keep = (top_idx >= 0) & ~_is_excluded(rows.ravel(), top_idx.ravel(), excluded, n_docs).reshape(top_idx.shape)
-    place = np.cumsum(keep, axis=1) - 1
-    keep &= place < k
-    out_idx = np.full((len(top_idx), k), -1, dtype=np.int64)
-    out_scores = np.full((len(top_idx), k), np.nan, dtype=np.float32)
-    r, c = np.nonzero(keep)
-    out_idx[r, place[r, c]] = top_idx[r, c]
-    out_scores[r, place[r, c]] = top_scores[r, c]
-    return out_idx, out_scores
 
 
 # --- identity: docs as distinct texts with a multiplicity ------------------------------------------
@@ -629,8 +616,14 @@ def _top_docs(top_text, top_text_scores, excluded, texts: Texts, k: int) -> tupl
 def _top_single_docs(doc, ok, scores, excluded, texts: Texts, k: int) -> tuple[np.ndarray, np.ndarray]:
     """`_top_docs` where every text is one doc: text order is doc order (texts are numbered by
     their first doc), so the top texts are already the top docs; only excluded docs drop out."""
+    return _without_excluded(doc, ok, scores, excluded, texts.n_docs, k)
+
+
+def _without_excluded(doc, ok, scores, excluded, n_docs: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's listed docs (`ok`: listed) without its excluded ones, order kept, cut to k
+    (-1 / NaN padding)."""
     rows = np.broadcast_to(np.arange(len(doc))[:, None], doc.shape)
-    keep = ok & ~_is_excluded(rows.ravel(), doc.ravel(), excluded, texts.n_docs).reshape(doc.shape)
+    keep = ok & ~_is_excluded(rows.ravel(), doc.ravel(), excluded, n_docs).reshape(doc.shape)
     place = np.cumsum(keep, axis=1) - 1
     keep &= place < k
     out_idx = np.full((len(doc), k), -1, dtype=np.int64)
