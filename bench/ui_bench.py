@@ -14,6 +14,11 @@ against `streamlit run app.py` on 127.0.0.1:
   page opened for the first time on the new one (the first folder): the issue's "first visit after
   an evaluation". From `goto(<page url>?eval=ID)` until the script has finished, the page's heading
   is shown and every Plotly chart has drawn. `--repeat` rounds, each on a fresh server; the median.
+- first visit in the same tab ("tab"): the same moment as a user meets it inside the dashboard: the
+  tab shows the earlier evaluation's Overview, the sidebar's model is switched to the new
+  evaluation's (Overview redrawn on it: its first visit), then each other page is opened once from
+  the sidebar. The browser has Streamlit's and Plotly's code loaded already, as a tab that has
+  shown a chart has; nothing of the new evaluation is in st.cache_*. `--repeat` rounds, fresh servers.
 - cold: for each page, a fresh server (Python's imports of streamlit, pandas, plotly and xldiag
   included) and a tab of a browser that opened the app before; empty: the same with an
   empty browser cache. Nothing cached in the server.
@@ -50,7 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PARTS = ("first", "warm", "select", "cold", "empty")
+PARTS = ("first", "tab", "warm", "select", "cold", "empty")
 PAGES = [("Overview", ""), ("Queries", "queries"), ("Language preference", "language_preference"),
          ("Alignment", "alignment"), ("Embedding map", "embedding_map"), ("Fine-tune", "fine_tune"),
          ("Compare", "compare")]
@@ -260,6 +265,47 @@ def measure_first_visits(context, env: dict, ws: Path, earlier_id: str, first_id
     return first
 
 
+def switch_model(page, model: str, eval_id: str, timeout_ms: int) -> float:
+    """Pick `model` in the sidebar's model box (typed, then Enter) until the page has been redrawn
+    on its evaluation `eval_id`; returns the seconds from the key press."""
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Model / checkpoint").first
+    box.locator("input").click()
+    page.keyboard.type(model)
+    started = time.perf_counter()
+    page.keyboard.press("Enter")
+    page.wait_for_function(SHOWS_EVAL, arg=eval_id.split(":", 1)[-1], timeout=timeout_ms, polling="raf")
+    page.wait_for_function(PAGE_DONE, arg="Overview", timeout=timeout_ms, polling="raf")
+    return time.perf_counter() - started
+
+
+SHOWS_EVAL = """(name) => [...document.querySelectorAll('[data-testid="stSidebar"] [data-testid="stSelectbox"]')]
+    .some(e => e.textContent.includes('Evaluation')
+               && [...e.querySelectorAll('input')].some(i => (i.value || '').includes(name)))"""
+
+
+def measure_first_in_tab(context, env: dict, ws: Path, earlier_id: str, first_id: str, first_model: str,
+                         pages: list[tuple[str, str]], port: int | None, rounds: int) -> dict[str, list[float]]:
+    """The first visits of `measure_first_visits`, made in the tab the user has open (see "tab" in
+    the module docstring): Overview by switching the sidebar's model, every other page by its link."""
+    first: dict[str, list[float]] = {title: [] for title, _ in pages}
+    for _ in range(rounds):
+        proc, url = start_server(ROOT / "app.py", env, ws / "streamlit-tab.log", port)
+        page = context.new_page()
+        try:
+            page.goto(f"{url}/?eval={earlier_id}")
+            page.wait_for_function(PAGE_DONE, arg="Overview", timeout=COLD_TIMEOUT_MS, polling=100)
+            for title, _ in pages:
+                first[title].append(switch_model(page, first_model, first_id, COLD_TIMEOUT_MS) if title == "Overview"
+                                    else nav(page, title, COLD_TIMEOUT_MS))
+                if page.locator('[data-testid="stException"]').count():
+                    raise RuntimeError(f"{title}: exception on the page")
+                print(f"tab     {title:<20} {first[title][-1]:7.2f} s", flush=True)
+        finally:
+            page.close()
+            stop_server(proc)
+    return first
+
+
 def measure_warm(page, url: str, first_id: str, repeat: int, shots: Path, pages: list[tuple[str, str]],
                  parts: set[str]) -> dict:
     """Visit every page once (warming the caches), then time `repeat` rounds of navigation ("warm"
@@ -330,6 +376,13 @@ def measure_baseline(browser, ws: Path, repeat: int) -> dict:
     return {"cold_empty_cache_s": min(empty), "cold_s": min(cached), "warm_s": statistics.median(warm)}
 
 
+def _model_of(folder: Path) -> str:
+    """The model an evaluation folder's config names, as the sidebar lists it."""
+    from xldiag import results
+
+    return results.model_label(json.loads((folder / "config.json").read_text())["model"])
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -346,25 +399,27 @@ def print_report(report: dict) -> None:
     print(f"\nload average before / after: {report['load_before']} / {report['load_after']}  ({report['cpus']} CPUs)")
     print(f"baseline (one-heading app): cold {base['cold_s']:.2f} s (empty browser cache "
           f"{base['cold_empty_cache_s']:.2f} s), warm {base['warm_s']:.3f} s")
-    print(f"\n{'page':<21}{'first':>7}{'×base':>7}{'cold':>7}{'×base':>7}{'empty':>7}{'×base':>7}{'warm':>7}{'p90':>7}{'×base':>7}   "
+    print(f"\n{'page':<21}{'first':>7}{'×base':>7}{'tab':>7}{'×base':>7}{'cold':>7}{'×base':>7}{'empty':>7}{'×base':>7}{'warm':>7}{'p90':>7}{'×base':>7}   "
           f"targets: first visit < {COLD_TARGET_S:g} s, warm < {WARM_TARGET_S:g} s")
     for title, stats in report["pages"].items():
         first = report.get("first_visit_s", {}).get(title, float("nan"))
+        tab = report.get("first_visit_in_tab_s", {}).get(title, float("nan"))
         cold = report["cold_s"].get(title, float("nan"))
         empty = report["cold_empty_cache_s"].get(title, float("nan"))
         slow = [v for v, target in ((first, COLD_TARGET_S), (stats["median_s"], WARM_TARGET_S)) if v >= target]
         flag = "SLOW" if slow else "ok"
-        print(f"{title:<21}{first:7.2f}{_ratio(first, base['cold_s'])}{cold:7.2f}{_ratio(cold, base['cold_s'])}{empty:7.2f}"
+        print(f"{title:<21}{first:7.2f}{_ratio(first, base['cold_s'])}{tab:7.2f}{_ratio(tab, base['warm_s'])}{cold:7.2f}{_ratio(cold, base['cold_s'])}{empty:7.2f}"
               f"{_ratio(empty, base['cold_empty_cache_s'])}"
               f"{stats['median_s']:7.2f}{stats['p90_s']:7.2f}{_ratio(stats['median_s'], base['warm_s'])}   {flag}")
     s = report["query_selection"]
     flag = "SLOW" if s["median_s"] >= SELECT_TARGET_S else "ok"
-    print(f"{'select a query':<21}{'':35}{s['median_s']:7.3f}{s['p90_s']:7.3f}{_ratio(s['median_s'], base['warm_s'])}"
+    print(f"{'select a query':<21}{'':49}{s['median_s']:7.3f}{s['p90_s']:7.3f}{_ratio(s['median_s'], base['warm_s'])}"
           f"   {flag} (target {SELECT_TARGET_S:g} s)")
     s = report["query_selection_chart_open"]
-    print(f"{'  top-k chart open':<21}{'':35}{s['median_s']:7.3f}{s['p90_s']:7.3f}{_ratio(s['median_s'], base['warm_s'])}")
+    print(f"{'  top-k chart open':<21}{'':49}{s['median_s']:7.3f}{s['p90_s']:7.3f}{_ratio(s['median_s'], base['warm_s'])}")
     print("first: the first visit of each page on a new evaluation, the dashboard already running (the issue's "
-          "'first visit after an evaluation', median of --repeat rounds; ×base: to the baseline's cold); cold: a fresh server per page (Python's imports included), browser "
+          "'first visit after an evaluation', each page in a new tab, median of --repeat rounds; ×base: to the baseline's cold); tab: "
+          "the same first visits made in the tab the user has open (sidebar), ×base: to the baseline's warm; cold: a fresh server per page (Python's imports included), browser "
           "cache warm; empty: fresh server and an empty browser cache; ×base: ratio to the baseline app measured "
           "the same way in this run")
 
@@ -382,7 +437,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip", nargs="*", default=[], metavar="PAGE",
                         help="pages to leave out (titles, e.g. Alignment), cold and warm; reported as not measured")
     parser.add_argument("--parts", nargs="*", default=list(PARTS), choices=PARTS,
-                        help="what to measure (default all): first visits, warm navigation, query selection, cold "
+                        help="what to measure (default all): first visits (new tabs), tab (first visits in the open tab), warm navigation, query selection, cold "
                              "(fresh server), empty (fresh server, empty browser cache); the baseline always")
     parser.add_argument("--chromium", default=os.environ.get("XLDIAG_CHROMIUM") or shutil.which("chromium")
                         or "/usr/bin/chromium")
@@ -427,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
         first_runs = (measure_first_visits(context, env, ws, ids[-1], ids[0], timed, port, args.repeat)
                       if len(ids) > 1 and "first" in parts else {})
         first = {title: statistics.median(values) for title, values in first_runs.items()}
+        tab_runs = (measure_first_in_tab(context, env, ws, ids[-1], ids[0], _model_of(evals / ids[0].split(":", 1)[-1]), timed, port,
+                                         args.repeat) if len(ids) > 1 and "tab" in parts else {})
+        tab = {title: statistics.median(values) for title, values in tab_runs.items()}
         cold = measure_cold(context, env, ws, ids[0], timed, port) if "cold" in parts else {}
         empty = measure_cold(browser, env, ws, ids[0], timed, port) if "empty" in parts else {}
         browser.close()
@@ -434,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(), "cpus": os.cpu_count(),
               "load_before": load_before, "load_after": load_average(), "evaluations": ids,
               "targets": {"cold_s": COLD_TARGET_S, "warm_s": WARM_TARGET_S, "select_s": SELECT_TARGET_S},
-              "baseline": baseline, "first_visit_s": first, "first_visit_runs_s": first_runs, "cold_s": cold, "cold_empty_cache_s": empty,
+              "baseline": baseline, "first_visit_s": first, "first_visit_runs_s": first_runs,
+              "first_visit_in_tab_s": tab, "first_visit_in_tab_runs_s": tab_runs, "cold_s": cold, "cold_empty_cache_s": empty,
               "pages": {t: summarize(v) for t, v in measured["pages"].items()},
               "query_selection": summarize(measured["selections"]),
               "query_selection_chart_open": summarize(measured["selections_chart"])}
