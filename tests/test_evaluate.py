@@ -160,9 +160,15 @@ def _full_sort_ranks(scores: np.ndarray, text_id: np.ndarray, gold, excluded, ti
 
 @pytest.mark.parametrize("scenario,scenarios", [("multi", ["multi"]), ("multi-1", ["multi-1"]),
                                                 ("multi-1", ["multi", "multi-1"])])  # derived from Multi's counts
-def test_paper_setting_equals_a_full_sort_with_copies_tied(encoder, scenario, scenarios):
+def test_paper_setting_equals_a_full_sort_with_copies_tied(encoder, scenario, scenarios, monkeypatch):
+    from xldiag import ranking
+
+    derived = []
+    real_without_gold = ranking.without_gold
+    monkeypatch.setattr(ranking, "without_gold", lambda *a, **k: derived.append(1) or real_without_gold(*a, **k))
     summary = evaluate(model="default", dataset="xquad", langs="zh", scenarios=scenarios,
                        construction="per-question", ties="optimistic,pessimistic", limit=LIMIT, encoder=encoder)
+    assert len(derived) == (2 if scenarios == ["multi", "multi-1"] else 0)  # Multi-1 after Multi: derived, per query language
     summary = summary[summary.scenario == scenario]
     data = load_dataset("xquad", ["en", "zh"], limit=LIMIT)
     for query_lang in ("en", "zh"):
