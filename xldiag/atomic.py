@@ -3,11 +3,11 @@ reader that tolerates a file being written by someone else."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
-import contextlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator

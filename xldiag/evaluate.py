@@ -535,7 +535,9 @@ def _embed_dataset(encoder, data, langs, progress: Progress) -> dict:
 def pool_embeddings(pool: Pool, embeddings: dict) -> tuple[np.ndarray, np.ndarray]:
     """(query matrix, one row per distinct pool text) from the per-language matrices; pass the
     second with `doc_text=pool.text_id` to `rank_gold`."""
-    queries = embeddings[("query", pool.query_lang)][pool.query_index]
+    queries = embeddings[("query", pool.query_lang)]
+    if not (len(pool.query_index) == len(queries) and ranking.is_identity(pool.query_index)):
+        queries = queries[pool.query_index]  # (every question, in order: the matrix itself, no copy)
     first = pool.text_first_doc
     texts = np.empty((len(first), queries.shape[1]), dtype=np.float32)
     for lang in pool.langs:

@@ -23,6 +23,7 @@ import numpy as np
 
 from xldiag import metrics, stats
 from xldiag.pools import Pool
+from xldiag.ranking import is_identity
 from xldiag.vocab import DIAGNOSES, INTERVAL_LEVEL, INTERVAL_METRICS, diagnosis_column, interval_columns
 
 PEER_CUTOFF = 10
@@ -216,11 +217,12 @@ class PassageScores:
         out = None
         rows, cols = np.nonzero(pool.excluded >= 0)
         excluded = pool.excluded[rows, cols]
-        every_query = np.array_equal(pool.query_index, np.arange(len(self.embeddings[("query", pool.query_lang)])))
+        every_query = (len(pool.query_index) == len(self.embeddings[("query", pool.query_lang)])
+                       and is_identity(pool.query_index))
         for lang in pool.langs:
             present = np.unique(pool.doc_passage[pool.doc_lang == lang])
             block = self.block(pool.query_lang, lang)
-            if every_query and np.array_equal(present, np.arange(n_passages)):
+            if every_query and len(present) == n_passages and is_identity(present):
                 scores = block.copy()  # the usual case: every question against every passage
             else:
                 scores = np.full((pool.n_queries, n_passages), np.nan, dtype=np.float32)

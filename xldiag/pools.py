@@ -152,12 +152,11 @@ def build_pool(dataset, scenario: str, query_lang: str, langs, construction: str
     """
     langs = _check_args(dataset, scenario, query_lang, langs, construction)
     pool_langs = _pool_langs(scenario, query_lang, langs)
+    lists = {} if doc_lists is None else doc_lists
     key = (tuple(pool_langs), construction)
-    if doc_lists is None or key not in doc_lists:
-        docs = _docs(dataset, pool_langs, construction)
-        if doc_lists is not None:
-            doc_lists[key] = docs
-    docs = doc_lists[key] if doc_lists is not None else docs
+    if key not in lists:
+        lists[key] = _docs(dataset, pool_langs, construction)
+    docs = lists[key]
     n_q = len(dataset.question_ids)
     # gold_by_lang[lang][q]: the doc that is gold for question q in that language.
     gold_by_lang = {lang: docs["gold"][lang] for lang in pool_langs}

@@ -594,7 +594,9 @@ def _top_docs(top_text, top_text_scores, excluded, texts: Texts, k: int) -> tupl
     ok = top_text >= 0
     t = np.maximum(top_text, 0)
     if texts.n_texts == texts.n_docs:
-        return _top_single_docs(texts.docs_by_text[texts.doc_start[t]], ok, top_text_scores, excluded, texts, k)
+        # every text is one doc: text order is doc order (texts are numbered by their first doc), so the
+        # top texts are already the top docs; only excluded docs drop out
+        return _without_excluded(texts.docs_by_text[texts.doc_start[t]], ok, top_text_scores, excluded, texts.n_docs, k)
     per_text = k + excluded.shape[1]
     n_docs = np.where(ok, np.minimum(texts.doc_start[t + 1] - texts.doc_start[t], per_text), 0)
     row = np.repeat(np.repeat(np.arange(n_q), top_text.shape[1]), n_docs.ravel())
@@ -611,12 +613,6 @@ def _top_docs(top_text, top_text_scores, excluded, texts: Texts, k: int) -> tupl
     out_idx[row[keep], place[keep]] = doc[keep]
     out_scores[row[keep], place[keep]] = score[keep]
     return out_idx, out_scores
-
-
-def _top_single_docs(doc, ok, scores, excluded, texts: Texts, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """`_top_docs` where every text is one doc: text order is doc order (texts are numbered by
-    their first doc), so the top texts are already the top docs; only excluded docs drop out."""
-    return _without_excluded(doc, ok, scores, excluded, texts.n_docs, k)
 
 
 def _without_excluded(doc, ok, scores, excluded, n_docs: int, k: int) -> tuple[np.ndarray, np.ndarray]:

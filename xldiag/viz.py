@@ -30,6 +30,11 @@ WEBGL_POINTS = 5_000  # above this many points per subplot, markers and lines ar
 SCATTER_WEBGL_MARKERS = 1_000
 
 
+def _scatter_type(n_points: int, above: int = WEBGL_POINTS):
+    """go.Scattergl for more than `above` points (thousands of SVG points are slow to draw), else go.Scatter."""
+    return go.Scattergl if n_points > above else go.Scatter
+
+
 def lang_color(lang: str) -> str:
     """The colour of a language (unknown languages get a stable colour from their name)."""
     if lang in LANG_ORDER:
@@ -466,7 +471,7 @@ def cos_jsd_scatter(frame: pd.DataFrame) -> go.Figure:
         return _empty("Cosine vs JSD", "No parallel pairs.")
     models = list(dict.fromkeys(frame["model"]))
     fig = make_subplots(rows=1, cols=len(models), shared_yaxes=True, shared_xaxes=True, subplot_titles=models)
-    scatter = go.Scattergl if len(frame) > WEBGL_POINTS * len(models) else go.Scatter
+    scatter = _scatter_type(len(frame), WEBGL_POINTS * len(models))
     for ci, model in enumerate(models, start=1):
         for lang, sub in frame[frame["model"] == model].groupby("lang", sort=False):
             fig.add_trace(scatter(
@@ -515,7 +520,7 @@ def embedding_map_figure(points: pd.DataFrame, highlight: dict | None = None, ti
     highlight = highlight or {}
     for ci, model in enumerate(models, start=1):
         sub = points[points["model"] == model]
-        scatter = go.Scattergl if len(sub) > WEBGL_POINTS else go.Scatter  # thousands of points: WebGL
+        scatter = _scatter_type(len(sub))
         if join_parallel:
             xs, ys = _parallel_lines(sub)
             fig.add_trace(scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.35)", width=1),
@@ -654,7 +659,7 @@ def max_r_scatter(paired: pd.DataFrame, labels=("base", "tuned")) -> go.Figure:
                              line=dict(color="grey", dash="dash"), hoverinfo="skip"))
     # identical (base, tuned) points are drawn once, sized by how many queries share them
     groups = [(scen, lang, _merged_points(sub)) for (scen, lang), sub in paired.groupby(["scenario", "query_lang"], sort=False)]
-    scatter = go.Scattergl if sum(len(pts) for *_, pts in groups) > SCATTER_WEBGL_MARKERS else go.Scatter
+    scatter = _scatter_type(sum(len(pts) for *_, pts in groups), SCATTER_WEBGL_MARKERS)
     for scen, lang, pts in groups:
         fig.add_trace(scatter(
             x=pts["max_r_base"], y=pts["max_r_tuned"], mode="markers",
