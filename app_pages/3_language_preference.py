@@ -24,8 +24,8 @@ def against_chance(run, pair: str, s) -> None:
     """The distractor language share heatmap and the measures against chance (no preference)."""
     c3, c4 = st.columns([3, 2])
     with c3:
-        st.plotly_chart(shared.figure("distractor_share_heatmap", results.distractor_share(run.distractor_share, pair)),
-                        key="pref_share")
+        st.vega_lite_chart(spec=shared.chart("distractor_share_heatmap", results.distractor_share(run.distractor_share, pair)),
+                           key="pref_share")
     with c4:
         st.markdown("**Against chance** — which gold comes first: % of queries whose same-language reference "
                     "outranks the other one (50 = no preference; two-sided sign test); the query language's "
@@ -107,7 +107,7 @@ if pair != fr.pair:
 shared.flag_coverage(run.model, [pair])
 c1, c2 = st.columns([3, 2])
 with c1:
-    st.plotly_chart(shared.figure("preference_heatmap", pref, pair=pair), key="pref_heatmap")
+    st.vega_lite_chart(spec=shared.chart("preference_heatmap", pref, pair=pair), key="pref_heatmap")
 with c2:
     st.markdown("**What the ranks say**")
     for line in results.preference_verdict(pref[pref["pair"] == pair]):

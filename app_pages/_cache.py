@@ -5,7 +5,7 @@ with `st.cache_resource` keyed by the folder's config.json modification time (re
 large: no copy per rerun); figures and tables built from small frames (`figure`, `table`) once per
 distinct input, so a rerun with the same widgets rebuilds nothing; the listings of evaluations and
 runs live 3 seconds so that new ones show up. Cached objects are shared by all sessions and never
-mutated (st.plotly_chart only reads a figure).
+mutated (st.plotly_chart only reads a figure; st.vega_lite_chart copies a spec before it edits it).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from xldiag import config, results, runs, tables, views, viz
+from xldiag import config, results, runs, tables, vega, views, viz
 from xldiag.data import load_dataset
 from xldiag.results import selection
 from xldiag.vocab import CONFIG_FILE, VIEWS_FILE
@@ -146,6 +146,16 @@ def figure(builder: str, *args, **kwargs):
     """`viz.<builder>(*args, **kwargs)`, built once per distinct input: the arguments (summaries,
     paired frames, metrics of a run) are hashed by Streamlit, so a changed file gives a new figure."""
     return _figure(builder, args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _chart(builder: str, args: tuple, kwargs: tuple) -> dict:
+    return getattr(vega, builder)(*args, **dict(kwargs))
+
+
+def chart(builder: str, *args, **kwargs) -> dict:
+    """`vega.<builder>(*args, **kwargs)`: a Vega-Lite spec, built once per distinct input (as `figure`)."""
+    return _chart(builder, args, tuple(sorted(kwargs.items())))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

@@ -13,6 +13,7 @@ import logging
 import streamlit as st
 
 from app_pages._cache import (  # noqa: F401 - re-exported for the pages
+    chart,
     checkpoint_models,
     data_dir_or_none,
     data_dir_setting,

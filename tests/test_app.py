@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import streamlit as st
 from eval_folders import make_eval
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from xldiag import jobs, results
@@ -88,9 +89,25 @@ def open_tab(at: AppTest, key: str, label: str) -> None:
     ok(at)
 
 
+def _elements(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _elements(child)
+
+
 def charts_of(at: AppTest) -> list[str]:
-    """The keys of the Plotly charts on the page, in order."""
-    return [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+    """The charts on the page, in order: a Plotly chart by its key, a Vega-Lite chart by its spec's
+    name (the xldiag.vega builder's)."""
+    return [c.proto.id.rsplit("-", 1)[-1] if c.type == "plotly_chart" else json.loads(c.proto.spec)["name"]
+            for c in _elements(at.main) if c.type in ("plotly_chart", "vega_lite_chart")]
+
+
+def vega_of(at: AppTest, name: str) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """The spec of the Vega-Lite chart `name` as the browser gets it, and its datasets as DataFrames."""
+    charts = [c for c in at.get("vega_lite_chart") if json.loads(c.proto.spec)["name"] == name]
+    assert charts, charts_of(at)
+    return (json.loads(charts[0].proto.spec),
+            {d.name: convert_arrow_bytes_to_pandas_df(d.data.data) for d in charts[0].proto.datasets})
 
 
 def test_overview_loads_newest_evaluation_and_widgets_work(workspace):
@@ -226,11 +243,13 @@ def test_language_preference(workspace):
     ok(at)
     assert at.title[0].value == "Language preference"
     # mean distractors and the open tab's distractor language share; the other tabs are built when opened
-    assert charts_of(at) == ["pref_heatmap", "pref_share"]
+    assert charts_of(at) == ["preference_heatmap", "distractor_share_heatmap"]
+    spec, data = vega_of(at, "distractor_share_heatmap")
+    assert set(data["cells"]["column"]) == {"en distractors", "zh distractors"} and spec["layer"][0]["mark"] == "rect"
     text = " ".join(m.value for m in at.markdown)
     assert "zh queries" in text and "which gold comes first" in text
     open_tab(at, "pref_tab", "Across models: which language are the distractors in?")
-    assert charts_of(at) == ["pref_heatmap", "pref_matrix"]
+    assert charts_of(at) == ["preference_heatmap", "pref_matrix"]
     assert "own language" in " ".join(m.value for m in at.markdown)
     chosen = at.multiselect(key="pref_evals")
     assert chosen.value
@@ -238,7 +257,7 @@ def test_language_preference(workspace):
     chosen.set_value(first).run()
     ok(at)
     open_tab(at, "pref_tab", "Inclination rates per target language and model")
-    assert charts_of(at) == ["pref_heatmap", "pref_rates"]
+    assert charts_of(at) == ["preference_heatmap", "pref_rates"]
     assert at.multiselect(key="pref_evals").value == first  # the choice kept from the other tab
 
 
@@ -542,6 +561,7 @@ PAGE_FILES = sorted(str(p.relative_to(Path(APP).parent)) for p in (Path(APP).par
 
 ALONE_SCRIPT = """
 import sys, time
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 for page in sys.argv[1:]:
     started = time.monotonic()

@@ -83,20 +83,6 @@ def test_rank_distribution_figure(pq):
     assert list(fig.data[0].x) == pytest.approx(np.log10([2, 5, 2, 9]))
 
 
-def test_preference_heatmap(pq):
-    pref = results.language_preference(pq)
-    fig = viz.preference_heatmap(pref, pair="en+zh")
-    hm = fig.data[0]
-    assert isinstance(hm, go.Heatmap)
-    assert list(hm.x) == ["en distractors", "zh distractors"]
-    assert list(hm.y) == ["en queries → en reference", "en queries → zh reference",
-                          "zh queries → en reference", "zh queries → zh reference"]
-    z = np.asarray(hm.z)
-    assert z[1, 0] == pytest.approx(2.5) and z[1, 1] == 0
-    assert z[2, 1] == pytest.approx(1.0) and z[2, 0] == 0
-    assert hm.text[1][0] == "2.50"
-
-
 def test_inclination_figure(summary):
     rates = results.inclination_rates({"base": summary, "tuned": summary.assign(
         english_inclination_rate=summary["english_inclination_rate"] / 2)})
@@ -282,9 +268,7 @@ def test_distractor_language_heatmap(pq):
     assert [shape.y0 for shape in fig.layout.shapes] == [0.5]  # the rule between e5's rows and tuned's
 
 
-def test_error_bars_diagnosis_and_distractor_share_figures(pq):
-    from eval_folders import make_distractor_share
-
+def test_error_bars_and_diagnosis_figures(pq):
     s = make_summary(pq)
     en = _traces(viz.per_language_figure(s), "English queries")[0]  # Max@R: 4.5 in [2, 9] (the fixture's stand-in)
     assert list(en.error_y.array) == pytest.approx([4.5]) and list(en.error_y.arrayminus) == pytest.approx([2.5])
@@ -296,10 +280,6 @@ def test_error_bars_diagnosis_and_distractor_share_figures(pq):
     assert "pass" not in {t.name for t in fig.data}  # the gap to 100 %
     assert len(viz.diagnosis_figure(results.diagnosis_shares({})).data) == 0
 
-    heat = viz.distractor_share_heatmap(results.distractor_share(make_distractor_share(pq), "en+zh"))
-    z = dict(zip(heat.data[0].y, heat.data[0].z))
-    assert list(heat.data[0].x) == ["en distractors", "zh distractors"]
-    assert list(z["en queries → any reference"]) == [2.0, 0.0] and list(z["zh queries → any reference"]) == [0.0, 2.0]
 
 
 def test_fix_tradeoff_figure_one_point_per_variant():

@@ -263,51 +263,6 @@ def rank_distribution_figure(per_query: pd.DataFrame, scenario: str = "multi") -
 # Language preference
 
 
-def preference_heatmap(pref: pd.DataFrame, pair: str | None = None) -> go.Figure:
-    """Mean unrelated documents of each language ranked above each reference.
-
-    Rows: "<q> queries → <r> reference", columns: distractor language, cell: mean count
-    (results.language_preference). The colour scale shows whichever language dominates."""
-    p = pref if pair is None else pref[pref["pair"] == pair]
-    if p.empty:
-        return _empty("Language preference", "No Multi-scenario queries in this evaluation.")
-    p = p.assign(row=[f"{q} queries → {r} reference" for q, r in zip(p["query_lang"], p["ref_lang"])])
-    return _distractor_heatmap(p, "mean_above", "Unrelated documents ranked above each reference", pair,
-                               dict(colorscale="Reds", zmin=0), "mean #<br>above", "%{z:.3f} on average", 60)
-
-
-def _distractor_grid(rows: pd.DataFrame, value: str) -> tuple[list[str], list[str], np.ndarray]:
-    """`rows` ("row", "distractor_lang", `value`) as a grid: row labels in order of appearance,
-    distractor languages English first, the mean `value` per cell (NaN where none)."""
-    labels = list(dict.fromkeys(rows["row"]))
-    cols = sorted(dict.fromkeys(rows["distractor_lang"]), key=lambda x: (x != PIVOT, x))
-    grid = rows.pivot_table(index="row", columns="distractor_lang", values=value, aggfunc="mean")
-    return labels, cols, grid.reindex(index=labels, columns=cols).to_numpy(dtype=float)
-
-
-def _distractor_heatmap(rows: pd.DataFrame, value: str, title: str, pair: str | None, scale: dict,
-                        colorbar: str, hover: str, row_height: int, top_at_least: float | None = None) -> go.Figure:
-    """A heatmap of `_distractor_grid(rows, value)`: reference rows × distractor languages, each cell
-    labelled with its value; `scale` the colour scale's settings, `hover` the value's hover text;
-    `top_at_least`: the scale ends at the largest cell, or at this value if that is larger."""
-    labels, cols, z = _distractor_grid(rows, value)
-    if top_at_least is not None:
-        scale = {**scale, "zmax": max(top_at_least, float(np.nanmax(z)) if np.isfinite(z).any() else top_at_least)}
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[f"{c} distractors" for c in cols], y=labels, **scale, text=_cell_text(z), texttemplate="%{text}",
-        colorbar=dict(title=colorbar), hovertemplate="%{y}<br>%{x}: " + hover + "<extra></extra>",
-    ))
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title=title + (f" ({pair})" if pair else ""), height=120 + row_height * len(labels),
-                      **{**LAYOUT, "legend": {}})
-    return fig
-
-
-def _cell_text(z: np.ndarray) -> np.ndarray:
-    """Each cell's value to two decimals, empty where there is none."""
-    return np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z)
-
-
 def distractor_language_heatmap(frame: pd.DataFrame) -> go.Figure:
     """Model × (query language, reference language): which language the unrelated documents ranked
     above a reference are in. Rows: "<model> · <target>" (⚠: not a training language); columns: the four (query side, reference
@@ -389,20 +344,6 @@ def _short_labels(labels: pd.Series) -> dict:
     full = list(dict.fromkeys(labels))
     short = {label: label.split(" (")[0] for label in full}
     return short if len(set(short.values())) == len(full) else {label: label for label in full}
-
-
-def distractor_share_heatmap(rows: pd.DataFrame, pair: str | None = None) -> go.Figure:
-    """The distractor language share: rows "<q> queries → <r> reference", columns the distractor
-    language, cell = (share of the distractors above that reference in that language) / (the
-    language's share of the pool); 1.0 = in proportion (white), above 1 red, below blue.
-    `rows` is results.distractor_share."""
-    p = rows if pair is None or rows.empty else rows[rows["pair"] == pair]
-    if p.empty:
-        return _empty("Distractor language share", "No distractor shares in this evaluation (Multi pools of a run "
-                      "written with issue 11's measures).")
-    return _distractor_heatmap(p, "share", "Distractor language share (1 = in proportion to the pool)", pair,
-                               dict(colorscale="RdBu_r", zmin=0, zmid=1.0), "share /<br>pool share",
-                               "%{z:.3f} × their share of the pool", 50, top_at_least=2.0)
 
 
 def inclination_figure(rates: pd.DataFrame) -> go.Figure:
