@@ -13,7 +13,7 @@ against `streamlit run app.py` on 127.0.0.1:
 - first visit: the dashboard running on an earlier evaluation (the last `--evals` folder), each
   page opened for the first time on the new one (the first folder): the issue's "first visit after
   an evaluation". From `goto(<page url>?eval=ID)` until the script has finished, the page's heading
-  is shown and every Plotly chart has drawn. `--repeat` rounds, each on a fresh server; the median.
+  is shown and every chart has drawn (Plotly's SVG, Vega-Lite's canvas or SVG). `--repeat` rounds, each on a fresh server; the median.
 - first visit in the same tab ("tab"): the same moment as a user meets it inside the dashboard: the
   tab shows the earlier evaluation's Overview, the sidebar's model is switched to the new
   evaluation's (Overview redrawn on it: its first visit), then each other page is opened once from
@@ -82,6 +82,8 @@ PAGE_DONE = """(title) => {
     if (document.querySelector('[data-testid="stSkeleton"]')) return false;
     for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
         if (!c.querySelector('.main-svg')) return false;
+    for (const c of document.querySelectorAll('[data-testid="stVegaLiteChart"]'))
+        if (!c.querySelector('.marks')) return false;
     return true;
 }"""
 
@@ -95,6 +97,8 @@ DETAIL_DONE = """(previous) => {
     if (!document.querySelector('[data-testid="stMain"]').textContent.includes('★ references')) return false;
     for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
         if (!c.querySelector('.main-svg')) return false;
+    for (const c of document.querySelectorAll('[data-testid="stVegaLiteChart"]'))
+        if (!c.querySelector('.marks')) return false;
     return true;
 }"""
 

@@ -31,6 +31,9 @@ SHOTS = ROOT / "cache" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 PAGE_LIMIT_S = 10.0
+# A chart of either kind, and one that has drawn: Plotly's SVG, Vega's canvas or SVG (class "marks")
+CHART = '[data-testid="stPlotlyChart"], [data-testid="stVegaLiteChart"]'
+DRAWN = '[data-testid="stPlotlyChart"] .main-svg, [data-testid="stVegaLiteChart"] .marks'
 PAGES = [  # (url path, heading, charts expected)
     ("", "Overview", 1),
     ("queries", "Queries", 0),
@@ -221,7 +224,7 @@ def _check_page(page, heading: str, charts: int) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
         '[data-testid="stException"]').first.inner_text()
     page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=10_000)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= charts
+    assert page.locator(CHART).count() >= charts
 
 
 def test_every_page_renders_on_a_fresh_server_within_the_limit(dashboard, browser_page):
@@ -234,7 +237,7 @@ def test_every_page_renders_on_a_fresh_server_within_the_limit(dashboard, browse
         page.goto(f"{dashboard.url}/{path}")
         wait_idle(page, timeout=120_000)
         if charts:
-            page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)
+            page.locator(DRAWN).nth(charts - 1).wait_for(timeout=30_000)
         took[heading] = round(time.monotonic() - started, 2)
         _check_page(page, heading, charts)
         name = path or "overview"
@@ -332,7 +335,7 @@ def test_figure2_and_distractor_matrix_for_two_models(dashboard, browser_page):
         wait_idle(page)
         page.get_by_role("tab", name=tab).click()  # the tab is built when opened
         wait_idle(page)
-        page.locator('[data-testid="stPlotlyChart"]').nth(0 if path == "" else 1).wait_for(timeout=30_000)
+        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=30_000)  # the tab's chart
         wait_idle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
         for text in texts:
