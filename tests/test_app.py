@@ -117,13 +117,14 @@ def test_overview_loads_newest_evaluation_and_widgets_work(workspace):
     assert at.sidebar.selectbox(key="sb_eval").value == "evals:default-xquad-zh"
     assert at.sidebar.selectbox(key="sb_pair").value == "en+zh"
     # the first tab only: per language and Multi vs Mono-Cross (the other tabs are built when opened)
-    assert charts_of(at) == ["ov_fig_lang", "ov_fig2"]
+    assert charts_of(at) == ["per_language_figure", "multi_vs_cross_figure"]
     assert not any("Beyond Table 1" in m.value for m in at.markdown)
     table = at.dataframe[0].value
     assert {"queries", "metric", "zh", "avg"} <= set(table.columns)
     at.selectbox(key="ov_metric").set_value("max_r").run()
     ok(at)
-    assert "Max@R" in spec_of(at, "ov_fig2")
+    spec, data = vega_of(at, "multi_vs_cross_figure")
+    assert spec["title"]["text"] == "Multi vs Mono-Cross — Max@R ↓" and set(data["bars"]["target"]) == {"zh"}
     open_tab(at, "ov_tab", "Why queries fail")
     assert charts_of(at) == ["ov_fig_diag"]
     assert "Why Multi queries fail" in spec_of(at, "ov_fig_diag")
@@ -133,6 +134,7 @@ def test_overview_loads_newest_evaluation_and_widgets_work(workspace):
     assert at.selectbox(key="ov_metric").value == "max_r"  # kept while its tab was closed
     at.multiselect(key="ov_extra").set_value(["runs:tiny/eval/tuned"]).run()
     ok(at)
+    assert vega_of(at, "per_language_figure")[1]["bars"]["model"].nunique() == 2  # both evaluations' bars
     assert any("tiny" in m.value for m in at.markdown)
     # a setting without evaluation: a clear message and the way to run one
     at.sidebar.selectbox(key="sb_ties").set_value("pessimistic").run()

@@ -12,7 +12,7 @@ import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
-from eval_folders import make_distractor_share, make_per_query
+from eval_folders import make_distractor_share, make_per_query, make_summary
 
 from xldiag import results, vega
 
@@ -70,6 +70,82 @@ def test_lang_scale_uses_the_plotly_colours_english_first():
 
 # --------------------------------------------------------------------------------------------
 # Overview
+
+
+@pytest.fixture(scope="module")
+def summary():
+    s = make_summary(make_per_query())
+    # a second target language with known values, to check grouping by language
+    de = s.assign(pair="en+de", query_lang=s["query_lang"].replace({"zh": "de"}), max_r=s["max_r"] * 2)
+    return pd.concat([s, de], ignore_index=True)
+
+
+def _bars(doc: dict, **where) -> dict:
+    """{target: value} of the bars matching `where` (e.g. panel="Max@R ↓", series="English queries")."""
+    return {b["target"]: b["value"] for b in doc["datasets"]["bars"] if all(b[k] == v for k, v in where.items())}
+
+
+def test_per_language_figure_bars_panels_and_labels(summary):
+    doc = valid(vega.per_language_figure(summary))
+    # English queries, Multi, zh: Max@R = mean(2, 5, 2, 9) = 4.5; de doubled
+    assert _bars(doc, panel="Max@R ↓", series="English queries") == pytest.approx({"zh": 4.5, "de": 9.0})
+    # Complete@10 for target-language queries (max ranks 2, 4, 2, 7: all ≤ 10)
+    assert _bars(doc, panel="Complete@10 ↑", series="Target-language queries") == {"zh": 100.0, "de": 100.0}
+    assert doc["facet"]["sort"] == ["Max@R ↓", "Complete@10 ↑"]  # labels from vocab
+    assert doc["spec"]["encoding"]["x"]["sort"] == ["zh", "de"]
+    assert doc["columns"] == 2  # 2 targets × 2 sides: the panels side by side
+    assert doc["resolve"]["scale"]["y"] == "independent"  # two metrics: two scales
+    assert doc["title"]["text"] == "Multi: per language"
+    assert "opacity" not in doc["spec"]["layer"][0]["encoding"]  # one model
+
+
+def test_per_language_figure_two_models_and_empty_scenario(summary):
+    both = pd.concat([summary.assign(model_label="m1"), summary.assign(model_label="m2", max_r=summary["max_r"] + 1)])
+    doc = valid(vega.per_language_figure(both, model_col="model_label"))
+    assert _bars(doc, panel="Max@R ↓", series="m2 · English queries") == pytest.approx({"zh": 5.5, "de": 10.0})
+    assert doc["spec"]["layer"][0]["encoding"]["opacity"]["scale"]["domain"] == ["m1", "m2"]
+    assert doc["spec"]["encoding"]["xOffset"]["sort"] == ["m1 · English queries", "m1 · Target-language queries",
+                                                          "m2 · English queries", "m2 · Target-language queries"]
+    assert doc["columns"] == 2  # 2 targets × 4 bars: side by side
+    seven = pd.concat([summary[summary["pair"] == "en+zh"].assign(pair=f"en+{t}", query_lang=lambda f, t=t: f[
+        "query_lang"].replace({"zh": t})) for t in ("zh", "ar", "de", "el", "es", "hi", "th")], ignore_index=True)
+    stacked = valid(vega.per_language_figure(seven))
+    assert stacked["columns"] == 1 and stacked["spec"]["width"] == vega.STACKED_WIDTH  # 7 × 2 bars a panel
+    assert stacked["spec"]["encoding"]["x"]["sort"] == ["zh", "ar", "de", "el", "es", "hi", "th"]
+    empty = valid(vega.per_language_figure(summary, scenario="multi-1"))
+    assert "No Multi-1 rows" in empty["datasets"]["message"][0]["text"]
+
+
+def test_per_language_figure_interval_whiskers():
+    s = make_summary(make_per_query())
+    doc = valid(vega.per_language_figure(s))
+    en = [b for b in doc["datasets"]["bars"] if b["series"] == "English queries" and b["panel"] == "Max@R ↓"][0]
+    assert (en["value"], en["lo"], en["hi"], en["top"]) == pytest.approx((4.5, 2.0, 9.0, 9.0))  # the fixture's [2, 9]
+    whiskers = doc["spec"]["layer"][1]
+    assert whiskers["mark"]["type"] == "rule" and whiskers["encoding"]["y2"] == {"field": "hi"}
+    plain = valid(vega.per_language_figure(s.drop(columns=["max_r_lo", "max_r_hi"])))
+    en = [b for b in plain["datasets"]["bars"] if b["series"] == "English queries" and b["panel"] == "Max@R ↓"][0]
+    assert en["lo"] is None and en["hi"] is None and en["top"] == 4.5  # no whisker: filtered by isValid
+
+
+def test_bar_means_are_the_means_of_value_and_interval_ends():
+    rows = pd.DataFrame({"k": ["a", "a", "b"], "m": [1.0, 3.0, 5.0], "m_lo": [0.0, 2.0, 4.0], "m_hi": [2.0, 6.0, 5.5]})
+    out = vega.bar_means(rows, ["k"], "m")
+    assert out.to_dict("list") == {"k": ["a", "b"], "value": [2.0, 5.0], "lo": [1.0, 4.0], "hi": [4.0, 5.5],
+                                   "top": [4.0, 5.5]}
+
+
+def test_multi_vs_cross_figure_panels_and_values(summary):
+    doc = valid(vega.multi_vs_cross_figure(summary, metric="max_r"))
+    assert _bars(doc, panel="English queries", series="Multi")["zh"] == pytest.approx(4.5)
+    assert _bars(doc, panel="English queries", series="Mono-Cross")["zh"] == pytest.approx(np.mean([1, 2, 1, 3]))
+    assert _bars(doc, panel="Target-language queries", series="Mono-Cross")["zh"] == pytest.approx(np.mean([1, 1, 2, 4]))
+    assert doc["facet"]["sort"] == ["English queries", "Target-language queries"]
+    assert doc["resolve"]["scale"]["y"] == "shared" and doc["spec"]["layer"][0]["encoding"]["y"]["title"] == "Max@R ↓"
+    assert doc["title"]["text"] == "Multi vs Mono-Cross — Max@R ↓"
+    assert doc["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["Multi", "Mono-Cross"]
+    empty = valid(vega.multi_vs_cross_figure(summary[summary["scenario"] == "mono-same"]))
+    assert "neither Multi nor Mono-Cross" in empty["datasets"]["message"][0]["text"]
 
 
 

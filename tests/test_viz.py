@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import pytest
 from eval_folders import make_eval, make_per_query, make_summary
 
@@ -29,40 +28,6 @@ def summary(pq):
 
 def _traces(fig, name):
     return [t for t in fig.data if t.name == name]
-
-
-def test_per_language_figure(summary):
-    fig = viz.per_language_figure(summary)
-    assert isinstance(fig, go.Figure)
-    en = _traces(fig, "English queries")
-    tgt = _traces(fig, "Target-language queries")
-    assert len(en) == 2 and len(tgt) == 2  # Max@R and Complete@10 subplots
-    assert list(en[0].x) == ["zh", "de"]
-    # English queries, multi, zh: Max@R = mean(2,5,2,9) = 4.5; de doubled
-    assert list(en[0].y) == pytest.approx([4.5, 9.0])
-    # Complete@10 for target-language queries (max ranks 2,4,2,7 → all ≤ 10)
-    assert list(tgt[1].y) == pytest.approx([100.0, 100.0])
-    assert fig.layout.yaxis.rangemode == "tozero"
-    # labels from vocab: the metrics' names with their direction, the scenario's name
-    assert [a.text for a in fig.layout.annotations] == ["Max@R ↓", "Complete@10 ↑"]
-    assert fig.layout.title.text == "Multi: per language"
-    by_model = viz.per_language_figure(summary.assign(model_label="m1"), model_col="model_label")
-    assert _traces(by_model, "m1 · English queries")
-    empty = viz.per_language_figure(summary, scenario="multi-1")
-    assert len(empty.data) == 0 and empty.layout.annotations
-
-
-def test_multi_vs_cross_figure(summary):
-    fig = viz.multi_vs_cross_figure(summary, metric="max_r")
-    multi = _traces(fig, "Multi")
-    cross = _traces(fig, "Mono-Cross")
-    assert len(multi) == 2 and len(cross) == 2  # English / target-language queries
-    assert list(multi[0].x) == ["zh", "de"]
-    assert multi[0].y[0] == pytest.approx(4.5)
-    assert cross[0].y[0] == pytest.approx(np.mean([1, 2, 1, 3]))  # en → zh Mono-Cross
-    assert cross[1].y[0] == pytest.approx(np.mean([1, 1, 2, 4]))  # zh → en
-    assert fig.layout.annotations[0].text == "English queries"
-    assert fig.layout.title.text == "Multi vs Mono-Cross — Max@R ↓" and fig.layout.yaxis.title.text == "Max@R ↓"
 
 
 def test_topk_figure(pq):
@@ -268,12 +233,8 @@ def test_distractor_language_heatmap(pq):
     assert [shape.y0 for shape in fig.layout.shapes] == [0.5]  # the rule between e5's rows and tuned's
 
 
-def test_error_bars_and_diagnosis_figures(pq):
+def test_diagnosis_figure(pq):
     s = make_summary(pq)
-    en = _traces(viz.per_language_figure(s), "English queries")[0]  # Max@R: 4.5 in [2, 9] (the fixture's stand-in)
-    assert list(en.error_y.array) == pytest.approx([4.5]) and list(en.error_y.arrayminus) == pytest.approx([2.5])
-    assert viz.per_language_figure(s.drop(columns=["max_r_lo", "max_r_hi"])).data[0].error_y.array is None
-
     fig = viz.diagnosis_figure(results.diagnosis_shares({"base": s}))
     language = _traces(fig, "language-miss")
     assert [list(t.y) for t in language] == [[50.0], [25.0]]  # English / target-language queries

@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xldiag.viz import lang_color
-from xldiag.vocab import PIVOT
+from xldiag import vocab
+from xldiag.viz import lang_color, query_sides
+from xldiag.vocab import PIVOT, SCENARIO_LABELS, pair_target
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 NUMBER = ".2f"
@@ -48,6 +49,112 @@ def lang_scale(langs) -> dict:
 
 # --------------------------------------------------------------------------------------------
 # Overview
+
+SIDE_COLORS = {"English queries": lang_color(PIVOT), "Target-language queries": "#ff7f0e"}
+SCENARIO_COLORS = {"multi": "#d62728", "mono-cross": "#7f7f7f", "multi-1": "#9467bd", "mono-same": "#2ca02c"}
+# Two panels side by side fit half of the wide layout (~560 px) at this width; with more bars than
+# BARS_SIDE_BY_SIDE a panel they are stacked, each as wide as the column
+PANEL_WIDTH, STACKED_WIDTH, PANEL_HEIGHT = 210, 470, 260
+BARS_SIDE_BY_SIDE = 12
+
+
+def bar_means(rows: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
+    """One bar per distinct `keys`: the mean of `metric` over its rows ("value") and the means of its
+    bootstrap interval's ends ("lo", "hi"; NaN when the summary has no intervals: older runs, or
+    --bootstrap 0), in order of first appearance; "top" = the higher of value and hi (the label's place)."""
+    lo_col, hi_col = vocab.interval_columns(metric)
+    ends = [c for c in (lo_col, hi_col) if c in rows]
+    out = rows.groupby(keys, sort=False)[[metric, *ends]].mean().reset_index()
+    out = out.rename(columns={metric: "value", lo_col: "lo", hi_col: "hi"})
+    for end in ("lo", "hi"):
+        if end not in out:
+            out[end] = np.nan
+    out["top"] = np.fmax(out["value"], out["hi"])
+    return out
+
+
+def _grouped_bars(name: str, title: str, bars: pd.DataFrame, panels: list[str], series: list[str], color: dict,
+                  shared_y: str | None, opacity: dict | None = None) -> dict:
+    """Grouped bars in one panel per `panels` value: x = target language, one bar per `series` value
+    side by side, coloured by `color`; 95 % interval whiskers where `bars` has "lo"/"hi"; each bar
+    labelled with its value; panels side by side, or stacked when they hold more than
+    BARS_SIDE_BY_SIDE bars each. `shared_y`: the title of one y scale shared by the panels; None:
+    each panel has its own (different metrics)."""
+    targets = list(dict.fromkeys(bars["target"]))
+    side_by_side = len(targets) * len(series) <= BARS_SIDE_BY_SIDE
+    tooltip = [{"field": "series", "title": "bars"}, {"field": "target", "title": "target language"},
+               {"field": "value", "format": NUMBER, "title": "mean"},
+               {"field": "lo", "format": NUMBER, "title": "95 % CI from"}, {"field": "hi", "format": NUMBER, "title": "to"}]
+    y = {"type": "quantitative", "title": shared_y, "scale": {"zero": True}}
+    bar_encoding = {"y": {"field": "value", **y}, "color": color, "tooltip": tooltip}
+    if opacity:
+        bar_encoding["opacity"] = opacity
+    layer = [{"mark": "bar", "encoding": bar_encoding},
+             {"transform": [{"filter": "isValid(datum.lo) && isValid(datum.hi)"}],
+              "mark": {"type": "rule", "color": "#333"},
+              "encoding": {"y": {"field": "lo", **y}, "y2": {"field": "hi"}}},
+             {"mark": {"type": "text", "baseline": "bottom", "dy": -3, "fontSize": 10},
+              "encoding": {"y": {"field": "top", **y}, "text": {"field": "value", "format": ".1f"}}}]
+    return _spec(name, title, {"bars": bars}, data={"name": "bars"},
+                 facet={"field": "panel", "type": "nominal", "sort": panels, "title": None,
+                        "header": {"labelFontSize": 13}},
+                 columns=len(panels) if side_by_side else 1,
+                 spec={"width": PANEL_WIDTH if side_by_side else STACKED_WIDTH, "height": PANEL_HEIGHT,
+                       "encoding": {"x": {"field": "target", "type": "nominal", "sort": targets, "title": None,
+                                          "axis": {"labelAngle": 0}},
+                                    "xOffset": {"field": "series", "type": "nominal", "sort": series}},
+                       "layer": layer},
+                 resolve={"scale": {"y": "shared" if shared_y else "independent"}},
+                 config={"legend": {"orient": "bottom", "title": None}})
+
+
+def per_language_figure(summary: pd.DataFrame, scenario: str = "multi",
+                        metrics=("max_r", "complete@10"), model_col: str | None = None) -> dict:
+    """Max@R and Complete@10 per target language, English vs target-language queries (grouped bars).
+
+    One panel per metric (its own y scale), x = target language, one bar per query side (and per
+    model, told apart by opacity, when `model_col` names a column that tells evaluations apart);
+    whiskers: the 95 % bootstrap intervals where the summary has them (`bar_means`)."""
+    title = f"{SCENARIO_LABELS.get(scenario, scenario)}: per language"
+    s = summary[summary["scenario"] == scenario]
+    if s.empty:
+        return empty("per_language_figure", "Per language",
+                     f"No {SCENARIO_LABELS.get(scenario, scenario)} rows in this evaluation.")
+    s = s.assign(target=s["pair"].map(pair_target), side=query_sides(s), model=s[model_col] if model_col else "")
+    keys = ["model", "side", "target"]
+    bars = pd.concat([bar_means(s, keys, m).assign(panel=vocab.metric(m).arrow_label) for m in metrics],
+                     ignore_index=True)
+    bars["series"] = np.where(bars["model"] == "", bars["side"], bars["model"] + " · " + bars["side"])
+    models = list(dict.fromkeys(bars["model"]))
+    color = {"field": "side", "type": "nominal", "title": None,
+             "scale": {"domain": list(SIDE_COLORS), "range": list(SIDE_COLORS.values())}}
+    opacity = ({"field": "model", "type": "nominal", "title": "model", "sort": models,
+                "scale": {"domain": models, "range": list(np.linspace(1.0, 0.45, len(models)).round(2))}}
+               if len(models) > 1 else None)
+    series = [f"{m} · {side}" if m else side for m in models for side in SIDE_COLORS]
+    return _grouped_bars("per_language_figure", title, bars, [vocab.metric(m).arrow_label for m in metrics],
+                         series, color, None, opacity)
+
+
+def multi_vs_cross_figure(summary: pd.DataFrame, metric: str = "complete@10",
+                          scenarios=("multi", "mono-cross")) -> dict:
+    """The paper's Figure 2 in brief: Multi vs conventional CLIR (Mono-Cross) per target language.
+
+    Two panels (English queries, target-language queries) on one y scale; x = target language; one
+    bar per scenario; whiskers: the 95 % bootstrap intervals where the summary has them."""
+    label = vocab.metric(metric).arrow_label
+    s = summary[summary["scenario"].isin(scenarios)]
+    if s.empty:
+        return empty("multi_vs_cross_figure", "Multi vs Mono-Cross",
+                     "This evaluation has neither Multi nor Mono-Cross rows.")
+    s = s.assign(target=s["pair"].map(pair_target), panel=query_sides(s))
+    bars = bar_means(s, ["scenario", "panel", "target"], metric)
+    bars["series"] = bars["scenario"].map(lambda x: SCENARIO_LABELS.get(x, x))
+    names = [SCENARIO_LABELS.get(x, x) for x in scenarios]
+    color = {"field": "series", "type": "nominal", "title": None,
+             "scale": {"domain": names, "range": [SCENARIO_COLORS.get(x, "#1f77b4") for x in scenarios]}}
+    return _grouped_bars("multi_vs_cross_figure", f"Multi vs Mono-Cross — {label}", bars,
+                         list(SIDE_COLORS), names, color, label)
 
 
 
@@ -85,8 +192,10 @@ def _distractor_heatmap(name: str, grid: tuple[list[str], list[str], np.ndarray]
                  height=row_height * len(labels),
                  encoding={"x": {"field": "column", "type": "nominal", "sort": columns, "title": None,
                                  "axis": {"labelAngle": 0, "orient": "top"}},
-                           "y": {"field": "row", "type": "nominal", "sort": labels, "title": None}},
-                 layer=[{"mark": "rect", "encoding": {"color": {"field": "value", "type": "quantitative", **color},
+                           "y": {"field": "row", "type": "nominal", "sort": labels, "title": None,
+                                 "axis": {"labelLimit": 320}}},
+                 layer=[{"mark": "rect", "encoding": {"color": {"field": "value", "type": "quantitative", **color,
+                                                                "legend": {"gradientLength": max(50, row_height * len(labels) - 50)}},
                                                       "tooltip": tooltip}},
                         {"mark": {"type": "text", "fontSize": 13},
                          "encoding": {"text": {"field": "value", "format": NUMBER}, "tooltip": tooltip,

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from xldiag import vocab
-from xldiag.vocab import PIVOT, SCENARIO_LABELS, pair_target
+from xldiag.vocab import PIVOT, SCENARIO_LABELS
 
 # One colour per language, stable across pages: English first, then a fixed order.
 LANG_ORDER = ["en", "zh", "ar", "de", "es", "hi", "vi", "th", "el", "ro", "ru", "tr"]
@@ -49,91 +49,13 @@ def _empty(title: str, message: str) -> go.Figure:
     return fig
 
 
-def _sides(frame: pd.DataFrame) -> np.ndarray:
+def query_sides(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's query side: "English queries" or "Target-language queries"."""
     return np.where(frame["query_lang"] == PIVOT, "English queries", "Target-language queries")
-
-
-def interval_error(rows: pd.DataFrame, metric: str, by: str, order: list) -> dict | None:
-    """Plotly `error_y` for bars of `metric` per `by` value (in `order`) from the summary's bootstrap
-    interval columns (`<metric>_lo`, `<metric>_hi`; several rows per bar: their means); None when the
-    run has no intervals (older runs, or --bootstrap 0)."""
-    lo_col, hi_col = vocab.interval_columns(metric)
-    if lo_col not in rows or hi_col not in rows or rows[[lo_col, hi_col]].isna().all().all():
-        return None
-    means = rows.groupby(by)[[metric, lo_col, hi_col]].mean().reindex(order)
-    return dict(type="data", symmetric=False, array=(means[hi_col] - means[metric]).tolist(),
-                arrayminus=(means[metric] - means[lo_col]).tolist(), thickness=1.2, width=3)
 
 
 # --------------------------------------------------------------------------------------------
 # Overview
-
-
-def per_language_figure(summary: pd.DataFrame, scenario: str = "multi",
-                        metrics=("max_r", "complete@10"), model_col: str | None = None) -> go.Figure:
-    """Max@R and Complete@10 per target language, English vs target-language queries (grouped bars).
-
-    One subplot per metric, x = target language, one trace per query side (and per model when
-    `model_col` names a column that tells evaluations apart). Error bars: the 95 % bootstrap
-    intervals where the summary has them (`interval_error`)."""
-    s = summary[summary["scenario"] == scenario].copy()
-    if s.empty:
-        return _empty("Per language", f"No {SCENARIO_LABELS.get(scenario, scenario)} rows in this evaluation.")
-    s["target"] = s["pair"].map(pair_target)
-    s["side"] = _sides(s)
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[vocab.metric(m).arrow_label for m in metrics])
-    targets = list(dict.fromkeys(s["target"]))
-    groups = [(None, s)] if not model_col else list(s.groupby(model_col, sort=False))
-    colors = {"English queries": lang_color(PIVOT), "Target-language queries": "#ff7f0e"}
-    for gi, (model, block) in enumerate(groups):
-        for side, sub in block.groupby("side", sort=True):
-            by_t = sub.groupby("target")
-            name = side if model is None else f"{model} · {side}"
-            for ci, m in enumerate(metrics, start=1):
-                vals = by_t[m].mean()
-                fig.add_trace(go.Bar(
-                    x=targets, y=[vals.get(t, np.nan) for t in targets], name=name, legendgroup=name,
-                    showlegend=ci == 1, marker_color=colors[side], marker_pattern_shape=["", "/", "x", "."][gi % 4],
-                    text=[f"{vals.get(t, np.nan):.1f}" for t in targets], textposition="outside",
-                    hovertemplate=f"{name}<br>%{{x}}: %{{y:.2f}}<extra>{m}</extra>",
-                    error_y=interval_error(sub, m, "target", targets),
-                ), row=1, col=ci)
-    fig.update_yaxes(rangemode="tozero")
-    fig.update_layout(barmode="group", title=f"{SCENARIO_LABELS.get(scenario, scenario)}: per language",
-                      height=380, **LAYOUT)
-    return fig
-
-
-def multi_vs_cross_figure(summary: pd.DataFrame, metric: str = "complete@10",
-                          scenarios=("multi", "mono-cross")) -> go.Figure:
-    """The paper's Figure 2: Multi vs conventional CLIR (Mono-Cross), side by side per target language.
-
-    Two subplots (English queries, target-language queries); x = target language; one bar per
-    scenario; error bars: the 95 % bootstrap intervals where the summary has them."""
-    s = summary[summary["scenario"].isin(scenarios)].copy()
-    if s.empty:
-        return _empty("Multi vs Mono-Cross", "This evaluation has neither Multi nor Mono-Cross rows.")
-    s["target"] = s["pair"].map(pair_target)
-    s["side"] = _sides(s)
-    sides = ["English queries", "Target-language queries"]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=sides, shared_yaxes=True)
-    targets = list(dict.fromkeys(s["target"]))
-    colors = {"multi": "#d62728", "mono-cross": "#7f7f7f", "multi-1": "#9467bd", "mono-same": "#2ca02c"}
-    for scen in scenarios:
-        for ci, side in enumerate(sides, start=1):
-            sub = s[(s["scenario"] == scen) & (s["side"] == side)]
-            vals = sub.groupby("target")[metric].mean()
-            fig.add_trace(go.Bar(
-                x=targets, y=[vals.get(t, np.nan) for t in targets], name=SCENARIO_LABELS.get(scen, scen),
-                legendgroup=scen, showlegend=ci == 1, marker_color=colors.get(scen),
-                hovertemplate=f"{SCENARIO_LABELS.get(scen, scen)}<br>%{{x}}: %{{y:.2f}}<extra>{side}</extra>",
-                error_y=interval_error(sub, metric, "target", targets),
-            ), row=1, col=ci)
-    fig.update_yaxes(title_text=vocab.metric(metric).arrow_label, row=1, col=1)
-    fig.update_yaxes(rangemode="tozero")
-    fig.update_layout(barmode="group", title=f"Multi vs Mono-Cross — {vocab.metric(metric).arrow_label}",
-                      height=380, **LAYOUT)
-    return fig
 
 
 def figure2(frame: pd.DataFrame, metric: str = "max_r") -> go.Figure:
@@ -317,7 +239,7 @@ def diagnosis_figure(shares: pd.DataFrame) -> go.Figure:
     if failing.empty or failing["share"].isna().all():
         return _empty("Why queries fail", "No per-query diagnosis in this evaluation (Multi rows of a run "
                       "written with issue 11's measures).")
-    f = failing.assign(side=_sides(failing), model=failing["model"].map(_short_labels(failing["model"])))
+    f = failing.assign(side=query_sides(failing), model=failing["model"].map(_short_labels(failing["model"])))
     sides = [s for s in ("English queries", "Target-language queries") if s in set(f["side"])]
     fig = make_subplots(rows=1, cols=len(sides), subplot_titles=sides, shared_yaxes=True)
     models = list(dict.fromkeys(f["model"]))
