@@ -535,12 +535,12 @@ def test_fixes_page_table_tradeoff_and_fit_button(with_fix, monkeypatch):
     assert table["model"].tolist() == ["default", "default+center@ntrex", "tiny · final"]
     assert table["kind"].tolist() == ["base", "fix", "fine-tune"]
     assert table.set_index("model").loc["default+center@ntrex", "Multi Max@R ↓ X-q"] < table["Multi Max@R ↓ X-q"][0]
-    figure = json.loads(spec_of(at, "fx_tradeoff"))
-    assert "Trade-off" in figure["layout"]["title"]["text"]
-    points = {trace["name"]: trace for trace in figure["data"]}
-    assert points["fix"]["text"] == ["center"] and points["fine-tune"]["text"] == ["tiny/final"]
-    assert plotly_array(points["fix"]["x"]).tolist() == [-10.0]  # the Mono-Same cost made above
-    assert plotly_array(points["fix"]["y"]).tolist() == [0.0]  # every gold is in the top 10 for both already
+    spec, data = vega_of(at, "fix_tradeoff_figure")
+    assert "Trade-off" in spec["title"]["text"]
+    points = data["points"].set_index("label")
+    assert points["kind"].to_dict() == {"center": "fix", "tiny/final": "fine-tune", "base": "base"}
+    assert points.loc["center", "x"] == -10.0  # the Mono-Same cost made above
+    assert points.loc["center", "y"] == 0.0  # every gold is in the top 10 for both already
     at.selectbox(key="fx_method").set_value("lir")
     at.run()
     at.number_input(key="fx_param_lir").set_value(2)

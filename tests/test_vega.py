@@ -209,3 +209,24 @@ def test_distractor_share_heatmap_without_rows_says_why():
 
 # --------------------------------------------------------------------------------------------
 # Fine-tune
+
+
+# --------------------------------------------------------------------------------------------
+# Fixes
+
+
+def test_fix_tradeoff_figure_one_point_per_variant():
+    trade = pd.DataFrame({"model": ["default+center@ntrex", "default+lir2@ntrex", "/runs/demo/final"],
+                          "kind": ["fix", "fix", "fine-tune"], "fix": ["center", "lir2", ""],
+                          "delta_c10": [55.0, 50.0, 25.0], "delta_mono_ndcg1": [-5.0, -6.0, 1.0]})
+    doc = valid(vega.fix_tradeoff_figure(trade))
+    points = {p["label"]: (p["kind"], p["x"], p["y"]) for p in doc["datasets"]["points"]}
+    assert points == {"center": ("fix", -5.0, 55.0), "lir2": ("fix", -6.0, 50.0),
+                      "demo/final": ("fine-tune", 1.0, 25.0), "base": ("base", 0.0, 0.0)}
+    dots = doc["layer"][2]["encoding"]
+    assert "Mono-Same" in dots["x"]["title"] and "Complete@10" in dots["y"]["title"]
+    assert dots["color"]["scale"]["domain"] == ["fix", "fine-tune", "base"]
+    assert [layer["mark"]["type"] for layer in doc["layer"]] == ["rule", "rule", "point", "text"]
+    empty = valid(vega.fix_tradeoff_figure(trade.assign(delta_c10=np.nan)))
+    assert "No variant" in empty["datasets"]["message"][0]["text"]
+

@@ -243,21 +243,6 @@ def test_diagnosis_figure(pq):
 
 
 
-def test_fix_tradeoff_figure_one_point_per_variant():
-    trade = pd.DataFrame({"model": ["default+center@ntrex", "default+lir2@ntrex", "/runs/demo/final"],
-                          "kind": ["fix", "fix", "fine-tune"], "fix": ["center", "lir2", ""],
-                          "delta_c10": [55.0, 50.0, 25.0], "delta_mono_ndcg1": [-5.0, -6.0, 1.0]})
-    fig = viz.fix_tradeoff_figure(trade)
-    points = {t.name: t for t in fig.data}
-    assert set(points) == {"fix", "fine-tune", "base"}
-    assert list(points["fix"].y) == [55.0, 50.0] and list(points["fix"].x) == [-5.0, -6.0]
-    assert list(points["fix"].text) == ["center", "lir2"] and list(points["fine-tune"].text) == ["demo/final"]
-    assert (list(points["base"].x), list(points["base"].y)) == ([0], [0])
-    assert "Mono-Same" in fig.layout.xaxis.title.text and "Complete@10" in fig.layout.yaxis.title.text
-    empty = viz.fix_tradeoff_figure(trade.assign(delta_c10=np.nan))
-    assert not empty.data and "No variant" in empty.layout.annotations[0].text
-
-
 def test_max_r_scatter_merges_points_as_a_groupby_does():
     """Merged points against pandas' groupby (the former implementation): first-appearance order,
     counts, the first five ids then " …", rows with a NaN Max@R left out."""

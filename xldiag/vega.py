@@ -251,3 +251,52 @@ def distractor_share_heatmap(rows: pd.DataFrame, pair: str | None = None) -> dic
 
 # --------------------------------------------------------------------------------------------
 # Fine-tune
+
+
+# --------------------------------------------------------------------------------------------
+# Fixes
+
+KIND_COLORS = {"fix": "#1f77b4", "fine-tune": "#d62728", "base": "#7f7f7f"}
+
+
+def _point_name(fix, model) -> str:
+    """A point's label: the fix (lir1), else a checkpoint's last two folders (demo/final)."""
+    if isinstance(fix, str) and fix:
+        return fix
+    parts = str(model).rstrip("/").split("/")
+    return "/".join(parts[-2:])
+
+
+def fix_tradeoff_figure(tradeoff: pd.DataFrame) -> dict:
+    """The fix lab's trade-off: one labelled point per variant or checkpoint (`tables.fix_tradeoff`),
+    x = change in Mono-Same NDCG@1 (the cost in monolingual ranking), y = gain in Multi Complete@10,
+    both against the base model in points; the base is the cross at the origin, on dotted axes. Up
+    and to the right is better on both; up and to the left buys cross-lingual retrieval with
+    monolingual quality."""
+    name, title = "fix_tradeoff_figure", "Trade-off: gain in Multi Complete@10 vs change in Mono-Same NDCG@1 (against the base)"
+    rows = tradeoff.dropna(subset=["delta_c10", "delta_mono_ndcg1"]) if not tradeoff.empty else tradeoff
+    if rows.empty:
+        return empty(name, title, "No variant or checkpoint beside the base model on the same pools yet (the "
+                                  "trade-off needs Multi and Mono-Same rows).")
+    points = pd.DataFrame({"x": rows["delta_mono_ndcg1"].astype(float), "y": rows["delta_c10"].astype(float),
+                           "kind": rows["kind"], "model": rows["model"].astype(str),
+                           "label": [_point_name(f, m) for f, m in zip(rows["fix"], rows["model"])]})
+    points = pd.concat([points, pd.DataFrame({"x": [0.0], "y": [0.0], "kind": ["base"], "model": ["base"],
+                                              "label": ["base"]})], ignore_index=True)
+    kinds = list(dict.fromkeys(points["kind"]))
+    x = {"field": "x", "type": "quantitative", "title": "Δ Mono-Same NDCG@1 (points; left = monolingual cost)"}
+    y = {"field": "y", "type": "quantitative", "title": "Δ Multi Complete@10 (points)"}
+    tooltip = [{"field": "model"}, {"field": "y", "format": "+.1f", "title": "Δ Multi C@10"},
+               {"field": "x", "format": "+.1f", "title": "Δ Mono-Same NDCG@1"}]
+    color = {"field": "kind", "type": "nominal", "title": None,
+             "scale": {"domain": kinds, "range": [KIND_COLORS.get(k, "#9467bd") for k in kinds]}}
+    zero = {"mark": {"type": "rule", "strokeDash": [3, 3], "color": "#999"}, "data": {"values": [{"at": 0}]}}
+    return _spec(name, title, {"points": points}, width="container", height=420,
+                 layer=[{**zero, "encoding": {"y": {**y, "field": "at"}}}, {**zero, "encoding": {"x": {**x, "field": "at"}}},
+                        {"data": {"name": "points"}, "mark": {"type": "point", "filled": True, "size": 120},
+                         "encoding": {"x": x, "y": y, "color": color, "tooltip": tooltip,
+                                      "shape": {"condition": {"test": "datum.kind === 'base'", "value": "cross"},
+                                                "value": "circle"}}},
+                        {"data": {"name": "points"}, "mark": {"type": "text", "dy": -12, "fontSize": 12},
+                         "encoding": {"x": x, "y": y, "text": {"field": "label"}}}],
+                 config={"legend": {"orient": "bottom"}})
