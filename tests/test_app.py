@@ -464,6 +464,38 @@ def test_alignment_and_map_read_the_views_and_never_encode(workspace, monkeypatc
     assert any("All 2 documents" in c.value or "All " in c.value for c in at.caption)
 
 
+def test_alignment_shows_the_tuned_partner_beside_the_model(workspace, monkeypatch):
+    """With views in both folders, each chart gets one panel per model: the model's, then its partner's."""
+    import shutil
+
+    from xldiag import views
+    from xldiag.embeddings import Encoder
+    from xldiag.vocab import VIEWS_DIR
+
+    folder = workspace / "evals" / "default-xquad-zh"
+    views.write_views(folder, Encoder("default", show_progress=False))
+    shutil.copytree(folder / VIEWS_DIR, workspace / "runs" / "tiny" / "eval" / "tuned" / VIEWS_DIR)  # same vectors
+    _never_encode(monkeypatch)
+    at = app("app_pages/4_alignment.py")
+    tuned = tuned_option(at.selectbox(key="al_compare"))
+    at.selectbox(key="al_compare").set_value(tuned).run()
+    ok(at)
+    assert not at.warning, [w.value for w in at.warning]
+    assert charts_of(at) == ["softmax_overlay", "cos_jsd_scatter"]
+    models = ["default", results.model_label(tuned)]
+    spec, data = vega_of(at, "cos_jsd_scatter")
+    assert spec["facet"]["column"]["sort"] == models
+    table = views.alignment_table(folder)
+    passages = table[(table["role"] == "passage") & (table["lang"] == "zh")]
+    assert data["pairs"].groupby("model", sort=False).size().to_dict() == dict.fromkeys(models, len(passages))
+    spec, data = vega_of(at, "softmax_overlay")
+    heads = spec["facet"]["column"]["sort"]
+    assert [h.split(": cos")[0] for h in heads] == models
+    assert heads[0].split(": ")[1] == heads[1].split(": ")[1]  # the same vectors: the same cos and JSD
+    curves = data["curves"]
+    assert (curves.groupby("panel", sort=False)["p"].sum().round(6) == 2.0).all()  # two distributions per panel
+
+
 def test_an_evaluation_without_views_gets_the_command_and_a_button(workspace, monkeypatch):
     """A folder from before the views: the command, and a button that computes them as a job (the
     evaluation stays listed as complete meanwhile); then the page renders from them."""
