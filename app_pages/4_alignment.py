@@ -111,7 +111,7 @@ sort_dims = p1.toggle("Sort dimensions by English probability", key="al_sort")
 st.vega_lite_chart(spec=vega.softmax_overlay(panels, sort_by_english=sort_dims), key="al_softmax")
 
 n_items = len(first)
-st.subheader(f"All {n_items:,} parallel {kind}s")
+st.subheader(f"All {n_items:,} parallel {'passages' if kind == 'passage' else 'questions'}")
 shown = pd.concat([_views.sampled(block) for _, block in frame.groupby("model", sort=False)], ignore_index=True)
 st.vega_lite_chart(spec=vega.cos_jsd_scatter(shown), key="al_scatter")
 if len(shown) < len(frame):
