@@ -13,7 +13,7 @@ import streamlit as st
 from app_pages import _cache
 from app_pages import _shared as shared
 from app_pages import _views
-from xldiag import alignment, results, views, viz
+from xldiag import alignment, results, vega, views
 from xldiag.fixes import base_model
 from xldiag.vocab import PIVOT
 
@@ -108,12 +108,12 @@ for label, folder in folders.items():
     panels.append({"title": label, "p_en": alignment.softmax_dims(en_vec)[0], "p_tgt": alignment.softmax_dims(tgt_vec)[0],
                    "lang": lang, "cosine": float(row["cosine"]), "jsd": float(row["jsd"])})
 sort_dims = p1.toggle("Sort dimensions by English probability", key="al_sort")
-st.plotly_chart(viz.softmax_overlay_figure(panels, sort_by_english=sort_dims), key="al_softmax")
+st.vega_lite_chart(spec=vega.softmax_overlay(panels, sort_by_english=sort_dims), key="al_softmax")
 
 n_items = len(first)
-st.subheader(f"All {n_items:,} parallel {kind}s")
+st.subheader(f"All {n_items:,} parallel {'passages' if kind == 'passage' else 'questions'}")
 shown = pd.concat([_views.sampled(block) for _, block in frame.groupby("model", sort=False)], ignore_index=True)
-st.plotly_chart(viz.cos_jsd_scatter(shown), key="al_scatter")
+st.vega_lite_chart(spec=vega.cos_jsd_scatter(shown), key="al_scatter")
 if len(shown) < len(frame):
     st.caption(f"The scatter shows {len(shown):,} of {len(frame):,} pairs, sampled uniformly with seed "
                f"{_views.SAMPLE_SEED} (at most {_views.SAMPLE_POINTS:,} per model); the table uses them all.")

@@ -389,6 +389,40 @@ def tuned_option(select) -> str:
     return tuned[0]
 
 
+def alignment_charts_drawn_from_the_views(at: AppTest, folder: Path, kind: str, jsd: str,
+                                          sorted_dims: bool = False) -> None:
+    """The Alignment page opens on its two Vega-Lite charts (no Plotly): the chosen pair's softmax
+    over the dimensions of the views' stored vectors (unit vectors where `jsd` is jsd_unit), and
+    every pair of the chosen texts from the views' table, with its `jsd`."""
+    import numpy as np
+
+    from xldiag import views
+
+    assert charts_of(at) == ["softmax_overlay", "cos_jsd_scatter"]
+    table = views.alignment_table(folder)
+    rows = table[(table["role"] == kind) & (table["lang"] == "zh")].sort_values("index", ignore_index=True)
+    spec, data = vega_of(at, "cos_jsd_scatter")
+    assert spec["facet"]["column"]["sort"] == ["default"]
+    drawn = data["pairs"].sort_values("index", ignore_index=True)
+    assert drawn["index"].tolist() == rows["index"].tolist()
+    assert drawn["cosine"].to_numpy() == pytest.approx(rows["cosine"].to_numpy())
+    assert drawn["jsd"].to_numpy() == pytest.approx(rows[jsd].to_numpy())
+
+    spec, data = vega_of(at, "softmax_overlay")
+    index = at.selectbox(key="al_index").value
+    row = rows[rows["index"] == index].iloc[0]
+    assert spec["facet"]["column"]["sort"] == [f"default: cos {row['cosine']:.3f}, JSD {row[jsd]:.2e}"]
+    curves = data["curves"]
+    for lang in ("en", "zh"):
+        vec = np.asarray(views.alignment_vectors(folder, row["pair"], kind, lang)[index], dtype=float)
+        vec = vec / np.linalg.norm(vec) if jsd == "jsd_unit" else vec
+        want = np.exp(vec - vec.max()) / np.exp(vec - vec.max()).sum()
+        curve = curves[curves["lang"] == lang].sort_values("position")
+        assert curve["p"].to_numpy()[np.argsort(curve["dim"].to_numpy())] == pytest.approx(want)
+        if lang == "en":
+            assert (np.diff(curve["p"].to_numpy()) <= 0).all() if sorted_dims else (curve["dim"] == curve["position"]).all()
+
+
 def test_alignment_and_map_read_the_views_and_never_encode(workspace, monkeypatch):
     """Views written from the real XQuAD texts (first 4 questions) with the default model; the pages
     then render from the files alone. The tuned partner's folder has no views: a message, not a stop."""
@@ -402,16 +436,18 @@ def test_alignment_and_map_read_the_views_and_never_encode(workspace, monkeypatc
     ok(at)
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Alignment"
-    assert len(at.get("plotly_chart")) == 2
+    alignment_charts_drawn_from_the_views(at, folder, "passage", "jsd")
     at.selectbox(key="al_compare").set_value(tuned_option(at.selectbox(key="al_compare"))).run()
     ok(at)
     assert any("python -m xldiag views" in w.value and "tuned" in w.value for w in at.warning)  # no views there
-    assert len(at.get("plotly_chart")) == 2
+    alignment_charts_drawn_from_the_views(at, folder, "passage", "jsd")
     at.radio(key="al_space").set_value("unit").run()
     ok(at)
     at.radio(key="al_kind").set_value("query").run()
     ok(at)
-    assert len(at.get("plotly_chart")) == 2
+    at.toggle(key="al_sort").set_value(True).run()
+    ok(at)
+    alignment_charts_drawn_from_the_views(at, folder, "query", "jsd_unit", sorted_dims=True)
     at.number_input(key="al_jsd_t_[]").set_value(0.5).run()
     ok(at)
     assert any("JSD mean (T=0.5)" in df.value.columns for df in at.dataframe)
@@ -430,6 +466,38 @@ def test_alignment_and_map_read_the_views_and_never_encode(workspace, monkeypatc
     assert any("All 2 documents" in c.value or "All " in c.value for c in at.caption)
 
 
+def test_alignment_shows_the_tuned_partner_beside_the_model(workspace, monkeypatch):
+    """With views in both folders, each chart gets one panel per model: the model's, then its partner's."""
+    import shutil
+
+    from xldiag import views
+    from xldiag.embeddings import Encoder
+    from xldiag.vocab import VIEWS_DIR
+
+    folder = workspace / "evals" / "default-xquad-zh"
+    views.write_views(folder, Encoder("default", show_progress=False))
+    shutil.copytree(folder / VIEWS_DIR, workspace / "runs" / "tiny" / "eval" / "tuned" / VIEWS_DIR)  # same vectors
+    _never_encode(monkeypatch)
+    at = app("app_pages/4_alignment.py")
+    tuned = tuned_option(at.selectbox(key="al_compare"))
+    at.selectbox(key="al_compare").set_value(tuned).run()
+    ok(at)
+    assert not at.warning, [w.value for w in at.warning]
+    assert charts_of(at) == ["softmax_overlay", "cos_jsd_scatter"]
+    models = ["default", results.model_label(tuned)]
+    spec, data = vega_of(at, "cos_jsd_scatter")
+    assert spec["facet"]["column"]["sort"] == models
+    table = views.alignment_table(folder)
+    passages = table[(table["role"] == "passage") & (table["lang"] == "zh")]
+    assert data["pairs"].groupby("model", sort=False).size().to_dict() == dict.fromkeys(models, len(passages))
+    spec, data = vega_of(at, "softmax_overlay")
+    heads = spec["facet"]["column"]["sort"]
+    assert [h.split(": cos")[0] for h in heads] == models
+    assert heads[0].split(": ")[1] == heads[1].split(": ")[1]  # the same vectors: the same cos and JSD
+    curves = data["curves"]
+    assert (curves.groupby("panel", sort=False)["p"].sum().round(6) == 2.0).all()  # two distributions per panel
+
+
 def test_an_evaluation_without_views_gets_the_command_and_a_button(workspace, monkeypatch):
     """A folder from before the views: the command, and a button that computes them as a job (the
     evaluation stays listed as complete meanwhile); then the page renders from them."""
@@ -437,7 +505,7 @@ def test_an_evaluation_without_views_gets_the_command_and_a_button(workspace, mo
     at = app("app_pages/4_alignment.py")
     ok(at)
     assert any(f"python -m xldiag views {folder}" in w.value for w in at.warning)
-    assert not at.get("plotly_chart")
+    assert not charts_of(at)
     [b for b in at.get("button") if "Compute the views" in getattr(b, "label", "")][0].click().run()
     ok(at)
     status = jobs.wait(folder, timeout=300)
@@ -446,7 +514,7 @@ def test_an_evaluation_without_views_gets_the_command_and_a_button(workspace, mo
     _never_encode(monkeypatch)
     at = app("app_pages/4_alignment.py")
     ok(at)
-    assert not at.error and len(at.get("plotly_chart")) == 2
+    assert not at.error and charts_of(at) == ["softmax_overlay", "cos_jsd_scatter"]
 
 
 def test_bad_inputs_get_messages_not_tracebacks(workspace, monkeypatch):

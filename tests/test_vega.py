@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from eval_folders import make_distractor_share, make_per_query, make_summary
 
-from xldiag import results, vega
+from xldiag import alignment, results, vega
 
 
 @functools.cache
@@ -199,6 +199,100 @@ def test_distractor_share_heatmap_without_rows_says_why():
 
 # --------------------------------------------------------------------------------------------
 # Alignment
+
+
+def _panel(title: str, p_en, p_tgt, cosine: float, jsd: float, lang: str = "zh") -> dict:
+    return {"title": title, "p_en": np.asarray(p_en), "p_tgt": np.asarray(p_tgt), "lang": lang, "cosine": cosine, "jsd": jsd}
+
+
+def _curve(doc: dict, panel: str, lang: str) -> tuple[list, list, list]:
+    """(position, dim, p) of one drawn curve, in the order of position."""
+    rows = sorted((r for r in doc["datasets"]["curves"] if r["panel"] == panel and r["lang"] == lang),
+                  key=lambda r: r["position"])
+    return [r["position"] for r in rows], [r["dim"] for r in rows], [r["p"] for r in rows]
+
+
+def test_softmax_overlay_draws_one_panel_per_model_headed_by_cos_and_jsd():
+    panels = [_panel("tuned", [0.1, 0.5, 0.4], [0.2, 0.3, 0.5], 0.91234, 0.000123),
+              _panel("base", [0.25, 0.25, 0.5], [0.6, 0.3, 0.1], 0.5, 0.02)]
+    doc = valid(vega.softmax_overlay(panels))
+    heads = ["tuned: cos 0.912, JSD 1.23e-04", "base: cos 0.500, JSD 2.00e-02"]
+    assert doc["name"] == "softmax_overlay"
+    assert doc["facet"]["column"]["field"] == "panel" and doc["facet"]["column"]["sort"] == heads
+    assert _curve(doc, heads[0], "en") == ([0, 1, 2], [0, 1, 2], [0.1, 0.5, 0.4])  # in dimension order
+    assert _curve(doc, heads[0], "zh") == ([0, 1, 2], [0, 1, 2], [0.2, 0.3, 0.5])
+    assert _curve(doc, heads[1], "zh")[2] == [0.6, 0.3, 0.1]
+    assert len(doc["datasets"]["curves"]) == 12
+    assert doc["resolve"] == {"scale": {"x": "independent"}}  # the y axis is shared (Vega-Lite's default)
+    enc = doc["spec"]["encoding"]
+    assert (enc["x"]["field"], enc["x"]["title"], enc["y"]["field"]) == ("position", "dimension", "p")
+    assert enc["color"]["scale"] == {"domain": ["en", "zh"], "range": [vega.lang_color("en"), vega.lang_color("zh")]}
+    points = doc["spec"]["layer"][1]
+    assert points["encoding"]["tooltip"] == [{"field": "lang", "title": "language"},
+                                             {"field": "dim", "title": "dimension"},
+                                             {"field": "p", "format": ".3e", "title": "probability"}]
+    assert points["params"][0]["select"]["nearest"] is True  # the tooltip of the point nearest the pointer
+
+
+def test_softmax_overlay_sorted_by_english_keeps_each_dimension_with_its_values():
+    panels = [_panel("tuned", [0.1, 0.5, 0.4], [0.2, 0.3, 0.5], 0.9, 0.001),
+              _panel("base", [0.25, 0.25, 0.5], [0.6, 0.3, 0.1], 0.5, 0.02)]
+    doc = valid(vega.softmax_overlay(panels, sort_by_english=True))
+    tuned, base = doc["facet"]["column"]["sort"]
+    # each panel on its own: dimensions by decreasing English probability, the target's value stays with its dimension
+    assert _curve(doc, tuned, "en") == ([0, 1, 2], [1, 2, 0], [0.5, 0.4, 0.1])
+    assert _curve(doc, tuned, "zh") == ([0, 1, 2], [1, 2, 0], [0.3, 0.5, 0.2])
+    assert _curve(doc, base, "en") == ([0, 1, 2], [2, 0, 1], [0.5, 0.25, 0.25])  # ties keep dimension order
+    assert _curve(doc, base, "zh")[1:] == ([2, 0, 1], [0.1, 0.6, 0.3])
+    assert doc["spec"]["encoding"]["x"]["title"] == "dimension (by English probability)"
+
+
+def test_softmax_overlay_of_real_vectors_and_nothing_selected():
+    rng = np.random.default_rng(0)
+    en = rng.normal(size=(1, 8))
+    zh = en + rng.normal(scale=0.1, size=en.shape)
+    cos, jsd = alignment.cosine(en, zh)[0], alignment.jsd(alignment.softmax_dims(en), alignment.softmax_dims(zh))[0]
+    panel = _panel("default", alignment.softmax_dims(en)[0], alignment.softmax_dims(zh)[0], cos, jsd)
+    doc = valid(vega.softmax_overlay([panel]))
+    [head] = doc["facet"]["column"]["sort"]
+    assert head == f"default: cos {cos:.3f}, JSD {jsd:.2e}"
+    for lang in ("en", "zh"):
+        assert sum(_curve(doc, head, lang)[2]) == pytest.approx(1.0)
+    assert doc["spec"]["width"] == vega.PANELS_WIDTH - vega.Y_AXIS  # one panel takes the whole row
+    assert "No pair selected" in valid(vega.softmax_overlay([]))["datasets"]["message"][0]["text"]
+
+
+def test_panels_fit_the_row():
+    for n in range(1, 5):
+        assert n * vega._panel_width(n) + (n - 1) * vega.PANEL_GAP + vega.Y_AXIS <= vega.PANELS_WIDTH
+        assert vega._panel_width(n) > 200
+
+
+def test_cos_jsd_scatter_one_panel_per_model_on_shared_axes():
+    rng = np.random.default_rng(0)
+    en = rng.normal(size=(5, 8))
+    zh = en + rng.normal(scale=0.1, size=en.shape)
+    frame = alignment.alignment_frame({"base": {"en": en, "zh": rng.normal(size=en.shape), "ar": en},
+                                       "tuned": {"en": en, "zh": zh}})
+    frame = frame.assign(en_text="some text")  # the page's frame carries more columns than are drawn
+    doc = valid(vega.cos_jsd_scatter(frame))
+    assert doc["name"] == "cos_jsd_scatter"
+    assert doc["facet"]["column"]["field"] == "model" and doc["facet"]["column"]["sort"] == ["base", "tuned"]
+    assert "resolve" not in doc  # shared x and y axes across the panels
+    drawn = pd.DataFrame(doc["datasets"]["pairs"])
+    assert list(drawn.columns) == ["model", "lang", "index", "cosine", "jsd"]
+    pd.testing.assert_frame_equal(drawn, frame[list(drawn.columns)].reset_index(drop=True), check_dtype=False)
+    tuned = drawn[drawn["model"] == "tuned"]
+    assert tuned["cosine"].tolist() == pytest.approx(alignment.cosine(en, zh).tolist())
+    enc = doc["spec"]["encoding"]
+    assert (enc["x"]["field"], enc["y"]["field"]) == ("cosine", "jsd")
+    assert enc["color"]["scale"]["domain"] == ["ar", "zh"]
+    assert enc["color"]["scale"]["range"] == [vega.lang_color("ar"), vega.lang_color("zh")]
+    assert enc["color"]["legend"]["labelExpr"] == "'en–' + datum.label"  # legend entries "en–ar", "en–zh"
+    assert enc["tooltip"] == [{"field": "index", "title": "pair"}, {"field": "lang", "title": "target language"},
+                              {"field": "cosine", "format": ".3f", "title": "cos"},
+                              {"field": "jsd", "format": ".2e", "title": "JSD"}]
+    assert "No parallel pairs" in valid(vega.cos_jsd_scatter(frame.iloc[:0]))["datasets"]["message"][0]["text"]
 
 
 

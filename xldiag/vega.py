@@ -243,6 +243,88 @@ def distractor_share_heatmap(rows: pd.DataFrame, pair: str | None = None) -> dic
 # Alignment
 
 
+PANELS_WIDTH = 1_000  # pixels of a row of panels: a wide page's main column is ~1,040 px at 1,500 px
+PANEL_GAP = 20  # Vega-Lite's default spacing between facet cells
+Y_AXIS = 70  # pixels of the first panel's y axis (labels like 0.0025 and the axis title)
+
+
+def _panel_width(n_panels: int) -> int:
+    """The plotting width of each of `n_panels` side-by-side panels filling PANELS_WIDTH (Streamlit
+    draws facet charts at their own width, never the column's)."""
+    return (PANELS_WIDTH - Y_AXIS - PANEL_GAP * (n_panels - 1)) // max(n_panels, 1)
+
+
+def _columns(field: str, order: list[str]) -> dict:
+    """A facet into one column per value of `field`, in `order`, headed by the value."""
+    return {"column": {"field": field, "type": "nominal", "sort": order, "title": None,
+                       "header": {"labelFontSize": 13, "labelLimit": 0}}}
+
+
+def softmax_curves(title: str, panel: dict, sort_by_english: bool) -> pd.DataFrame:
+    """One panel's curves, long: panel, lang, position (the x: the dimension, or its rank by English
+    probability), dim (the dimension), p (its softmax probability), English first."""
+    p_en = np.asarray(panel["p_en"], dtype=float)
+    order = np.argsort(-p_en, kind="stable") if sort_by_english else np.arange(len(p_en))
+    return pd.concat([pd.DataFrame({"panel": title, "lang": lang, "position": np.arange(len(order)), "dim": order,
+                                    "p": np.asarray(vals, dtype=float)[order]})
+                      for lang, vals in ((PIVOT, p_en), (panel["lang"], panel["p_tgt"]))], ignore_index=True)
+
+
+def softmax_overlay(panels: list[dict], sort_by_english: bool = False) -> dict:
+    """The paper's Figure 1 on real data: softmax-over-dimensions of an English/target pair, overlaid.
+
+    `panels`: one dict per model with keys title, p_en, p_tgt (1-D distributions over dimensions),
+    lang (target language), cosine, jsd. One panel per model, headed "<title>: cos <.3f>, JSD <.2e>",
+    sharing the y axis; the tooltip of the point nearest the pointer gives its language, dimension
+    and probability. `sort_by_english` orders the dimensions by the English probability (each panel
+    on its own), so the target's deviations from the English curve stand out."""
+    title = "Softmax over dimensions (English vs target)"
+    if not panels:
+        return empty("softmax_overlay", title, "No pair selected.")
+    heads = [f"{p['title']}: cos {p['cosine']:.3f}, JSD {p['jsd']:.2e}" for p in panels]
+    curves = pd.concat([softmax_curves(h, p, sort_by_english) for h, p in zip(heads, panels)], ignore_index=True)
+    tooltip = [{"field": "lang", "title": "language"}, {"field": "dim", "title": "dimension"},
+               {"field": "p", "format": ".3e", "title": "probability"}]
+    nearest = {"name": "softmax_hover", "select": {"type": "point", "on": "pointerover", "nearest": True,
+                                                   "clear": "pointerout"}}
+    panel = {"width": _panel_width(len(panels)), "height": 260,
+             "encoding": {"x": {"field": "position", "type": "quantitative", "scale": {"nice": False},
+                                "title": "dimension (by English probability)" if sort_by_english else "dimension"},
+                          "y": {"field": "p", "type": "quantitative", "scale": {"zero": False},
+                                "title": "softmax probability"},
+                          "color": {"field": "lang", "type": "nominal", "scale": lang_scale(curves["lang"]),
+                                    "title": None, "legend": {"orient": "top"}}},
+             "layer": [{"mark": {"type": "line", "strokeWidth": 1, "opacity": 0.75}},
+                       {"params": [nearest], "mark": {"type": "circle", "size": 40},
+                        "encoding": {"opacity": {"condition": {"param": "softmax_hover", "empty": False, "value": 1},
+                                                 "value": 0},
+                                     "tooltip": tooltip}}]}
+    return _spec("softmax_overlay", title, {"curves": curves}, data={"name": "curves"}, facet=_columns("panel", heads),
+                 spec=panel, resolve={"scale": {"x": "independent"}})
+
+
+def cos_jsd_scatter(frame: pd.DataFrame) -> dict:
+    """Cosine vs JSD for every parallel pair (`frame`: model, lang, index, cosine, jsd, as
+    alignment.alignment_frame or the views' alignment table), coloured by language (legend
+    "en–<lang>"), one panel per model on shared axes so base and tuned compare; the tooltip gives
+    the pair's index, target language, cosine (.3f) and JSD (.2e)."""
+    title = "Cosine vs JSD over all parallel pairs"
+    if frame.empty:
+        return empty("cos_jsd_scatter", title, "No parallel pairs.")
+    pairs = frame[["model", "lang", "index", "cosine", "jsd"]].reset_index(drop=True)
+    models = list(dict.fromkeys(pairs["model"]))
+    tooltip = [{"field": "index", "title": "pair"}, {"field": "lang", "title": "target language"},
+               {"field": "cosine", "format": ".3f", "title": "cos"}, {"field": "jsd", "format": ".2e", "title": "JSD"}]
+    panel = {"width": _panel_width(len(models)), "height": 300, "mark": {"type": "circle", "size": 30, "opacity": 0.7},
+             "encoding": {"x": {"field": "cosine", "type": "quantitative", "scale": {"zero": False}, "title": "cosine"},
+                          "y": {"field": "jsd", "type": "quantitative", "scale": {"zero": False}, "title": "JSD"},
+                          "color": {"field": "lang", "type": "nominal", "scale": lang_scale(pairs["lang"]), "title": None,
+                                    "legend": {"orient": "top", "labelExpr": f"'{PIVOT}–' + datum.label"}},
+                          "tooltip": tooltip}}
+    return _spec("cos_jsd_scatter", title, {"pairs": pairs}, data={"name": "pairs"}, facet=_columns("model", models),
+                 spec=panel)
+
+
 
 # --------------------------------------------------------------------------------------------
 # Embedding map

@@ -297,59 +297,6 @@ def inclination_figure(rates: pd.DataFrame) -> go.Figure:
 
 
 # --------------------------------------------------------------------------------------------
-# Alignment
-
-
-def softmax_overlay_figure(panels: list[dict], sort_by_english: bool = False) -> go.Figure:
-    """The paper's Figure 1 on real data: softmax-over-dimensions of an English/target pair, overlaid.
-
-    `panels`: one dict per model with keys title, p_en, p_tgt (1-D distributions over dimensions),
-    lang (target language), cosine, jsd. One subplot per panel, sharing the y axis.
-    `sort_by_english` orders the dimensions by the English probability (each panel on its own), so
-    the target's deviations from the English curve stand out."""
-    if not panels:
-        return _empty("Softmax over dimensions", "No pair selected.")
-    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
-                        subplot_titles=[f"{p['title']}: cos {p['cosine']:.3f}, JSD {p['jsd']:.2e}" for p in panels])
-    for ci, p in enumerate(panels, start=1):
-        order = np.argsort(-np.asarray(p["p_en"], dtype=float)) if sort_by_english else np.arange(len(p["p_en"]))
-        dims = np.arange(len(order))
-        for lang, vals in ((PIVOT, p["p_en"]), (p["lang"], p["p_tgt"])):
-            fig.add_trace(go.Scatter(
-                x=dims, y=np.asarray(vals, dtype=float)[order], customdata=order, mode="lines", name=lang, legendgroup=lang,
-                showlegend=ci == 1, line=dict(color=lang_color(lang), width=1), opacity=0.75,
-                hovertemplate=f"{lang} dim %{{customdata}}: %{{y:.3e}}<extra></extra>",
-            ), row=1, col=ci)
-        fig.update_xaxes(title_text="dimension (by English probability)" if sort_by_english else "dimension",
-                         row=1, col=ci)
-    fig.update_yaxes(title_text="softmax probability", row=1, col=1)
-    fig.update_layout(title="Softmax over dimensions (English vs target)", height=360, **LAYOUT)
-    return fig
-
-
-def cos_jsd_scatter(frame: pd.DataFrame) -> go.Figure:
-    """Cosine vs JSD for every parallel pair (alignment.alignment_frame), coloured by language,
-    one subplot per model so base and tuned compare on the same axes."""
-    if frame.empty:
-        return _empty("Cosine vs JSD", "No parallel pairs.")
-    models = list(dict.fromkeys(frame["model"]))
-    fig = make_subplots(rows=1, cols=len(models), shared_yaxes=True, shared_xaxes=True, subplot_titles=models)
-    scatter = _scatter_type(len(frame), WEBGL_POINTS * len(models))
-    for ci, model in enumerate(models, start=1):
-        for lang, sub in frame[frame["model"] == model].groupby("lang", sort=False):
-            fig.add_trace(scatter(
-                x=sub["cosine"], y=sub["jsd"], mode="markers", name=f"en–{lang}", legendgroup=lang,
-                showlegend=ci == 1, marker=dict(color=lang_color(lang), size=6, opacity=0.7),
-                customdata=sub["index"], hovertemplate="pair %{customdata}<br>cos %{x:.3f}<br>JSD %{y:.2e}"
-                "<extra>" + f"en–{lang}" + "</extra>",
-            ), row=1, col=ci)
-        fig.update_xaxes(title_text="cosine", row=1, col=ci)
-    fig.update_yaxes(title_text="JSD", row=1, col=1)
-    fig.update_layout(title="Cosine vs JSD over all parallel pairs", height=380, **LAYOUT)
-    return fig
-
-
-# --------------------------------------------------------------------------------------------
 # Embedding map
 
 
