@@ -38,8 +38,8 @@ def make_run(root: Path, name: str = "tiny", state: str = "finished") -> Path:
     with open(run / "metrics.jsonl", "w") as f:
         for step, loss in enumerate([3.0, 2.0, 1.5], start=1):
             f.write(json.dumps({"step": step, "epoch": step / 3, "loss": loss, "jsd": loss / 30, "nce": loss - loss / 30,
-                                "nce_psg": None, "lr": 1e-5 * step, "grad_norm": 1.0, "examples_per_s": 10.0,
-                                "elapsed": float(step)}) + "\n")
+                                "nce_psg": None, "norm_en": 5.0 - step, "norm_tgt": 6.0 - step, "lr": 1e-5 * step,
+                                "grad_norm": 1.0, "examples_per_s": 10.0, "elapsed": float(step)}) + "\n")
     make_eval(run / "eval" / "base", model="default", created="2025-03-01T00:00:01")
     make_eval(run / "eval" / "tuned", model=str(run / "final"), model_shift=-3, created="2025-03-01T00:00:02")
     return run
@@ -289,7 +289,11 @@ def test_fine_tune_shows_run_and_validates_form(workspace):
     assert at.title[0].value == "Fine-tune"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["State"] == "finished" and metrics["Step"] == "3/3"
-    assert len(at.get("plotly_chart")) == 1
+    assert charts_of(at) == ["training_curves", "passage_norms"]  # Vega-Lite: no Plotly code on this page
+    spec, data = vega_of(at, "training_curves")
+    assert spec["title"]["text"] == "Training curves — step 3" and data["steps"]["loss"].tolist() == [3.0, 2.0, 1.5]
+    _, norms = vega_of(at, "passage_norms")
+    assert norms["norms"].query("series == 'English passages ‖z‖'")["value"].tolist() == [4.0, 3.0, 2.0]
     assert any(len(df.value) and "Ours" in df.value.columns for df in at.dataframe)
     assert at.get("page_link")
     assert not at.get("form") and not at.get("code")  # the launch form and the log are built when opened
@@ -424,7 +428,13 @@ def test_alignment_and_map_read_the_views_and_never_encode(workspace, monkeypatc
     sel = at.selectbox(key="map_query")
     sel.set_value(sel.options[1]).run()
     ok(at)
-    assert len(at.get("plotly_chart")) == 1
+    assert charts_of(at) == ["embedding_map"]
+    spec, data = vega_of(at, "embedding_map")
+    qid, qlang = at.selectbox(key="map_query").value.split("|")
+    assert data["query_0"]["label"].tolist() == [f"{qid} ({qlang})"]  # the star
+    refs = data["refs_0"]["label"].tolist()  # ringed: the English and the Chinese version of its passage
+    assert sorted(r.split(":")[0] for r in refs) == ["en", "zh"] and set(refs) <= set(data["docs_0"]["doc_id"])
+    assert len(data["lines_0"]) == len(data["docs_0"])  # every passage in both languages: all joined
     assert any("All 2 documents" in c.value or "All " in c.value for c in at.caption)
 
 

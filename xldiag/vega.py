@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xldiag.viz import lang_color
+from xldiag.viz import PALETTE, lang_color
 from xldiag.vocab import PIVOT
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
@@ -138,7 +138,207 @@ def distractor_share_heatmap(rows: pd.DataFrame, pair: str | None = None) -> dic
 # --------------------------------------------------------------------------------------------
 # Embedding map
 
+# A five-pointed star for the highlighted query (a Vega symbol path, within [-1, 1] on both axes)
+STAR = ("M0,-1L0.235,-0.324L0.951,-0.309L0.38,0.124L0.588,0.809L0,0.38L-0.588,0.809L-0.38,0.124L-0.951,-0.309"
+        "L-0.235,-0.324Z")
+MAP_HEIGHT = 460
+MAP_PANEL_WIDTH = 500  # each panel's width when models are side by side (one model: the page's width)
+PARALLEL_COLOR = "#787878"
+_MAP_AXIS = {"labels": False, "ticks": False, "title": None, "domain": False}
+
+
+def parallel_lines(points: pd.DataFrame) -> pd.DataFrame:
+    """passage, x, y of the documents of each passage with two or more of them, sorted by passage:
+    drawn as one line per passage (`detail`; through its documents from left to right), they join
+    the parallel documents. Vectorised: a 20,000-point map takes milliseconds."""
+    size = points.groupby("passage")["passage"].transform("size")
+    return points.loc[size >= 2, ["passage", "x", "y"]].sort_values("passage", kind="stable").reset_index(drop=True)
+
+
+def _map_panel(sub: pd.DataFrame, highlight: dict | None, join_parallel: bool, color: dict,
+               key: int) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """One model's map: its layers (grey parallel lines, the documents, the ringed references and
+    the query's star, each with its label) and their datasets, named `<what>_<key>`."""
+    text = sub["text"] if "text" in sub else sub["doc_id"]
+    docs = pd.DataFrame({"x": sub["x"].to_numpy(float), "y": sub["y"].to_numpy(float), "lang": sub["lang"].to_numpy(),
+                         "doc_id": sub["doc_id"].to_numpy(), "text": text.astype(str).str[:80].to_numpy()})
+    datasets = {f"docs_{key}": docs}
+    layers = []
+    if join_parallel:
+        datasets[f"lines_{key}"] = parallel_lines(sub)
+        layers.append({"data": {"name": f"lines_{key}"},
+                       "mark": {"type": "line", "color": PARALLEL_COLOR, "opacity": 0.35, "strokeWidth": 1},
+                       "encoding": {"detail": {"field": "passage", "type": "nominal"}}})
+    layers.append({"data": {"name": f"docs_{key}"}, "mark": {"type": "circle", "size": 36, "opacity": 0.75},
+                   "encoding": {"color": {"field": "lang", "type": "nominal", **color},
+                                "tooltip": [{"field": "doc_id", "title": "document"}, {"field": "text"}]}})
+    if highlight:
+        refs = sub[sub["doc_id"].isin(highlight.get("refs", []))]
+        datasets[f"refs_{key}"] = pd.DataFrame({"x": refs["x"].to_numpy(float), "y": refs["y"].to_numpy(float),
+                                                "label": refs["doc_id"].to_numpy()})
+        layers.append({"data": {"name": f"refs_{key}"}, "layer": [
+            {"mark": {"type": "point", "size": 330, "filled": False, "stroke": "black", "strokeWidth": 3,
+                      "opacity": 1}},
+            {"mark": {"type": "text", "dy": -18, "fontSize": 12, "fontWeight": "bold"},
+             "encoding": {"text": {"field": "label"}}}]})
+        if highlight.get("query") is not None:
+            qx, qy, qlabel = highlight["query"]
+            datasets[f"query_{key}"] = pd.DataFrame({"x": [float(qx)], "y": [float(qy)], "label": [qlabel]})
+            layers.append({"data": {"name": f"query_{key}"}, "layer": [
+                {"mark": {"type": "point", "shape": STAR, "size": 500, "filled": True, "fill": "gold",
+                          "stroke": "black", "strokeWidth": 1.5, "opacity": 1},
+                 "encoding": {"tooltip": [{"field": "label", "title": "query"}]}},
+                {"mark": {"type": "text", "dy": 22, "fontSize": 12, "fontWeight": "bold"},
+                 "encoding": {"text": {"field": "label"}}}]})
+    scale = {"zero": False}
+    panel = {"encoding": {"x": {"field": "x", "type": "quantitative", "scale": scale, "axis": _MAP_AXIS},
+                          "y": {"field": "y", "type": "quantitative", "scale": scale, "axis": _MAP_AXIS}},
+             "layer": layers}
+    return panel, datasets
+
+
+def embedding_map(points: pd.DataFrame, highlight: dict | None = None, title: str = "Embedding map",
+                  join_parallel: bool = True) -> dict:
+    """2-D maps of pool embeddings, one panel per model (side by side, each on its own axes, without
+    tick labels: only positions within a panel mean something), documents coloured by language with
+    their id and first 80 characters on hover, grey lines joining the parallel documents of each
+    passage (`join_parallel`).
+
+    `points`: model, x, y, lang, doc_id, passage (parallel documents share it), text (optional).
+    `highlight`: {model: {"query": (x, y, label), "refs": [doc_id, ...]}} draws that model's query
+    as a gold star labelled `label` and rings its references, labelled with their ids."""
+    if points.empty:
+        return empty("embedding_map", title, "Nothing to project.")
+    models = list(dict.fromkeys(points["model"]))
+    color = {"scale": lang_scale(points["lang"]), "title": "language", "legend": {"orient": "bottom"}}
+    panels, datasets = [], {}
+    for key, model in enumerate(models):
+        panel, data = _map_panel(points[points["model"] == model], (highlight or {}).get(model), join_parallel,
+                                 color, key)
+        panels.append(panel)
+        datasets.update(data)
+    notes = ["grey lines join the parallel documents of a passage"] if join_parallel else []
+    if any((highlight or {}).get(m) for m in models):
+        notes.append("★ the query; ringed: its references")
+    if len(models) == 1:
+        spec = _spec("embedding_map", title, datasets, **panels[0], width="container", height=MAP_HEIGHT)
+    else:
+        spec = _spec("embedding_map", title, datasets,
+                     hconcat=[{"title": model, "width": MAP_PANEL_WIDTH, "height": MAP_HEIGHT, **panel}
+                              for model, panel in zip(models, panels)],
+                     resolve={"scale": {"x": "independent", "y": "independent", "color": "shared"}})
+    subtitle = ([models[0]] if len(models) == 1 else []) + (["; ".join(notes)] if notes else [])
+    if subtitle:
+        spec["title"]["subtitle"] = " — ".join(subtitle)
+    return spec
 
 
 # --------------------------------------------------------------------------------------------
 # Fine-tune
+
+
+TRAINING_CURVES = (("loss", "loss"), ("jsd", "JSD"), ("nce", "InfoNCE"), ("lr", "learning rate"))
+CURVE_WIDTH, CURVE_HEIGHT = 440, 160
+NORM_CURVES = (("norm_en", "English passages ‖z‖"), ("norm_tgt", "target passages ‖z‖"))
+SQRT_JSD = "√JSD"
+
+
+def rolling_mean(values: pd.Series, smooth: int) -> pd.Series:
+    """The mean of each value and the `smooth` - 1 before it (fewer at the start: the first is itself)."""
+    return values.astype(float).rolling(smooth, min_periods=1).mean()
+
+
+def _curve_panel(i: int, col: str, label: str, smooth: int, bottom: bool) -> dict:
+    """One panel of `training_curves`: the raw line of `col` (faded under its rolling mean when
+    smoothed), transparent points that carry the hover, its own y axis."""
+    colour = PALETTE[i]
+    smoothed = smooth > 1 and col != "lr"
+    y = {"type": "quantitative", "title": None, "scale": {"zero": False}}
+    if col == "lr":  # a schedule: from 0, so warm-up and decay read as fractions of the peak
+        y = {**y, "scale": {"domainMin": 0}, "axis": {"format": ".1e"}}
+    tooltip = [{"field": "step"}, {"field": col, "title": label, "format": ".4g"}]
+    layers = [{"mark": {"type": "line", "color": colour, "strokeWidth": 1, "opacity": 0.5 if smooth > 1 else 1.0},
+               "encoding": {"y": {"field": col, **y}}}]
+    if smoothed:
+        layers.append({"mark": {"type": "line", "color": colour, "strokeWidth": 2.5},
+                       "encoding": {"y": {"field": f"{col}_mean", **y}}})
+        tooltip.append({"field": f"{col}_mean", "title": f"mean of {smooth}", "format": ".4g"})
+    layers.append({"mark": {"type": "point", "opacity": 0, "size": 60},
+                   "encoding": {"y": {"field": f"{col}_mean" if smoothed else col, **y}, "tooltip": tooltip}})
+    return {"title": label, "width": CURVE_WIDTH, "height": CURVE_HEIGHT,
+            "encoding": {"x": {"field": "step", "type": "quantitative", "title": "step" if bottom else None}},
+            "layer": layers}
+
+
+def training_curves(metrics: pd.DataFrame, smooth: int = 1) -> dict:
+    """Loss, JSD, InfoNCE and learning rate against step (metrics.jsonl as a DataFrame), 2×2 panels
+    on one step axis, each its own y axis and colour; the title names the last step.
+
+    `smooth` > 1 fades each raw line and draws over it the rolling mean over `smooth` steps
+    (`rolling_mean`), except for the learning rate (a schedule, not a noisy measure), whose axis
+    starts at 0 with scientific ticks. No step logged yet: a chart that says so."""
+    if metrics is None or metrics.empty or "step" not in metrics:
+        return empty("training_curves", "Training curves", "No steps logged yet.")
+    curves = [(i, col, label) for i, (col, label) in enumerate(TRAINING_CURVES) if col in metrics]
+    steps = pd.DataFrame({"step": metrics["step"].to_numpy()})
+    for _, col, _ in curves:
+        steps[col] = metrics[col].to_numpy(float)
+        if smooth > 1 and col != "lr":
+            steps[f"{col}_mean"] = rolling_mean(metrics[col], smooth).to_numpy()
+    panels = [_curve_panel(i, col, label, smooth, bottom=n >= len(curves) - 2)
+              for n, (i, col, label) in enumerate(curves)]
+    spec = _spec("training_curves", f"Training curves — step {int(metrics['step'].max())}", {"steps": steps},
+                 data={"name": "steps"}, concat=panels, columns=2,
+                 resolve={"scale": {"x": "shared", "y": "independent"}})
+    if smooth > 1:
+        spec["title"]["subtitle"] = f"faded: each step; bold: the mean of the last {smooth} steps"
+    return spec
+
+
+def has_passage_norms(metrics: pd.DataFrame) -> bool:
+    """Whether a metrics frame holds any logged pre-norm passage norm (runs before they were logged do not)."""
+    return metrics is not None and any(c in metrics and metrics[c].notna().any() for c, _ in NORM_CURVES)
+
+
+def passage_norms(metrics: pd.DataFrame, smooth: int = 1) -> dict:
+    """Mean pre-normalisation ‖z‖ of the English and the target passages per step (left axis) with
+    the √JSD term (right axis, its own scale, dotted), from metrics.jsonl as a DataFrame.
+
+    The pre-norm √JSD can fall just because ‖z‖ shrinks (softmax of a short vector is nearly
+    uniform); this chart shows whether a falling JSD came with falling norms. `smooth` > 1 draws
+    rolling means over that many steps (`rolling_mean`) instead of the raw values."""
+    if not has_passage_norms(metrics) or "step" not in metrics:
+        return empty("passage_norms", "Passage norms",
+                     "No pre-norm ‖z‖ logged (a run from before they were logged, or no step yet).")
+    curve = (lambda col: rolling_mean(metrics[col], smooth)) if smooth > 1 else (lambda col: metrics[col].astype(float))
+    step = metrics["step"].to_numpy()
+    norms = pd.concat([pd.DataFrame({"step": step, "series": label, "value": curve(col).to_numpy()})
+                       for col, label in NORM_CURVES if col in metrics and metrics[col].notna().any()],
+                      ignore_index=True)
+    datasets = {"norms": norms}
+    series = {label: colour for (_, label), colour in zip(NORM_CURVES, (lang_color(PIVOT), PALETTE[1]))
+              if label in set(norms["series"])}
+    if "jsd" in metrics and metrics["jsd"].notna().any():
+        datasets["jsd"] = pd.DataFrame({"step": step, "series": SQRT_JSD, "value": curve("jsd").to_numpy()})
+        series[SQRT_JSD] = PALETTE[2]
+    look = {"color": {"field": "series", "type": "nominal", "title": None, "legend": {"orient": "bottom"},
+                      "scale": {"domain": list(series), "range": list(series.values())}},
+            "strokeDash": {"field": "series", "type": "nominal", "title": None,
+                           "scale": {"domain": list(series), "range": [[2, 2] if s == SQRT_JSD else [1, 0]
+                                                                        for s in series]}}}
+    tooltip = [{"field": "step"}, {"field": "series", "title": "curve"}, {"field": "value", "format": ".4g"}]
+
+    def layer(data: str, width: float, axis: dict) -> dict:
+        y = {"field": "value", "type": "quantitative", "scale": {"zero": False}, **axis}
+        return {"data": {"name": data}, "encoding": {"y": y},
+                "layer": [{"mark": {"type": "line", "strokeWidth": width}, "encoding": look},
+                          {"mark": {"type": "point", "opacity": 0, "size": 60}, "encoding": {"tooltip": tooltip}}]}
+
+    layers = [layer("norms", 2, {"title": "mean pre-norm ‖z‖"})]
+    if "jsd" in datasets:
+        layers.append(layer("jsd", 1.5, {"title": SQRT_JSD,
+                                         "axis": {"format": ".4f", "orient": "right", "grid": False}}))
+    title = "Pre-normalisation passage norms vs √JSD" + (f" (mean of {smooth} steps)" if smooth > 1 else "")
+    return _spec("passage_norms", title, datasets, width="container", height=260,
+                 encoding={"x": {"field": "step", "type": "quantitative", "title": "step"}}, layer=layers,
+                 resolve={"scale": {"y": "independent"}})
