@@ -193,13 +193,15 @@ def test_embedding_map_two_panels_lines_and_highlight():
     assert [(d["passage"], d["x"]) for d in data["lines_0"]] == [(0, 0), (0, 1), (1, 2), (1, 3)]
     # the references ringed and labelled, the query a labelled star, in the base panel only
     assert [(d["label"], d["x"], d["y"]) for d in data["refs_0"]] == [("en:p0", 0, 0), ("zh:p0", 1, 1)]
-    ring, ref_label = _of(base, "refs_0")
+    ring, halo, ref_label = _of(base, "refs_0")
     assert ring["mark"]["filled"] is False and ring["mark"]["stroke"] == "black"
-    assert ref_label["mark"]["type"] == "text" and ref_label["encoding"]["text"]["field"] == "label"
+    assert halo["mark"]["stroke"] == "white" and ref_label["mark"]["type"] == "text"
+    assert ref_label["encoding"]["text"]["field"] == "label" and "stroke" not in ref_label["mark"]
     assert data["query_0"] == [{"x": 0.5, "y": 0.5, "label": "q0 (en)"}]
-    star, query_label = _of(base, "query_0")
+    star, _, query_label = _of(base, "query_0")
     assert star["mark"]["shape"] == vega.STAR and star["mark"]["fill"] == "gold"
     assert query_label["encoding"]["text"]["field"] == "label"
+    assert query_label["mark"]["align"] == "left"  # x = 0.5 in the left third of the panel (0 to 9)
     assert not _of(tuned, "refs_1") and not _of(tuned, "query_1")
     # positions only: no tick labels, each panel its own axes
     assert base["encoding"]["x"]["axis"]["labels"] is False and base["encoding"]["y"]["axis"]["labels"] is False
@@ -235,7 +237,7 @@ def test_training_curves_four_panels_on_one_step_axis():
     assert [layer["encoding"]["y"]["field"] for layer in loss["layer"]] == ["loss", "loss"]  # the line, the hover
     assert loss["layer"][0]["mark"]["opacity"] == 1.0
     # the learning rate from 0, in scientific notation; the others fit their values
-    assert lr["layer"][0]["encoding"]["y"]["scale"] == {"domainMin": 0}
+    assert lr["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, pytest.approx(3.45e-5)]
     assert lr["layer"][0]["encoding"]["y"]["axis"]["format"] == ".1e"
     assert loss["layer"][0]["encoding"]["y"]["scale"] == {"zero": False}
     assert [p["encoding"]["x"]["title"] for p in doc["concat"]] == [None, None, "step", "step"]
@@ -254,6 +256,7 @@ def test_training_curves_smoothed_fade_the_raw_lines_under_rolling_means():
     assert (mean["mark"]["strokeWidth"], mean["encoding"]["y"]["field"]) == (2.5, "loss_mean")
     assert [t["field"] for t in hover["encoding"]["tooltip"]] == ["step", "loss", "loss_mean"]
     assert [layer["encoding"]["y"]["field"] for layer in lr["layer"]] == ["lr", "lr"]
+    assert lr["layer"][0]["mark"]["opacity"] == 1.0  # nothing drawn over it: not faded
     assert "mean of the last 2 steps" in doc["title"]["subtitle"]
 
 

@@ -141,10 +141,18 @@ def distractor_share_heatmap(rows: pd.DataFrame, pair: str | None = None) -> dic
 # A five-pointed star for the highlighted query (a Vega symbol path, within [-1, 1] on both axes)
 STAR = ("M0,-1L0.235,-0.324L0.951,-0.309L0.38,0.124L0.588,0.809L0,0.38L-0.588,0.809L-0.38,0.124L-0.951,-0.309"
         "L-0.235,-0.324Z")
-MAP_HEIGHT = 460
-MAP_PANEL_WIDTH = 500  # each panel's width when models are side by side (one model: the page's width)
+MAP_HEIGHT = 540  # one model: the whole chart's (Streamlit fits title, plot and legend in it)
+MAP_PANEL_WIDTH, MAP_PANEL_HEIGHT = 500, 440  # each plot's, models side by side
 PARALLEL_COLOR = "#787878"
-_MAP_AXIS = {"labels": False, "ticks": False, "title": None, "domain": False}
+_MAP_AXIS = {"labels": False, "ticks": False, "title": None, "domain": False, "grid": False}
+
+
+def _label_align(x: float, xs: pd.Series) -> str:
+    """Where a label goes beside a point at `x`: ending at it in the right third of the map, starting
+    at it in the left third (so it stays inside the plot), centred between."""
+    lo, hi = float(xs.min()), float(xs.max())
+    third = (hi - lo) / 3
+    return "right" if x > hi - third else "left" if x < lo + third else "center"
 
 
 def parallel_lines(points: pd.DataFrame) -> pd.DataFrame:
@@ -153,6 +161,15 @@ def parallel_lines(points: pd.DataFrame) -> pd.DataFrame:
     the parallel documents. Vectorised: a 20,000-point map takes milliseconds."""
     size = points.groupby("passage")["passage"].transform("size")
     return points.loc[size >= 2, ["passage", "x", "y"]].sort_values("passage", kind="stable").reset_index(drop=True)
+
+
+def _labels(**mark) -> list[dict]:
+    """Text layers of the `label` field: a white halo under the black text, so a label stays readable
+    over points, lines and other labels."""
+    text = {"type": "text", "fontSize": 12, "fontWeight": "bold", **mark}
+    encoding = {"text": {"field": "label"}}
+    return [{"mark": {**text, "stroke": "white", "strokeWidth": 4, "strokeJoin": "round"}, "encoding": encoding},
+            {"mark": text, "encoding": encoding}]
 
 
 def _map_panel(sub: pd.DataFrame, highlight: dict | None, join_parallel: bool, color: dict,
@@ -178,9 +195,7 @@ def _map_panel(sub: pd.DataFrame, highlight: dict | None, join_parallel: bool, c
                                                 "label": refs["doc_id"].to_numpy()})
         layers.append({"data": {"name": f"refs_{key}"}, "layer": [
             {"mark": {"type": "point", "size": 330, "filled": False, "stroke": "black", "strokeWidth": 3,
-                      "opacity": 1}},
-            {"mark": {"type": "text", "dy": -18, "fontSize": 12, "fontWeight": "bold"},
-             "encoding": {"text": {"field": "label"}}}]})
+                      "opacity": 1}}, *_labels(dy=-18)]})
         if highlight.get("query") is not None:
             qx, qy, qlabel = highlight["query"]
             datasets[f"query_{key}"] = pd.DataFrame({"x": [float(qx)], "y": [float(qy)], "label": [qlabel]})
@@ -188,8 +203,7 @@ def _map_panel(sub: pd.DataFrame, highlight: dict | None, join_parallel: bool, c
                 {"mark": {"type": "point", "shape": STAR, "size": 500, "filled": True, "fill": "gold",
                           "stroke": "black", "strokeWidth": 1.5, "opacity": 1},
                  "encoding": {"tooltip": [{"field": "label", "title": "query"}]}},
-                {"mark": {"type": "text", "dy": 22, "fontSize": 12, "fontWeight": "bold"},
-                 "encoding": {"text": {"field": "label"}}}]})
+                *_labels(dy=22, align=_label_align(float(qx), sub["x"]))]})
     scale = {"zero": False}
     panel = {"encoding": {"x": {"field": "x", "type": "quantitative", "scale": scale, "axis": _MAP_AXIS},
                           "y": {"field": "y", "type": "quantitative", "scale": scale, "axis": _MAP_AXIS}},
@@ -224,7 +238,7 @@ def embedding_map(points: pd.DataFrame, highlight: dict | None = None, title: st
         spec = _spec("embedding_map", title, datasets, **panels[0], width="container", height=MAP_HEIGHT)
     else:
         spec = _spec("embedding_map", title, datasets,
-                     hconcat=[{"title": model, "width": MAP_PANEL_WIDTH, "height": MAP_HEIGHT, **panel}
+                     hconcat=[{"title": model, "width": MAP_PANEL_WIDTH, "height": MAP_PANEL_HEIGHT, **panel}
                               for model, panel in zip(models, panels)],
                      resolve={"scale": {"x": "independent", "y": "independent", "color": "shared"}})
     subtitle = ([models[0]] if len(models) == 1 else []) + (["; ".join(notes)] if notes else [])
@@ -239,6 +253,8 @@ def embedding_map(points: pd.DataFrame, highlight: dict | None = None, title: st
 
 TRAINING_CURVES = (("loss", "loss"), ("jsd", "JSD"), ("nce", "InfoNCE"), ("lr", "learning rate"))
 CURVE_WIDTH, CURVE_HEIGHT = 440, 160
+NORMS_HEIGHT = 360  # the whole chart's (Streamlit fits title, plot and legend in it)
+STEP_AXIS = {"format": "d", "tickMinStep": 1}  # steps are whole numbers
 NORM_CURVES = (("norm_en", "English passages ‖z‖"), ("norm_tgt", "target passages ‖z‖"))
 SQRT_JSD = "√JSD"
 
@@ -248,16 +264,16 @@ def rolling_mean(values: pd.Series, smooth: int) -> pd.Series:
     return values.astype(float).rolling(smooth, min_periods=1).mean()
 
 
-def _curve_panel(i: int, col: str, label: str, smooth: int, bottom: bool) -> dict:
+def _curve_panel(i: int, col: str, label: str, smooth: int, bottom: bool, top: float) -> dict:
     """One panel of `training_curves`: the raw line of `col` (faded under its rolling mean when
-    smoothed), transparent points that carry the hover, its own y axis."""
+    smoothed), transparent points that carry the hover, its own y axis (`top`: the largest value)."""
     colour = PALETTE[i]
     smoothed = smooth > 1 and col != "lr"
     y = {"type": "quantitative", "title": None, "scale": {"zero": False}}
-    if col == "lr":  # a schedule: from 0, so warm-up and decay read as fractions of the peak
-        y = {**y, "scale": {"domainMin": 0}, "axis": {"format": ".1e"}}
+    if col == "lr":  # a schedule: from 0, so warm-up and decay read as fractions of the peak (and 15% above it)
+        y = {**y, "scale": {"domain": [0, top * 1.15 if top > 0 else 1]}, "axis": {"format": ".1e"}}
     tooltip = [{"field": "step"}, {"field": col, "title": label, "format": ".4g"}]
-    layers = [{"mark": {"type": "line", "color": colour, "strokeWidth": 1, "opacity": 0.5 if smooth > 1 else 1.0},
+    layers = [{"mark": {"type": "line", "color": colour, "strokeWidth": 1, "opacity": 0.5 if smoothed else 1.0},
                "encoding": {"y": {"field": col, **y}}}]
     if smoothed:
         layers.append({"mark": {"type": "line", "color": colour, "strokeWidth": 2.5},
@@ -266,7 +282,8 @@ def _curve_panel(i: int, col: str, label: str, smooth: int, bottom: bool) -> dic
     layers.append({"mark": {"type": "point", "opacity": 0, "size": 60},
                    "encoding": {"y": {"field": f"{col}_mean" if smoothed else col, **y}, "tooltip": tooltip}})
     return {"title": label, "width": CURVE_WIDTH, "height": CURVE_HEIGHT,
-            "encoding": {"x": {"field": "step", "type": "quantitative", "title": "step" if bottom else None}},
+            "encoding": {"x": {"field": "step", "type": "quantitative", "title": "step" if bottom else None,
+                               "axis": STEP_AXIS}},
             "layer": layers}
 
 
@@ -285,8 +302,8 @@ def training_curves(metrics: pd.DataFrame, smooth: int = 1) -> dict:
         steps[col] = metrics[col].to_numpy(float)
         if smooth > 1 and col != "lr":
             steps[f"{col}_mean"] = rolling_mean(metrics[col], smooth).to_numpy()
-    panels = [_curve_panel(i, col, label, smooth, bottom=n >= len(curves) - 2)
-              for n, (i, col, label) in enumerate(curves)]
+    panels = [_curve_panel(i, col, label, smooth, bottom=n >= len(curves) - 2,
+                           top=float(np.nan_to_num(steps[col].max()))) for n, (i, col, label) in enumerate(curves)]
     spec = _spec("training_curves", f"Training curves — step {int(metrics['step'].max())}", {"steps": steps},
                  data={"name": "steps"}, concat=panels, columns=2,
                  resolve={"scale": {"x": "shared", "y": "independent"}})
@@ -339,6 +356,7 @@ def passage_norms(metrics: pd.DataFrame, smooth: int = 1) -> dict:
         layers.append(layer("jsd", 1.5, {"title": SQRT_JSD,
                                          "axis": {"format": ".4f", "orient": "right", "grid": False}}))
     title = "Pre-normalisation passage norms vs √JSD" + (f" (mean of {smooth} steps)" if smooth > 1 else "")
-    return _spec("passage_norms", title, datasets, width="container", height=260,
-                 encoding={"x": {"field": "step", "type": "quantitative", "title": "step"}}, layer=layers,
+    return _spec("passage_norms", title, datasets, width="container", height=NORMS_HEIGHT,
+                 encoding={"x": {"field": "step", "type": "quantitative", "title": "step", "axis": STEP_AXIS}},
+                 layer=layers,
                  resolve={"scale": {"y": "independent"}})
