@@ -434,7 +434,7 @@ def test_alignment_and_map_read_the_views_and_never_encode(workspace, monkeypatc
     assert data["query_0"]["label"].tolist() == [f"{qid} ({qlang})"]  # the star
     refs = data["refs_0"]["label"].tolist()  # ringed: the English and the Chinese version of its passage
     assert sorted(r.split(":")[0] for r in refs) == ["en", "zh"] and set(refs) <= set(data["docs_0"]["doc_id"])
-    assert len(data["lines_0"]) == len(data["docs_0"])  # every passage in both languages: all joined
+    assert len(data["lines_0"]) == len(data["docs_0"]) / 2  # every passage in both languages: one line each
     assert any("All 2 documents" in c.value or "All " in c.value for c in at.caption)
 
 

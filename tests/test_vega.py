@@ -155,15 +155,17 @@ def _map_points() -> pd.DataFrame:
 
 def test_parallel_lines_join_exactly_the_passages_with_several_documents():
     lines = vega.parallel_lines(_map_points().query("model == 'base'"))
-    assert lines.to_dict("list") == {"passage": [0, 0, 1, 1], "x": [0.0, 1.0, 2.0, 3.0], "y": [0.0, 1.0, 0.0, 1.0]}
-    # against a loop over passages on a random map
+    assert lines.to_dict("list") == {"passage": [0, 1], "x": [0.0, 2.0], "y": [0.0, 0.0], "x2": [1.0, 3.0],
+                                     "y2": [1.0, 1.0]}  # en:p0 → zh:p0, en:p1 → zh:p1; en:p2 alone: none
+    # against a loop over passages on a random map: each document to the next of its passage
     rng = np.random.default_rng(0)
     points = pd.DataFrame({"passage": rng.integers(0, 40, 200), "x": rng.normal(size=200), "y": rng.normal(size=200)})
     lines = vega.parallel_lines(points)
-    for passage, rows in points.groupby("passage"):
-        drawn = lines[lines["passage"] == passage]
-        assert drawn[["x", "y"]].to_numpy().tolist() == (rows[["x", "y"]].to_numpy().tolist() if len(rows) > 1 else [])
-    assert lines["passage"].is_monotonic_increasing
+    expected = [(passage, *a, *b) for passage, rows in points.groupby("passage")
+                for a, b in zip(rows[["x", "y"]].to_numpy().tolist(), rows[["x", "y"]].to_numpy().tolist()[1:])]
+    assert list(lines.itertuples(index=False, name=None)) == expected
+    assert len(lines) == len(points) - points["passage"].nunique()
+    assert vega.parallel_lines(points.iloc[:1]).empty and vega.parallel_lines(points.iloc[:0]).empty
 
 
 def test_embedding_map_two_panels_lines_and_highlight():
@@ -189,8 +191,8 @@ def test_embedding_map_two_panels_lines_and_highlight():
     assert [t["field"] for t in dots["encoding"]["tooltip"]] == ["doc_id", "text"]
     # grey lines through passages 0 and 1, not the English-only passage 2
     (lines,) = _of(base, "lines_0")
-    assert lines["mark"]["type"] == "line" and lines["encoding"]["detail"]["field"] == "passage"
-    assert [(d["passage"], d["x"]) for d in data["lines_0"]] == [(0, 0), (0, 1), (1, 2), (1, 3)]
+    assert lines["mark"]["type"] == "rule" and lines["encoding"]["x2"] == {"field": "x2"}
+    assert [(d["passage"], d["x"], d["x2"]) for d in data["lines_0"]] == [(0, 0, 1), (1, 2, 3)]
     # the references ringed and labelled, the query a labelled star, in the base panel only
     assert [(d["label"], d["x"], d["y"]) for d in data["refs_0"]] == [("en:p0", 0, 0), ("zh:p0", 1, 1)]
     ring, halo, ref_label = _of(base, "refs_0")
