@@ -210,16 +210,16 @@ def show_figures(summaries: dict[str, pd.DataFrame], summary: pd.DataFrame, scen
     with left:
         if len(summaries) > 1:
             both = pd.concat([s.assign(model_label=label) for label, s in summaries.items()], ignore_index=True)
-            chart = shared.chart("per_language_figure", both, scenario=scenario, model_col="model_label")
+            chart = shared.chart("per_language_bars", both, scenario=scenario, model_col="model_label")
         else:
-            chart = shared.chart("per_language_figure", summary, scenario=scenario)
+            chart = shared.chart("per_language_bars", summary, scenario=scenario)
         st.vega_lite_chart(spec=chart, key="ov_fig_lang")
     with right:
         keep = shared.kept("ov_metric")  # drawn only while its tab is open
         if "ov_metric" not in st.session_state:
             st.session_state["ov_metric"] = "complete@10"
         chosen = st.selectbox("Metric", HEADLINE_METRICS, format_func=lambda m: metric(m).arrow_label, **keep)
-        st.vega_lite_chart(spec=shared.chart("multi_vs_cross_figure", summary, metric=chosen), key="ov_fig2")
+        st.vega_lite_chart(spec=shared.chart("multi_vs_cross_bars", summary, metric=chosen), key="ov_fig2")
         st.caption("Conventional cross-lingual retrieval (Mono-Cross: the pool holds only the other language) "
                    "against the Multi pool (both languages; both parallel references relevant).")
 

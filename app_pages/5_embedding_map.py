@@ -13,7 +13,7 @@ import streamlit as st
 from app_pages import _cache
 from app_pages import _shared as shared
 from app_pages import _views
-from xldiag import results, views, viz
+from xldiag import results, vega, views
 from xldiag.pools import doc_id
 
 fr = shared.header("Embedding map", "Where the pool's documents lie: if the two languages form separate islands, "
@@ -89,9 +89,9 @@ if query_key != "—":
 sampling = info.get("maps", {}).get(fr.pair, {})
 n_docs, n_shown = int(sampling.get("n_docs", len(docs))), int(sampling.get("n_shown", len(docs)))
 names = list(dict.fromkeys(docs["model"]))
-st.plotly_chart(viz.embedding_map_figure(docs, highlight, title=f"{method.upper()} of the {fr.pair} pool, fitted "
-                                         f"jointly on {' + '.join(names)}" if len(names) > 1 else
-                                         f"{method.upper()} of the {fr.pair} pool"), key="map_fig")
+st.vega_lite_chart(spec=vega.embedding_map(docs, highlight, title=f"{method.upper()} of the {fr.pair} pool, fitted "
+                                           f"jointly on {' + '.join(names)}" if len(names) > 1 else
+                                           f"{method.upper()} of the {fr.pair} pool"), key="map_fig")
 if sampling.get("sampled"):
     st.caption(f"Showing {n_shown:,} of {n_docs:,} documents, sampled uniformly with seed {sampling.get('seed', 0)} "
                f"(whole passages: every language version of a drawn passage); the projection was fitted on them. "

@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import _shared as shared
-from xldiag import jobs, results, runs, viz
+from xldiag import jobs, results, runs, vega
 from xldiag.data import DATASETS
 from xldiag.losses import LOSS_MODES
 from xldiag.results import selection
@@ -133,9 +133,9 @@ def live_view(run_dir: str, was_active: bool) -> None:
 
 def curves(metrics) -> None:
     smooth = 1 if len(metrics) < 20 else 5
-    st.plotly_chart(shared.figure("training_curves_figure", metrics, smooth=smooth), key="ft_curves")
-    if viz.has_passage_norms(metrics):
-        st.plotly_chart(shared.figure("passage_norms_figure", metrics, smooth=smooth), key="ft_norms")
+    st.vega_lite_chart(spec=shared.chart("training_curves", metrics, smooth=smooth), key="ft_curves")
+    if vega.has_passage_norms(metrics):
+        st.vega_lite_chart(spec=shared.chart("passage_norms", metrics, smooth=smooth), key="ft_norms")
         st.caption("The √JSD is taken on vectors before the final normalisation, so it can also fall by "
                    "shrinking ‖z‖ (softmax of a short vector is nearly uniform): read it with these norms.")
 

@@ -91,7 +91,7 @@ st.dataframe(shown.drop(columns=["encode_seconds", "data"]).rename(columns=label
 st.caption("X-q: queries in the pair's other language. C@10 = Complete@10 (%), NDCG@1 in %; Multi-1 and Mono-Same "
            "averaged over both query languages. Δ against the base on the same pair. fit s: fitting a fix (its "
            "estimation texts' embedding aside), or training a checkpoint.")
-st.vega_lite_chart(spec=shared.chart("fix_tradeoff_figure", tables.fix_tradeoff(table)), key="fx_tradeoff")
+st.vega_lite_chart(spec=shared.chart("fix_tradeoff_scatter", tables.fix_tradeoff(table)), key="fx_tradeoff")
 st.caption("One point per variant or checkpoint, its Δs averaged over the language pairs above. Up is more "
            "cross-lingual retrieval (both references in the top 10); left is monolingual ranking lost.")
 

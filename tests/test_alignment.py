@@ -1,15 +1,14 @@
 """The Alignment views' numbers: JSD at a run's --jsd-temperature beside T = 1, pre-norm vectors for
-models whose prompts are named (jina v3), and the Fine-tune page's passage-norm figure."""
+models whose prompts are named (jina v3)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from xldiag import alignment, runs, viz
+from xldiag import alignment, runs
 
 from training.tiny import family_stand_in, make_triples, tiny_config
 
@@ -61,24 +60,6 @@ def test_the_run_records_its_jsd_temperature(tuned_run, tiny_model):
     assert alignment.trained_jsd_temperature(Path(tuned_run) / "final") == 0.5
     assert alignment.trained_jsd_temperature(tiny_model) is None  # not written by xldiag train
     assert alignment.trained_jsd_temperature("default") is None
-
-
-def test_passage_norms_figure_from_a_run(tuned_run):
-    metrics = runs.read_metrics(tuned_run)
-    assert viz.has_passage_norms(metrics)
-    fig = viz.passage_norms_figure(metrics)
-    by_name = {trace.name: trace for trace in fig.data}
-    assert set(by_name) == {"English passages ‖z‖", "target passages ‖z‖", "√JSD"}
-    assert list(by_name["English passages ‖z‖"].y) == pytest.approx(list(metrics["norm_en"]))
-    assert list(by_name["target passages ‖z‖"].y) == pytest.approx(list(metrics["norm_tgt"]))
-    assert by_name["√JSD"].yaxis == "y2"  # its own axis: ‖z‖ and √JSD differ by orders of magnitude
-    smooth = viz.passage_norms_figure(metrics, smooth=2)
-    norms = list(metrics["norm_en"])
-    assert list(smooth.data[0].y) == pytest.approx([norms[0], (norms[0] + norms[1]) / 2])
-    # a run from before the norms were logged: no figure data, and the page shows none
-    old = metrics.drop(columns=["norm_en", "norm_tgt"])
-    assert not viz.has_passage_norms(old) and len(viz.passage_norms_figure(old).data) == 0
-    assert not viz.has_passage_norms(pd.DataFrame())
 
 
 def test_pre_norm_vectors_of_a_task_prompt_model_match_what_training_sees(tmp_path):

@@ -38,8 +38,8 @@ def make_run(root: Path, name: str = "tiny", state: str = "finished") -> Path:
     with open(run / "metrics.jsonl", "w") as f:
         for step, loss in enumerate([3.0, 2.0, 1.5], start=1):
             f.write(json.dumps({"step": step, "epoch": step / 3, "loss": loss, "jsd": loss / 30, "nce": loss - loss / 30,
-                                "nce_psg": None, "lr": 1e-5 * step, "grad_norm": 1.0, "examples_per_s": 10.0,
-                                "elapsed": float(step)}) + "\n")
+                                "nce_psg": None, "norm_en": 5.0 - step, "norm_tgt": 6.0 - step, "lr": 1e-5 * step,
+                                "grad_norm": 1.0, "examples_per_s": 10.0, "elapsed": float(step)}) + "\n")
     make_eval(run / "eval" / "base", model="default", created="2025-03-01T00:00:01")
     make_eval(run / "eval" / "tuned", model=str(run / "final"), model_shift=-3, created="2025-03-01T00:00:02")
     return run
@@ -117,13 +117,13 @@ def test_overview_loads_newest_evaluation_and_widgets_work(workspace):
     assert at.sidebar.selectbox(key="sb_eval").value == "evals:default-xquad-zh"
     assert at.sidebar.selectbox(key="sb_pair").value == "en+zh"
     # the first tab only: per language and Multi vs Mono-Cross (the other tabs are built when opened)
-    assert charts_of(at) == ["per_language_figure", "multi_vs_cross_figure"]
+    assert charts_of(at) == ["per_language_bars", "multi_vs_cross_bars"]
     assert not any("Beyond Table 1" in m.value for m in at.markdown)
     table = at.dataframe[0].value
     assert {"queries", "metric", "zh", "avg"} <= set(table.columns)
     at.selectbox(key="ov_metric").set_value("max_r").run()
     ok(at)
-    spec, data = vega_of(at, "multi_vs_cross_figure")
+    spec, data = vega_of(at, "multi_vs_cross_bars")
     assert spec["title"]["text"] == "Multi vs Mono-Cross — Max@R ↓" and set(data["bars"]["target"]) == {"zh"}
     open_tab(at, "ov_tab", "Why queries fail")
     assert charts_of(at) == ["ov_fig_diag"]
@@ -134,7 +134,7 @@ def test_overview_loads_newest_evaluation_and_widgets_work(workspace):
     assert at.selectbox(key="ov_metric").value == "max_r"  # kept while its tab was closed
     at.multiselect(key="ov_extra").set_value(["runs:tiny/eval/tuned"]).run()
     ok(at)
-    assert vega_of(at, "per_language_figure")[1]["bars"]["model"].nunique() == 2  # both evaluations' bars
+    assert vega_of(at, "per_language_bars")[1]["bars"]["model"].nunique() == 2  # both evaluations' bars
     assert any("tiny" in m.value for m in at.markdown)
     # a setting without evaluation: a clear message and the way to run one
     at.sidebar.selectbox(key="sb_ties").set_value("pessimistic").run()
@@ -291,7 +291,11 @@ def test_fine_tune_shows_run_and_validates_form(workspace):
     assert at.title[0].value == "Fine-tune"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["State"] == "finished" and metrics["Step"] == "3/3"
-    assert len(at.get("plotly_chart")) == 1
+    assert charts_of(at) == ["training_curves", "passage_norms"]  # Vega-Lite: no Plotly code on this page
+    spec, data = vega_of(at, "training_curves")
+    assert spec["title"]["text"] == "Training curves — step 3" and data["steps"]["loss"].tolist() == [3.0, 2.0, 1.5]
+    _, norms = vega_of(at, "passage_norms")
+    assert norms["norms"].query("series == 'English passages ‖z‖'")["value"].tolist() == [4.0, 3.0, 2.0]
     assert any(len(df.value) and "Ours" in df.value.columns for df in at.dataframe)
     assert at.get("page_link")
     assert not at.get("form") and not at.get("code")  # the launch form and the log are built when opened
@@ -462,7 +466,13 @@ def test_alignment_and_map_read_the_views_and_never_encode(workspace, monkeypatc
     sel = at.selectbox(key="map_query")
     sel.set_value(sel.options[1]).run()
     ok(at)
-    assert len(at.get("plotly_chart")) == 1
+    assert charts_of(at) == ["embedding_map"]
+    spec, data = vega_of(at, "embedding_map")
+    qid, qlang = at.selectbox(key="map_query").value.split("|")
+    assert data["query_0"]["label"].tolist() == [f"{qid} ({qlang})"]  # the star
+    refs = data["refs_0"]["label"].tolist()  # ringed: the English and the Chinese version of its passage
+    assert sorted(r.split(":")[0] for r in refs) == ["en", "zh"] and set(refs) <= set(data["docs_0"]["doc_id"])
+    assert len(data["lines_0"]) == len(data["docs_0"]) / 2  # every passage in both languages: one line each
     assert any("All 2 documents" in c.value or "All " in c.value for c in at.caption)
 
 
@@ -603,7 +613,7 @@ def test_fixes_page_table_tradeoff_and_fit_button(with_fix, monkeypatch):
     assert table["model"].tolist() == ["default", "default+center@ntrex", "tiny · final"]
     assert table["kind"].tolist() == ["base", "fix", "fine-tune"]
     assert table.set_index("model").loc["default+center@ntrex", "Multi Max@R ↓ X-q"] < table["Multi Max@R ↓ X-q"][0]
-    spec, data = vega_of(at, "fix_tradeoff_figure")
+    spec, data = vega_of(at, "fix_tradeoff_scatter")
     assert "Trade-off" in spec["title"]["text"]
     points = data["points"].set_index("label")
     assert points["kind"].to_dict() == {"center": "fix", "tiny/final": "fine-tune", "base": "base"}

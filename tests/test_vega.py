@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from eval_folders import make_distractor_share, make_per_query, make_summary
 
-from xldiag import alignment, results, vega
+from xldiag import alignment, results, runs, vega
 
 
 @functools.cache
@@ -85,8 +85,8 @@ def _bars(doc: dict, **where) -> dict:
     return {b["target"]: b["value"] for b in doc["datasets"]["bars"] if all(b[k] == v for k, v in where.items())}
 
 
-def test_per_language_figure_bars_panels_and_labels(summary):
-    doc = valid(vega.per_language_figure(summary))
+def test_per_language_bars_bars_panels_and_labels(summary):
+    doc = valid(vega.per_language_bars(summary))
     # English queries, Multi, zh: Max@R = mean(2, 5, 2, 9) = 4.5; de doubled
     assert _bars(doc, panel="Max@R ↓", series="English queries") == pytest.approx({"zh": 4.5, "de": 9.0})
     # Complete@10 for target-language queries (max ranks 2, 4, 2, 7: all ≤ 10)
@@ -99,9 +99,9 @@ def test_per_language_figure_bars_panels_and_labels(summary):
     assert "opacity" not in doc["spec"]["layer"][0]["encoding"]  # one model
 
 
-def test_per_language_figure_two_models_and_empty_scenario(summary):
+def test_per_language_bars_two_models_and_empty_scenario(summary):
     both = pd.concat([summary.assign(model_label="m1"), summary.assign(model_label="m2", max_r=summary["max_r"] + 1)])
-    doc = valid(vega.per_language_figure(both, model_col="model_label"))
+    doc = valid(vega.per_language_bars(both, model_col="model_label"))
     assert _bars(doc, panel="Max@R ↓", series="m2 · English queries") == pytest.approx({"zh": 5.5, "de": 10.0})
     assert doc["spec"]["layer"][0]["encoding"]["opacity"]["scale"]["domain"] == ["m1", "m2"]
     assert doc["spec"]["encoding"]["xOffset"]["sort"] == ["m1 · English queries", "m1 · Target-language queries",
@@ -109,21 +109,21 @@ def test_per_language_figure_two_models_and_empty_scenario(summary):
     assert doc["columns"] == 2  # 2 targets × 4 bars: side by side
     seven = pd.concat([summary[summary["pair"] == "en+zh"].assign(pair=f"en+{t}", query_lang=lambda f, t=t: f[
         "query_lang"].replace({"zh": t})) for t in ("zh", "ar", "de", "el", "es", "hi", "th")], ignore_index=True)
-    stacked = valid(vega.per_language_figure(seven))
+    stacked = valid(vega.per_language_bars(seven))
     assert stacked["columns"] == 1 and stacked["spec"]["width"] == vega.STACKED_WIDTH  # 7 × 2 bars a panel
     assert stacked["spec"]["encoding"]["x"]["sort"] == ["zh", "ar", "de", "el", "es", "hi", "th"]
-    empty = valid(vega.per_language_figure(summary, scenario="multi-1"))
+    empty = valid(vega.per_language_bars(summary, scenario="multi-1"))
     assert "No Multi-1 rows" in empty["datasets"]["message"][0]["text"]
 
 
-def test_per_language_figure_interval_whiskers():
+def test_per_language_bars_interval_whiskers():
     s = make_summary(make_per_query())
-    doc = valid(vega.per_language_figure(s))
+    doc = valid(vega.per_language_bars(s))
     en = [b for b in doc["datasets"]["bars"] if b["series"] == "English queries" and b["panel"] == "Max@R ↓"][0]
     assert (en["value"], en["lo"], en["hi"], en["top"]) == pytest.approx((4.5, 2.0, 9.0, 9.0))  # the fixture's [2, 9]
     whiskers = doc["spec"]["layer"][1]
     assert whiskers["mark"]["type"] == "rule" and whiskers["encoding"]["y2"] == {"field": "hi"}
-    plain = valid(vega.per_language_figure(s.drop(columns=["max_r_lo", "max_r_hi"])))
+    plain = valid(vega.per_language_bars(s.drop(columns=["max_r_lo", "max_r_hi"])))
     en = [b for b in plain["datasets"]["bars"] if b["series"] == "English queries" and b["panel"] == "Max@R ↓"][0]
     assert en["lo"] is None and en["hi"] is None and en["top"] == 4.5  # no whisker: filtered by isValid
 
@@ -135,8 +135,8 @@ def test_bar_means_are_the_means_of_value_and_interval_ends():
                                    "top": [4.0, 5.5]}
 
 
-def test_multi_vs_cross_figure_panels_and_values(summary):
-    doc = valid(vega.multi_vs_cross_figure(summary, metric="max_r"))
+def test_multi_vs_cross_bars_panels_and_values(summary):
+    doc = valid(vega.multi_vs_cross_bars(summary, metric="max_r"))
     assert _bars(doc, panel="English queries", series="Multi")["zh"] == pytest.approx(4.5)
     assert _bars(doc, panel="English queries", series="Mono-Cross")["zh"] == pytest.approx(np.mean([1, 2, 1, 3]))
     assert _bars(doc, panel="Target-language queries", series="Mono-Cross")["zh"] == pytest.approx(np.mean([1, 1, 2, 4]))
@@ -144,7 +144,7 @@ def test_multi_vs_cross_figure_panels_and_values(summary):
     assert doc["resolve"]["scale"]["y"] == "shared" and doc["spec"]["layer"][0]["encoding"]["y"]["title"] == "Max@R ↓"
     assert doc["title"]["text"] == "Multi vs Mono-Cross — Max@R ↓"
     assert doc["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["Multi", "Mono-Cross"]
-    empty = valid(vega.multi_vs_cross_figure(summary[summary["scenario"] == "mono-same"]))
+    empty = valid(vega.multi_vs_cross_bars(summary[summary["scenario"] == "mono-same"]))
     assert "neither Multi nor Mono-Cross" in empty["datasets"]["message"][0]["text"]
 
 
@@ -300,20 +300,202 @@ def test_cos_jsd_scatter_one_panel_per_model_on_shared_axes():
 # Embedding map
 
 
+def _layers(node) -> list[dict]:
+    """The unit views of a (layered) view, depth first, each with the data it inherits."""
+    out = []
+    for layer in node.get("layer", []):
+        layer = {**layer, "data": layer.get("data", node.get("data"))}
+        out += _layers(layer) if "layer" in layer else [layer]
+    return out
+
+
+def _of(panel: dict, data: str) -> list[dict]:
+    return [layer for layer in _layers(panel) if layer["data"] == {"name": data}]
+
+
+def _map_points() -> pd.DataFrame:
+    """Two models' maps of five documents: passages 0 and 1 in English and Chinese (rows not in passage
+    order), passage 2 in English only; one text longer than 80 characters."""
+    base = pd.DataFrame({"x": [2.0, 0, 1, 9, 3], "y": [0.0, 0, 1, 9, 1], "lang": ["en", "en", "zh", "en", "zh"],
+                         "doc_id": ["en:p1", "en:p0", "zh:p0", "en:p2", "zh:p1"], "passage": [1, 0, 0, 2, 1],
+                         "text": ["a" * 100, "b", "c", "d", "e"]})
+    tuned = base.assign(x=base["x"] + 10, y=-base["y"])
+    return pd.concat([base.assign(model="base"), tuned.assign(model="tuned")], ignore_index=True)
+
+
+def test_parallel_lines_join_exactly_the_passages_with_several_documents():
+    lines = vega.parallel_lines(_map_points().query("model == 'base'"))
+    assert lines.to_dict("list") == {"passage": [0, 1], "x": [0.0, 2.0], "y": [0.0, 0.0], "x2": [1.0, 3.0],
+                                     "y2": [1.0, 1.0]}  # en:p0 → zh:p0, en:p1 → zh:p1; en:p2 alone: none
+    # against a loop over passages on a random map: each document to the next of its passage
+    rng = np.random.default_rng(0)
+    points = pd.DataFrame({"passage": rng.integers(0, 40, 200), "x": rng.normal(size=200), "y": rng.normal(size=200)})
+    lines = vega.parallel_lines(points)
+    expected = [(passage, *a, *b) for passage, rows in points.groupby("passage")
+                for a, b in zip(rows[["x", "y"]].to_numpy().tolist(), rows[["x", "y"]].to_numpy().tolist()[1:])]
+    assert list(lines.itertuples(index=False, name=None)) == expected
+    assert len(lines) == len(points) - points["passage"].nunique()
+    assert vega.parallel_lines(points.iloc[:1]).empty and vega.parallel_lines(points.iloc[:0]).empty
+
+
+def test_embedding_map_two_panels_lines_and_highlight():
+    points = _map_points()
+    highlight = {"base": {"query": (0.5, 0.5, "q0 (en)"), "refs": ["en:p0", "zh:p0"]}}
+    doc = valid(vega.embedding_map(points, highlight, title="PCA of the en+zh pool"))
+    assert doc["name"] == "embedding_map" and doc["title"]["text"] == "PCA of the en+zh pool"
+    assert "★ the query" in doc["title"]["subtitle"] and "grey lines" in doc["title"]["subtitle"]
+    base, tuned = doc["hconcat"]
+    assert [base["title"], tuned["title"]] == ["base", "tuned"]
+    data = doc["datasets"]
+    assert sorted(data) == ["docs_0", "docs_1", "lines_0", "lines_1", "query_0", "refs_0"]  # tuned: no highlight
+    # both panels' documents, as given; hover: the id and the first 80 characters
+    assert [(d["x"], d["y"], d["doc_id"]) for d in data["docs_0"]] == [
+        (2, 0, "en:p1"), (0, 0, "en:p0"), (1, 1, "zh:p0"), (9, 9, "en:p2"), (3, 1, "zh:p1")]
+    assert [d["x"] for d in data["docs_1"]] == [12, 10, 11, 19, 13]
+    assert [d["y"] for d in data["docs_1"]] == [0, 0, -1, -9, -1]
+    assert data["docs_0"][0]["text"] == "a" * 80 and data["docs_0"][1]["text"] == "b"
+    (dots,) = _of(base, "docs_0")
+    assert dots["encoding"]["color"]["field"] == "lang"
+    assert dots["encoding"]["color"]["scale"] == {"domain": ["en", "zh"], "range": [vega.lang_color("en"),
+                                                                                   vega.lang_color("zh")]}
+    assert [t["field"] for t in dots["encoding"]["tooltip"]] == ["doc_id", "text"]
+    # grey lines through passages 0 and 1, not the English-only passage 2
+    (lines,) = _of(base, "lines_0")
+    assert lines["mark"]["type"] == "rule" and lines["encoding"]["x2"] == {"field": "x2"}
+    assert [(d["passage"], d["x"], d["x2"]) for d in data["lines_0"]] == [(0, 0, 1), (1, 2, 3)]
+    # the references ringed and labelled, the query a labelled star, in the base panel only
+    assert [(d["label"], d["x"], d["y"]) for d in data["refs_0"]] == [("en:p0", 0, 0), ("zh:p0", 1, 1)]
+    ring, halo, ref_label = _of(base, "refs_0")
+    assert ring["mark"]["filled"] is False and ring["mark"]["stroke"] == "black"
+    assert halo["mark"]["stroke"] == "white" and ref_label["mark"]["type"] == "text"
+    assert ref_label["encoding"]["text"]["field"] == "label" and "stroke" not in ref_label["mark"]
+    assert data["query_0"] == [{"x": 0.5, "y": 0.5, "label": "q0 (en)"}]
+    star, _, query_label = _of(base, "query_0")
+    assert star["mark"]["shape"] == vega.STAR and star["mark"]["fill"] == "gold"
+    assert query_label["encoding"]["text"]["field"] == "label"
+    assert query_label["mark"]["align"] == "left"  # x = 0.5 in the left third of the panel (0 to 9)
+    assert not _of(tuned, "refs_1") and not _of(tuned, "query_1")
+    # positions only: no tick labels, each panel its own axes
+    assert base["encoding"]["x"]["axis"]["labels"] is False and base["encoding"]["y"]["axis"]["labels"] is False
+    assert doc["resolve"]["scale"]["x"] == "independent"
+
+
+def test_embedding_map_of_one_model_fills_the_width_and_names_the_model():
+    points = _map_points().query("model == 'base'")
+    doc = valid(vega.embedding_map(points, join_parallel=False))
+    assert doc["width"] == "container" and "hconcat" not in doc
+    assert doc["title"]["subtitle"] == "base"  # no lines drawn, no query: nothing more to explain
+    assert sorted(doc["datasets"]) == ["docs_0"] and [layer["mark"]["type"] for layer in _layers(doc)] == ["circle"]
+    assert valid(vega.embedding_map(points.iloc[:0]))["datasets"]["message"][0]["text"] == "Nothing to project."
+
 
 # --------------------------------------------------------------------------------------------
 # Fine-tune
+
+
+METRICS = pd.DataFrame({"step": [1, 2, 3], "epoch": [0, 0, 0], "loss": [3.0, 2.0, 1.5], "jsd": [0.1, 0.05, 0.02],
+                        "nce": [2.9, 1.95, 1.48], "lr": [1e-5, 2e-5, 3e-5], "grad_norm": [1, 1, 1]})
+
+
+def test_training_curves_four_panels_on_one_step_axis():
+    doc = valid(vega.training_curves(METRICS))
+    assert doc["name"] == "training_curves" and doc["title"]["text"] == "Training curves — step 3"
+    assert doc["columns"] == 2 and [p["title"] for p in doc["concat"]] == ["loss", "JSD", "InfoNCE", "learning rate"]
+    assert doc["resolve"]["scale"] == {"x": "shared", "y": "independent"}
+    steps = pd.DataFrame(doc["datasets"]["steps"])
+    assert list(steps.columns) == ["step", "loss", "jsd", "nce", "lr"]  # unsmoothed: no means
+    assert steps["loss"].tolist() == [3.0, 2.0, 1.5] and steps["lr"].tolist() == [1e-5, 2e-5, 3e-5]
+    loss, _, _, lr = doc["concat"]
+    assert [layer["encoding"]["y"]["field"] for layer in loss["layer"]] == ["loss", "loss"]  # the line, the hover
+    assert loss["layer"][0]["mark"]["opacity"] == 1.0
+    # the learning rate from 0, in scientific notation; the others fit their values
+    assert lr["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, pytest.approx(3.45e-5)]
+    assert lr["layer"][0]["encoding"]["y"]["axis"]["format"] == ".1e"
+    assert loss["layer"][0]["encoding"]["y"]["scale"] == {"zero": False}
+    assert [p["encoding"]["x"]["title"] for p in doc["concat"]] == [None, None, "step", "step"]
+
+
+def test_training_curves_smoothed_fade_the_raw_lines_under_rolling_means():
+    doc = valid(vega.training_curves(METRICS, smooth=2))
+    steps = pd.DataFrame(doc["datasets"]["steps"])
+    assert steps["loss_mean"].tolist() == pytest.approx([3.0, 2.5, 1.75])
+    assert steps["jsd_mean"].tolist() == pytest.approx([0.1, 0.075, 0.035])
+    assert steps["nce_mean"].tolist() == pytest.approx([2.9, 2.425, 1.715])
+    assert "lr_mean" not in steps  # a schedule: drawn as it is
+    loss, _, _, lr = doc["concat"]
+    raw, mean, hover = loss["layer"]
+    assert (raw["mark"]["opacity"], raw["encoding"]["y"]["field"]) == (0.5, "loss")
+    assert (mean["mark"]["strokeWidth"], mean["encoding"]["y"]["field"]) == (2.5, "loss_mean")
+    assert [t["field"] for t in hover["encoding"]["tooltip"]] == ["step", "loss", "loss_mean"]
+    assert [layer["encoding"]["y"]["field"] for layer in lr["layer"]] == ["lr", "lr"]
+    assert lr["layer"][0]["mark"]["opacity"] == 1.0  # nothing drawn over it: not faded
+    assert "mean of the last 2 steps" in doc["title"]["subtitle"]
+
+
+def test_training_curves_before_the_first_step_say_so():
+    for metrics in (pd.DataFrame(), None, METRICS.drop(columns="step")):
+        doc = valid(vega.training_curves(metrics))
+        assert doc["datasets"]["message"][0]["text"] == "No steps logged yet."
+
+
+@pytest.fixture(scope="module")
+def logged_run(tiny_model, tmp_path_factory):
+    """A two-step run of the tiny model: its metrics.jsonl as the training loop writes it."""
+    from training.tiny import make_triples, tiny_config
+
+    from xldiag.training import train
+
+    out = tmp_path_factory.mktemp("vega") / "run"
+    return train(tiny_config(tiny_model, out, save_every=100), triples=make_triples(16))
+
+
+def test_passage_norms_from_a_run(logged_run):
+    metrics = runs.read_metrics(logged_run)
+    assert vega.has_passage_norms(metrics) and len(metrics) == 2
+    doc = valid(vega.passage_norms(metrics))
+    norms = pd.DataFrame(doc["datasets"]["norms"])
+    assert norms.groupby("series")["value"].apply(list).to_dict() == {
+        "English passages ‖z‖": pytest.approx(list(metrics["norm_en"])),
+        "target passages ‖z‖": pytest.approx(list(metrics["norm_tgt"]))}
+    assert [d["value"] for d in doc["datasets"]["jsd"]] == pytest.approx(list(metrics["jsd"]))
+    # √JSD on its own axis, on the right: ‖z‖ and √JSD differ by orders of magnitude
+    assert doc["resolve"]["scale"]["y"] == "independent"
+    left, right = doc["layer"]
+    assert left["data"] == {"name": "norms"} and right["data"] == {"name": "jsd"}
+    assert right["encoding"]["y"]["axis"]["orient"] == "right" and right["encoding"]["y"]["title"] == "√JSD"
+    smooth = valid(vega.passage_norms(metrics, smooth=2))
+    en = [d["value"] for d in smooth["datasets"]["norms"] if d["series"] == "English passages ‖z‖"]
+    first, second = metrics["norm_en"]
+    assert en == pytest.approx([first, (first + second) / 2])
+    assert smooth["title"]["text"].endswith("(mean of 2 steps)")
+    # a run from before the norms were logged: no chart on the page, and this one says why
+    old = metrics.drop(columns=["norm_en", "norm_tgt"])
+    assert not vega.has_passage_norms(old) and not vega.has_passage_norms(pd.DataFrame())
+    assert "No pre-norm ‖z‖ logged" in valid(vega.passage_norms(old))["datasets"]["message"][0]["text"]
+
+
+def test_passage_norms_legend_colours_and_dots():
+    metrics = METRICS.assign(norm_en=[4.0, 3.0, 2.0], norm_tgt=[None, None, None])  # target norms never logged
+    doc = valid(vega.passage_norms(metrics))
+    assert sorted(set(d["series"] for d in doc["datasets"]["norms"])) == ["English passages ‖z‖"]
+    colour = doc["layer"][0]["layer"][0]["encoding"]["color"]["scale"]
+    assert colour == {"domain": ["English passages ‖z‖", "√JSD"],
+                      "range": [vega.lang_color("en"), vega.PALETTE[2]]}
+    dash = doc["layer"][1]["layer"][0]["encoding"]["strokeDash"]["scale"]
+    assert dash == {"domain": ["English passages ‖z‖", "√JSD"], "range": [[1, 0], [2, 2]]}  # √JSD dotted
+    no_jsd = valid(vega.passage_norms(metrics.drop(columns="jsd")))
+    assert sorted(no_jsd["datasets"]) == ["norms"] and len(no_jsd["layer"]) == 1
 
 
 # --------------------------------------------------------------------------------------------
 # Fixes
 
 
-def test_fix_tradeoff_figure_one_point_per_variant():
+def test_fix_tradeoff_scatter_one_point_per_variant():
     trade = pd.DataFrame({"model": ["default+center@ntrex", "default+lir2@ntrex", "/runs/demo/final"],
                           "kind": ["fix", "fix", "fine-tune"], "fix": ["center", "lir2", ""],
                           "delta_c10": [55.0, 50.0, 25.0], "delta_mono_ndcg1": [-5.0, -6.0, 1.0]})
-    doc = valid(vega.fix_tradeoff_figure(trade))
+    doc = valid(vega.fix_tradeoff_scatter(trade))
     points = {p["label"]: (p["kind"], p["x"], p["y"]) for p in doc["datasets"]["points"]}
     assert points == {"center": ("fix", -5.0, 55.0), "lir2": ("fix", -6.0, 50.0),
                       "demo/final": ("fine-tune", 1.0, 25.0), "base": ("base", 0.0, 0.0)}
@@ -321,6 +503,6 @@ def test_fix_tradeoff_figure_one_point_per_variant():
     assert "Mono-Same" in dots["x"]["title"] and "Complete@10" in dots["y"]["title"]
     assert dots["color"]["scale"]["domain"] == ["fix", "fine-tune", "base"]
     assert [layer["mark"]["type"] for layer in doc["layer"]] == ["rule", "rule", "point", "text"]
-    empty = valid(vega.fix_tradeoff_figure(trade.assign(delta_c10=np.nan)))
+    empty = valid(vega.fix_tradeoff_scatter(trade.assign(delta_c10=np.nan)))
     assert "No variant" in empty["datasets"]["message"][0]["text"]
 

@@ -107,40 +107,6 @@ def test_projection_is_joint():
     assert small.method == "pca"  # too few points for UMAP
 
 
-def test_embedding_map_figure():
-    points = pd.DataFrame({
-        "model": ["base"] * 4 + ["tuned"] * 4,
-        "x": [0.0, 1, 2, 3, 0, 1, 2, 3], "y": [0.0, 1, 0, 1, 0, 0, 0, 0],
-        "lang": ["en", "zh", "en", "zh"] * 2, "doc_id": ["en:p0", "zh:p0", "en:p1", "zh:p1"] * 2,
-        "passage": [0, 0, 1, 1] * 2, "text": ["a", "b", "c", "d"] * 2,
-    })
-    highlight = {"base": {"query": (0.5, 0.5, "q0"), "refs": ["en:p0", "zh:p0"]}}
-    fig = viz.embedding_map_figure(points, highlight)
-    names = [t.name for t in fig.data]
-    assert names.count("parallel") == 2 and names.count("en") == 2 and names.count("zh") == 2
-    lines = fig.data[0]
-    assert list(lines.x) == [0.0, 1.0, None, 2.0, 3.0, None]
-    refs = _traces(fig, "references")[0]
-    assert list(refs.text) == ["en:p0", "zh:p0"]
-    star = _traces(fig, "query")[0]
-    assert star.marker.symbol == "star" and list(star.x) == [0.5]
-    assert [a.text for a in fig.layout.annotations] == ["base", "tuned"]
-
-
-def test_training_curves_figure():
-    metrics = pd.DataFrame({"step": [1, 2, 3], "epoch": [0, 0, 0], "loss": [3.0, 2.0, 1.5], "jsd": [0.1, 0.05, 0.02],
-                            "nce": [2.9, 1.95, 1.48], "lr": [1e-5, 2e-5, 3e-5], "grad_norm": [1, 1, 1]})
-    fig = viz.training_curves_figure(metrics)
-    assert len(fig.data) == 4
-    assert list(fig.data[0].y) == [3.0, 2.0, 1.5] and list(fig.data[3].y) == [1e-5, 2e-5, 3e-5]
-    assert fig.layout.yaxis4.range[0] == 0 and fig.layout.yaxis4.range[1] == pytest.approx(3.45e-5)
-    assert "step 3" in fig.layout.title.text
-    smooth = viz.training_curves_figure(metrics, smooth=2)
-    assert len(smooth.data) == 7  # 4 raw + 3 smoothed (not lr)
-    assert list(smooth.data[1].y) == pytest.approx([3.0, 2.5, 1.75])
-    assert len(viz.training_curves_figure(pd.DataFrame()).data) == 0
-
-
 def test_max_r_scatter():
     base = make_per_query(0)
     tuned = make_per_query(-3)  # q3: zh reference 3 ranks higher (better) for every multi query

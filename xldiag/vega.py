@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from xldiag import vocab
-from xldiag.viz import lang_color, query_sides
+from xldiag.viz import PALETTE, lang_color, query_sides
 from xldiag.vocab import PIVOT, SCENARIO_LABELS, pair_target
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
@@ -108,7 +108,7 @@ def _grouped_bars(name: str, title: str, bars: pd.DataFrame, panels: list[str], 
                  config={"legend": {"orient": "bottom", "title": None}})
 
 
-def per_language_figure(summary: pd.DataFrame, scenario: str = "multi",
+def per_language_bars(summary: pd.DataFrame, scenario: str = "multi",
                         metrics=("max_r", "complete@10"), model_col: str | None = None) -> dict:
     """Max@R and Complete@10 per target language, English vs target-language queries (grouped bars).
 
@@ -118,7 +118,7 @@ def per_language_figure(summary: pd.DataFrame, scenario: str = "multi",
     title = f"{SCENARIO_LABELS.get(scenario, scenario)}: per language"
     s = summary[summary["scenario"] == scenario]
     if s.empty:
-        return empty("per_language_figure", "Per language",
+        return empty("per_language_bars", "Per language",
                      f"No {SCENARIO_LABELS.get(scenario, scenario)} rows in this evaluation.")
     s = s.assign(target=s["pair"].map(pair_target), side=query_sides(s), model=s[model_col] if model_col else "")
     keys = ["model", "side", "target"]
@@ -132,11 +132,11 @@ def per_language_figure(summary: pd.DataFrame, scenario: str = "multi",
                 "scale": {"domain": models, "range": list(np.linspace(1.0, 0.45, len(models)).round(2))}}
                if len(models) > 1 else None)
     series = [f"{m} · {side}" if m else side for m in models for side in SIDE_COLORS]
-    return _grouped_bars("per_language_figure", title, bars, [vocab.metric(m).arrow_label for m in metrics],
+    return _grouped_bars("per_language_bars", title, bars, [vocab.metric(m).arrow_label for m in metrics],
                          series, color, None, opacity)
 
 
-def multi_vs_cross_figure(summary: pd.DataFrame, metric: str = "complete@10",
+def multi_vs_cross_bars(summary: pd.DataFrame, metric: str = "complete@10",
                           scenarios=("multi", "mono-cross")) -> dict:
     """The paper's Figure 2 in brief: Multi vs conventional CLIR (Mono-Cross) per target language.
 
@@ -145,7 +145,7 @@ def multi_vs_cross_figure(summary: pd.DataFrame, metric: str = "complete@10",
     label = vocab.metric(metric).arrow_label
     s = summary[summary["scenario"].isin(scenarios)]
     if s.empty:
-        return empty("multi_vs_cross_figure", "Multi vs Mono-Cross",
+        return empty("multi_vs_cross_bars", "Multi vs Mono-Cross",
                      "This evaluation has neither Multi nor Mono-Cross rows.")
     s = s.assign(target=s["pair"].map(pair_target), panel=query_sides(s))
     bars = bar_means(s, ["scenario", "panel", "target"], metric)
@@ -153,7 +153,7 @@ def multi_vs_cross_figure(summary: pd.DataFrame, metric: str = "complete@10",
     names = [SCENARIO_LABELS.get(x, x) for x in scenarios]
     color = {"field": "series", "type": "nominal", "title": None,
              "scale": {"domain": names, "range": [SCENARIO_COLORS.get(x, "#1f77b4") for x in scenarios]}}
-    return _grouped_bars("multi_vs_cross_figure", f"Multi vs Mono-Cross — {label}", bars,
+    return _grouped_bars("multi_vs_cross_bars", f"Multi vs Mono-Cross — {label}", bars,
                          list(SIDE_COLORS), names, color, label)
 
 
@@ -329,10 +329,234 @@ def cos_jsd_scatter(frame: pd.DataFrame) -> dict:
 # --------------------------------------------------------------------------------------------
 # Embedding map
 
+# A five-pointed star for the highlighted query (a Vega symbol path, within [-1, 1] on both axes)
+STAR = ("M0,-1L0.235,-0.324L0.951,-0.309L0.38,0.124L0.588,0.809L0,0.38L-0.588,0.809L-0.38,0.124L-0.951,-0.309"
+        "L-0.235,-0.324Z")
+MAP_HEIGHT = 540  # one model: the whole chart's (Streamlit fits title, plot and legend in it)
+MAP_PANEL_WIDTH, MAP_PANEL_HEIGHT = 500, 440  # each plot's, models side by side
+PARALLEL_COLOR = "#787878"
+_MAP_AXIS = {"labels": False, "ticks": False, "title": None, "domain": False, "grid": False}
+
+
+def _label_align(x: float, xs: pd.Series) -> str:
+    """Where a label goes beside a point at `x`: ending at it in the right third of the map, starting
+    at it in the left third (so it stays inside the plot), centred between."""
+    lo, hi = float(xs.min()), float(xs.max())
+    third = (hi - lo) / 3
+    return "right" if x > hi - third else "left" if x < lo + third else "center"
+
+
+def parallel_lines(points: pd.DataFrame) -> pd.DataFrame:
+    """The segments joining the parallel documents of each passage: passage, x, y → x2, y2, from each
+    document to the next of the same passage (in the order of `points`; a passage in n languages
+    gives n - 1 segments, one alone none), sorted by passage. Drawn as `rule` marks: one item per
+    segment, where a `line` per passage (`detail`) made Vega group the data 10,000 times for a
+    20,000-document map. Vectorised: such a map takes milliseconds."""
+    order = np.argsort(points["passage"].to_numpy(), kind="stable")
+    passage = points["passage"].to_numpy()[order]
+    x, y = points["x"].to_numpy(float)[order], points["y"].to_numpy(float)[order]
+    joined = passage[1:] == passage[:-1]  # row i and i + 1 are documents of one passage
+    return pd.DataFrame({"passage": passage[:-1][joined], "x": x[:-1][joined], "y": y[:-1][joined],
+                         "x2": x[1:][joined], "y2": y[1:][joined]})
+
+
+def _labels(**mark) -> list[dict]:
+    """Text layers of the `label` field: a white halo under the black text, so a label stays readable
+    over points, lines and other labels."""
+    text = {"type": "text", "fontSize": 12, "fontWeight": "bold", **mark}
+    encoding = {"text": {"field": "label"}}
+    return [{"mark": {**text, "stroke": "white", "strokeWidth": 4, "strokeJoin": "round"}, "encoding": encoding},
+            {"mark": text, "encoding": encoding}]
+
+
+def _map_panel(sub: pd.DataFrame, highlight: dict | None, join_parallel: bool, color: dict,
+               key: int) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """One model's map: its layers (grey parallel lines, the documents, the ringed references and
+    the query's star, each with its label) and their datasets, named `<what>_<key>`."""
+    text = sub["text"] if "text" in sub else sub["doc_id"]
+    docs = pd.DataFrame({"x": sub["x"].to_numpy(float), "y": sub["y"].to_numpy(float), "lang": sub["lang"].to_numpy(),
+                         "doc_id": sub["doc_id"].to_numpy(), "text": text.astype(str).str[:80].to_numpy()})
+    datasets = {f"docs_{key}": docs}
+    layers = []
+    if join_parallel:
+        datasets[f"lines_{key}"] = parallel_lines(sub)
+        layers.append({"data": {"name": f"lines_{key}"},
+                       "mark": {"type": "rule", "color": PARALLEL_COLOR, "opacity": 0.35, "strokeWidth": 1},
+                       "encoding": {"x2": {"field": "x2"}, "y2": {"field": "y2"}}})
+    layers.append({"data": {"name": f"docs_{key}"}, "mark": {"type": "circle", "size": 36, "opacity": 0.75},
+                   "encoding": {"color": {"field": "lang", "type": "nominal", **color},
+                                "tooltip": [{"field": "doc_id", "title": "document"}, {"field": "text"}]}})
+    if highlight:
+        refs = sub[sub["doc_id"].isin(highlight.get("refs", []))]
+        datasets[f"refs_{key}"] = pd.DataFrame({"x": refs["x"].to_numpy(float), "y": refs["y"].to_numpy(float),
+                                                "label": refs["doc_id"].to_numpy()})
+        layers.append({"data": {"name": f"refs_{key}"}, "layer": [
+            {"mark": {"type": "point", "size": 330, "filled": False, "stroke": "black", "strokeWidth": 3,
+                      "opacity": 1}}, *_labels(dy=-18)]})
+        if highlight.get("query") is not None:
+            qx, qy, qlabel = highlight["query"]
+            datasets[f"query_{key}"] = pd.DataFrame({"x": [float(qx)], "y": [float(qy)], "label": [qlabel]})
+            layers.append({"data": {"name": f"query_{key}"}, "layer": [
+                {"mark": {"type": "point", "shape": STAR, "size": 500, "filled": True, "fill": "gold",
+                          "stroke": "black", "strokeWidth": 1.5, "opacity": 1},
+                 "encoding": {"tooltip": [{"field": "label", "title": "query"}]}},
+                *_labels(dy=22, align=_label_align(float(qx), sub["x"]))]})
+    scale = {"zero": False}
+    panel = {"encoding": {"x": {"field": "x", "type": "quantitative", "scale": scale, "axis": _MAP_AXIS},
+                          "y": {"field": "y", "type": "quantitative", "scale": scale, "axis": _MAP_AXIS}},
+             "layer": layers}
+    return panel, datasets
+
+
+def embedding_map(points: pd.DataFrame, highlight: dict | None = None, title: str = "Embedding map",
+                  join_parallel: bool = True) -> dict:
+    """2-D maps of pool embeddings, one panel per model (side by side, each on its own axes, without
+    tick labels: only positions within a panel mean something), documents coloured by language with
+    their id and first 80 characters on hover, grey lines joining the parallel documents of each
+    passage (`join_parallel`).
+
+    `points`: model, x, y, lang, doc_id, passage (parallel documents share it), text (optional).
+    `highlight`: {model: {"query": (x, y, label), "refs": [doc_id, ...]}} draws that model's query
+    as a gold star labelled `label` and rings its references, labelled with their ids."""
+    if points.empty:
+        return empty("embedding_map", title, "Nothing to project.")
+    models = list(dict.fromkeys(points["model"]))
+    color = {"scale": lang_scale(points["lang"]), "title": "language", "legend": {"orient": "bottom"}}
+    panels, datasets = [], {}
+    for key, model in enumerate(models):
+        panel, data = _map_panel(points[points["model"] == model], (highlight or {}).get(model), join_parallel,
+                                 color, key)
+        panels.append(panel)
+        datasets.update(data)
+    notes = ["grey lines join the parallel documents of a passage"] if join_parallel else []
+    if any((highlight or {}).get(m) for m in models):
+        notes.append("★ the query; ringed: its references")
+    if len(models) == 1:
+        spec = _spec("embedding_map", title, datasets, **panels[0], width="container", height=MAP_HEIGHT)
+    else:
+        spec = _spec("embedding_map", title, datasets,
+                     hconcat=[{"title": model, "width": MAP_PANEL_WIDTH, "height": MAP_PANEL_HEIGHT, **panel}
+                              for model, panel in zip(models, panels)],
+                     resolve={"scale": {"x": "independent", "y": "independent", "color": "shared"}})
+    subtitle = ([models[0]] if len(models) == 1 else []) + (["; ".join(notes)] if notes else [])
+    if subtitle:
+        spec["title"]["subtitle"] = " — ".join(subtitle)
+    return spec
 
 
 # --------------------------------------------------------------------------------------------
 # Fine-tune
+
+
+TRAINING_CURVES = (("loss", "loss"), ("jsd", "JSD"), ("nce", "InfoNCE"), ("lr", "learning rate"))
+CURVE_WIDTH, CURVE_HEIGHT = 440, 160
+NORMS_HEIGHT = 360  # the whole chart's (Streamlit fits title, plot and legend in it)
+STEP_AXIS = {"format": "d", "tickMinStep": 1}  # steps are whole numbers
+NORM_CURVES = (("norm_en", "English passages ‖z‖"), ("norm_tgt", "target passages ‖z‖"))
+SQRT_JSD = "√JSD"
+
+
+def rolling_mean(values: pd.Series, smooth: int) -> pd.Series:
+    """The mean of each value and the `smooth` - 1 before it (fewer at the start: the first is itself)."""
+    return values.astype(float).rolling(smooth, min_periods=1).mean()
+
+
+def _curve_panel(i: int, col: str, label: str, smooth: int, bottom: bool, top: float) -> dict:
+    """One panel of `training_curves`: the raw line of `col` (faded under its rolling mean when
+    smoothed), transparent points that carry the hover, its own y axis (`top`: the largest value)."""
+    colour = PALETTE[i]
+    smoothed = smooth > 1 and col != "lr"
+    y = {"type": "quantitative", "title": None, "scale": {"zero": False}}
+    if col == "lr":  # a schedule: from 0, so warm-up and decay read as fractions of the peak (and 15% above it)
+        y = {**y, "scale": {"domain": [0, top * 1.15 if top > 0 else 1]}, "axis": {"format": ".1e"}}
+    tooltip = [{"field": "step"}, {"field": col, "title": label, "format": ".4g"}]
+    layers = [{"mark": {"type": "line", "color": colour, "strokeWidth": 1, "opacity": 0.5 if smoothed else 1.0},
+               "encoding": {"y": {"field": col, **y}}}]
+    if smoothed:
+        layers.append({"mark": {"type": "line", "color": colour, "strokeWidth": 2.5},
+                       "encoding": {"y": {"field": f"{col}_mean", **y}}})
+        tooltip.append({"field": f"{col}_mean", "title": f"mean of {smooth}", "format": ".4g"})
+    layers.append({"mark": {"type": "point", "opacity": 0, "size": 60},
+                   "encoding": {"y": {"field": f"{col}_mean" if smoothed else col, **y}, "tooltip": tooltip}})
+    return {"title": label, "width": CURVE_WIDTH, "height": CURVE_HEIGHT,
+            "encoding": {"x": {"field": "step", "type": "quantitative", "title": "step" if bottom else None,
+                               "axis": STEP_AXIS}},
+            "layer": layers}
+
+
+def training_curves(metrics: pd.DataFrame, smooth: int = 1) -> dict:
+    """Loss, JSD, InfoNCE and learning rate against step (metrics.jsonl as a DataFrame), 2×2 panels
+    on one step axis, each its own y axis and colour; the title names the last step.
+
+    `smooth` > 1 fades each raw line and draws over it the rolling mean over `smooth` steps
+    (`rolling_mean`), except for the learning rate (a schedule, not a noisy measure), whose axis
+    starts at 0 with scientific ticks. No step logged yet: a chart that says so."""
+    if metrics is None or metrics.empty or "step" not in metrics:
+        return empty("training_curves", "Training curves", "No steps logged yet.")
+    curves = [(i, col, label) for i, (col, label) in enumerate(TRAINING_CURVES) if col in metrics]
+    steps = pd.DataFrame({"step": metrics["step"].to_numpy()})
+    for _, col, _ in curves:
+        steps[col] = metrics[col].to_numpy(float)
+        if smooth > 1 and col != "lr":
+            steps[f"{col}_mean"] = rolling_mean(metrics[col], smooth).to_numpy()
+    panels = [_curve_panel(i, col, label, smooth, bottom=n >= len(curves) - 2,
+                           top=float(np.nan_to_num(steps[col].max()))) for n, (i, col, label) in enumerate(curves)]
+    spec = _spec("training_curves", f"Training curves — step {int(metrics['step'].max())}", {"steps": steps},
+                 data={"name": "steps"}, concat=panels, columns=2,
+                 resolve={"scale": {"x": "shared", "y": "independent"}})
+    if smooth > 1:
+        spec["title"]["subtitle"] = f"faded: each step; bold: the mean of the last {smooth} steps"
+    return spec
+
+
+def has_passage_norms(metrics: pd.DataFrame) -> bool:
+    """Whether a metrics frame holds any logged pre-norm passage norm (runs before they were logged do not)."""
+    return metrics is not None and any(c in metrics and metrics[c].notna().any() for c, _ in NORM_CURVES)
+
+
+def passage_norms(metrics: pd.DataFrame, smooth: int = 1) -> dict:
+    """Mean pre-normalisation ‖z‖ of the English and the target passages per step (left axis) with
+    the √JSD term (right axis, its own scale, dotted), from metrics.jsonl as a DataFrame.
+
+    The pre-norm √JSD can fall just because ‖z‖ shrinks (softmax of a short vector is nearly
+    uniform); this chart shows whether a falling JSD came with falling norms. `smooth` > 1 draws
+    rolling means over that many steps (`rolling_mean`) instead of the raw values."""
+    if not has_passage_norms(metrics) or "step" not in metrics:
+        return empty("passage_norms", "Passage norms",
+                     "No pre-norm ‖z‖ logged (a run from before they were logged, or no step yet).")
+    curve = (lambda col: rolling_mean(metrics[col], smooth)) if smooth > 1 else (lambda col: metrics[col].astype(float))
+    step = metrics["step"].to_numpy()
+    norms = pd.concat([pd.DataFrame({"step": step, "series": label, "value": curve(col).to_numpy()})
+                       for col, label in NORM_CURVES if col in metrics and metrics[col].notna().any()],
+                      ignore_index=True)
+    datasets = {"norms": norms}
+    series = {label: colour for (_, label), colour in zip(NORM_CURVES, (lang_color(PIVOT), PALETTE[1]))
+              if label in set(norms["series"])}
+    if "jsd" in metrics and metrics["jsd"].notna().any():
+        datasets["jsd"] = pd.DataFrame({"step": step, "series": SQRT_JSD, "value": curve("jsd").to_numpy()})
+        series[SQRT_JSD] = PALETTE[2]
+    look = {"color": {"field": "series", "type": "nominal", "title": None, "legend": {"orient": "bottom"},
+                      "scale": {"domain": list(series), "range": list(series.values())}},
+            "strokeDash": {"field": "series", "type": "nominal", "title": None,
+                           "scale": {"domain": list(series), "range": [[2, 2] if s == SQRT_JSD else [1, 0]
+                                                                        for s in series]}}}
+    tooltip = [{"field": "step"}, {"field": "series", "title": "curve"}, {"field": "value", "format": ".4g"}]
+
+    def layer(data: str, width: float, axis: dict) -> dict:
+        y = {"field": "value", "type": "quantitative", "scale": {"zero": False}, **axis}
+        return {"data": {"name": data}, "encoding": {"y": y},
+                "layer": [{"mark": {"type": "line", "strokeWidth": width}, "encoding": look},
+                          {"mark": {"type": "point", "opacity": 0, "size": 60}, "encoding": {"tooltip": tooltip}}]}
+
+    layers = [layer("norms", 2, {"title": "mean pre-norm ‖z‖"})]
+    if "jsd" in datasets:
+        layers.append(layer("jsd", 1.5, {"title": SQRT_JSD,
+                                         "axis": {"format": ".4f", "orient": "right", "grid": False}}))
+    title = "Pre-normalisation passage norms vs √JSD" + (f" (mean of {smooth} steps)" if smooth > 1 else "")
+    return _spec("passage_norms", title, datasets, width="container", height=NORMS_HEIGHT,
+                 encoding={"x": {"field": "step", "type": "quantitative", "title": "step", "axis": STEP_AXIS}},
+                 layer=layers,
+                 resolve={"scale": {"y": "independent"}})
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,13 +573,13 @@ def _point_name(fix, model) -> str:
     return "/".join(parts[-2:])
 
 
-def fix_tradeoff_figure(tradeoff: pd.DataFrame) -> dict:
+def fix_tradeoff_scatter(tradeoff: pd.DataFrame) -> dict:
     """The fix lab's trade-off: one labelled point per variant or checkpoint (`tables.fix_tradeoff`),
     x = change in Mono-Same NDCG@1 (the cost in monolingual ranking), y = gain in Multi Complete@10,
     both against the base model in points; the base is the cross at the origin, on dotted axes. Up
     and to the right is better on both; up and to the left buys cross-lingual retrieval with
     monolingual quality."""
-    name, title = "fix_tradeoff_figure", "Trade-off: gain in Multi Complete@10 vs change in Mono-Same NDCG@1 (against the base)"
+    name, title = "fix_tradeoff_scatter", "Trade-off: gain in Multi Complete@10 vs change in Mono-Same NDCG@1 (against the base)"
     rows = tradeoff.dropna(subset=["delta_c10", "delta_mono_ndcg1"]) if not tradeoff.empty else tradeoff
     if rows.empty:
         return empty(name, title, "No variant or checkpoint beside the base model on the same pools yet (the "

@@ -1,4 +1,5 @@
-"""Plotly figure builders for the dashboard: pure functions from DataFrames to figures.
+"""Plotly figure builders for the dashboard's charts behind a tab or an expander: pure functions from
+DataFrames to figures (the charts a page opens on are Vega-Lite: xldiag.vega, which says why).
 Labels of languages, scenarios and metrics come from xldiag.vocab.
 
 Each builder takes plain pandas/numpy inputs in the run-folder schemas (docs/ARCHITECTURE.md) or
@@ -20,17 +21,15 @@ from xldiag.vocab import PIVOT, SCENARIO_LABELS
 LANG_ORDER = ["en", "zh", "ar", "de", "es", "hi", "vi", "th", "el", "ro", "ru", "tr"]
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#393b79", "#637939"]
-# Transitional, for app_pages/6_fine_tune.py only (the training side's page): labels come from vocab.
 LAYOUT = dict(margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.15))
 
 
-WEBGL_POINTS = 5_000  # above this many points per subplot, markers and lines are drawn with WebGL
 # max_r_scatter's markers (hover text, outlines, sizes): WebGL above this many. XQuAD en+zh Multi has
 # ~1,400; drawn as SVG they took 580-780 ms in headless Chromium on 2 loaded cores, with WebGL 370-500 ms
 SCATTER_WEBGL_MARKERS = 1_000
 
 
-def _scatter_type(n_points: int, above: int = WEBGL_POINTS):
+def _scatter_type(n_points: int, above: int):
     """go.Scattergl for more than `above` points (thousands of SVG points are slow to draw), else go.Scatter."""
     return go.Scattergl if n_points > above else go.Scatter
 
@@ -293,148 +292,6 @@ def inclination_figure(rates: pd.DataFrame) -> go.Figure:
                     hovertemplate=f"{name}<br>%{{x}}: %{{y:.3f}}<extra>{m}</extra>",
                 ), row=1, col=ci)
     fig.update_layout(barmode="group", title="Inclination rates (Multi)", height=380, **LAYOUT)
-    return fig
-
-
-# --------------------------------------------------------------------------------------------
-# Embedding map
-
-
-def _parallel_lines(points: pd.DataFrame) -> tuple[list, list]:
-    """x and y of one line trace through the documents of each passage with two or more of them,
-    passages separated by None (Plotly's gap); vectorised: a 20,000-point map takes milliseconds."""
-    order = np.argsort(points["passage"].to_numpy(), kind="stable")
-    passage = points["passage"].to_numpy()[order]
-    _, counts = np.unique(passage, return_counts=True)
-    keep = np.repeat(counts >= 2, counts)
-    passage, x, y = passage[keep], points["x"].to_numpy(float)[order][keep], points["y"].to_numpy(float)[order][keep]
-    last = np.r_[passage[1:] != passage[:-1], True] if len(passage) else np.zeros(0, bool)
-    where = np.arange(len(passage)) + np.r_[0, np.cumsum(last)[:-1]].astype(int) if len(passage) else np.zeros(0, int)
-    xs = np.full(len(passage) + int(last.sum()), None, dtype=object)
-    ys = xs.copy()
-    xs[where], ys[where] = x, y
-    return xs.tolist(), ys.tolist()
-
-
-def embedding_map_figure(points: pd.DataFrame, highlight: dict | None = None, title: str = "Embedding map",
-                         join_parallel: bool = True) -> go.Figure:
-    """2-D maps of pool embeddings, one subplot per model, coloured by language.
-
-    `points`: model, x, y, lang, doc_id, passage (parallel documents share `passage`), text.
-    `highlight`: {model: {"query": (x, y, label), "refs": [doc_id, ...]}} draws the query as a star
-    and rings its references. Parallel documents are joined by grey lines."""
-    if points.empty:
-        return _empty(title, "Nothing to project.")
-    models = list(dict.fromkeys(points["model"]))
-    fig = make_subplots(rows=1, cols=len(models), subplot_titles=models, horizontal_spacing=0.04)
-    highlight = highlight or {}
-    for ci, model in enumerate(models, start=1):
-        sub = points[points["model"] == model]
-        scatter = _scatter_type(len(sub))
-        if join_parallel:
-            xs, ys = _parallel_lines(sub)
-            fig.add_trace(scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.35)", width=1),
-                                       name="parallel", legendgroup="parallel", showlegend=ci == 1,
-                                       hoverinfo="skip"), row=1, col=ci)
-        for lang, grp in sub.groupby("lang", sort=False):
-            fig.add_trace(scatter(
-                x=grp["x"], y=grp["y"], mode="markers", name=lang, legendgroup=lang, showlegend=ci == 1,
-                marker=dict(color=lang_color(lang), size=6, opacity=0.75),
-                customdata=np.stack([grp["doc_id"], grp.get("text", grp["doc_id"]).astype(str).str[:80]], axis=1),
-                hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra></extra>",
-            ), row=1, col=ci)
-        h = highlight.get(model)
-        if h:
-            refs = sub[sub["doc_id"].isin(h.get("refs", []))]
-            fig.add_trace(scatter(  # the same kind as the points: WebGL is drawn above SVG
-                x=refs["x"], y=refs["y"], mode="markers+text", name="references", legendgroup="refs",
-                showlegend=ci == 1, text=refs["doc_id"], textposition="top center",
-                marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="black", width=3)),
-            ), row=1, col=ci)
-            if h.get("query") is not None:
-                qx, qy, qlabel = h["query"]
-                fig.add_trace(scatter(
-                    x=[qx], y=[qy], mode="markers+text", name="query", legendgroup="query", showlegend=ci == 1,
-                    text=[qlabel], textposition="bottom center",
-                    marker=dict(symbol="star", size=18, color="gold", line=dict(color="black", width=1.5)),
-                ), row=1, col=ci)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
-    fig.update_layout(title=title, height=520, **LAYOUT)
-    return fig
-
-
-# --------------------------------------------------------------------------------------------
-# Fine-tune
-
-
-TRAINING_CURVES = (("loss", "loss"), ("jsd", "JSD"), ("nce", "InfoNCE"), ("lr", "learning rate"))
-
-
-def training_curves_figure(metrics: pd.DataFrame, smooth: int = 1) -> go.Figure:
-    """Loss, JSD, NCE and learning rate against step (metrics.jsonl as a DataFrame), 2×2 subplots.
-
-    `smooth` > 1 adds a rolling mean over that many steps."""
-    fig = make_subplots(rows=2, cols=2, subplot_titles=[t for _, t in TRAINING_CURVES], shared_xaxes=True)
-    if metrics is None or metrics.empty or "step" not in metrics:
-        fig.update_layout(title="Training curves — no steps logged yet", height=460, **LAYOUT)
-        return fig
-    for i, (col, label) in enumerate(TRAINING_CURVES):
-        r, c = divmod(i, 2)
-        if col not in metrics:
-            continue
-        y = metrics[col].astype(float)
-        fig.add_trace(go.Scatter(x=metrics["step"], y=y, mode="lines", name=label, showlegend=False,
-                                 line=dict(color=PALETTE[i], width=1), opacity=0.5 if smooth > 1 else 1.0),
-                      row=r + 1, col=c + 1)
-        if smooth > 1 and col != "lr":
-            fig.add_trace(go.Scatter(x=metrics["step"], y=y.rolling(smooth, min_periods=1).mean(), mode="lines",
-                                     name=f"{label} (mean of {smooth})", showlegend=False,
-                                     line=dict(color=PALETTE[i], width=2.5)), row=r + 1, col=c + 1)
-    if "lr" in metrics and metrics["lr"].notna().any():
-        top = float(metrics["lr"].max())
-        fig.update_yaxes(range=[0, top * 1.15 if top > 0 else 1], tickformat=".1e", row=2, col=2)
-    fig.update_xaxes(title_text="step", row=2)
-    fig.update_layout(title=f"Training curves — step {int(metrics['step'].max())}", height=460, **LAYOUT)
-    return fig
-
-
-NORM_CURVES = (("norm_en", "English passages ‖z‖"), ("norm_tgt", "target passages ‖z‖"))
-
-
-def has_passage_norms(metrics: pd.DataFrame) -> bool:
-    """Whether a metrics frame holds any logged pre-norm passage norm (runs before they were logged do not)."""
-    return metrics is not None and any(c in metrics and metrics[c].notna().any() for c, _ in NORM_CURVES)
-
-
-def passage_norms_figure(metrics: pd.DataFrame, smooth: int = 1) -> go.Figure:
-    """Mean pre-normalisation ‖z‖ of the English and the target passages per step (left axis) with
-    the √JSD term (right axis, dotted), from metrics.jsonl as a DataFrame.
-
-    The pre-norm √JSD can fall just because ‖z‖ shrinks (softmax of a short vector is nearly
-    uniform); this figure shows whether a falling JSD came with falling norms. `smooth` > 1 plots
-    rolling means over that many steps instead of the raw values."""
-    if not has_passage_norms(metrics) or "step" not in metrics:
-        return _empty("Passage norms", "No pre-norm ‖z‖ logged (a run from before they were logged, or no step yet).")
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-
-    def curve(col):
-        y = metrics[col].astype(float)
-        return y.rolling(smooth, min_periods=1).mean() if smooth > 1 else y
-
-    for (col, label), colour in zip(NORM_CURVES, (lang_color(PIVOT), PALETTE[1])):
-        if col in metrics and metrics[col].notna().any():
-            fig.add_trace(go.Scatter(x=metrics["step"], y=curve(col), mode="lines", name=label,
-                                     line=dict(color=colour, width=2)), secondary_y=False)
-    if "jsd" in metrics and metrics["jsd"].notna().any():
-        fig.add_trace(go.Scatter(x=metrics["step"], y=curve("jsd"), mode="lines", name="√JSD",
-                                 line=dict(color=PALETTE[2], width=1.5, dash="dot")), secondary_y=True)
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text="mean pre-norm ‖z‖", secondary_y=False)
-    fig.update_yaxes(title_text="√JSD", secondary_y=True, showgrid=False, tickformat=".4f")
-    suffix = f" (mean of {smooth} steps)" if smooth > 1 else ""
-    fig.update_layout(title=f"Pre-normalisation passage norms vs √JSD{suffix}", height=360,
-                      **{**LAYOUT, "legend": dict(orientation="h", y=-0.3)})
     return fig
 
 
