@@ -569,17 +569,6 @@ def test_no_evaluations_at_all(tmp_path, monkeypatch):
         assert at.info, page
 
 
-def plotly_array(value):
-    """A Plotly JSON array: a list, or {"dtype", "bdata"} (base64 of the raw values)."""
-    import base64
-
-    import numpy as np
-
-    if isinstance(value, dict):
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value)
-
-
 @pytest.fixture()
 def with_fix(workspace):
     """A fix variant of default evaluated like default's evaluation (better on one zh query), older."""

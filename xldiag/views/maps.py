@@ -23,7 +23,7 @@ from xldiag import alignment, config
 from xldiag.atomic import atomic_path
 from xldiag.vocab import MAP_FITS_DIR
 
-MAP_POINTS = 20_000  # documents drawn per pool and model (Plotly in a browser stays responsive)
+MAP_POINTS = 20_000  # documents drawn per pool and model (the browser stays responsive)
 MAP_QUERIES = 5_000  # queries placed per pool and model (UMAP's transform is the slow part)
 MAP_SEED = 0
 MAP_COLUMNS = ["model", "pair", "kind", "lang", "id", "passage", "x", "y", "text", "max_r"]
