@@ -226,3 +226,80 @@ def test_a_map_fit_is_reused_for_the_same_vectors_only(tmp_path, monkeypatch):
     fit_map({"fp": MapInput(docs, moved, queries, vectors[:3] + 0.01, n_docs=30)}, "en+zh", "umap")
     assert fitted == [1]
     assert len(list((tmp_path / "map-fits").glob("*.npz"))) == 2 and not list((tmp_path / "map-fits").glob(".*"))
+
+
+def test_similarity_fit_recovers_a_known_turn_scale_and_shift():
+    rng = np.random.default_rng(4)
+    source = rng.normal(size=(50, 2))
+    angle = 0.7
+    turn = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]]) @ np.diag([1.0, -1.0])  # + mirror
+    target = 2.5 * source @ turn + np.array([3.0, -1.0])
+    fit = alignment.similarity_fit(source, target)
+    assert fit.scale == pytest.approx(2.5) and fit.rotation == pytest.approx(turn)
+    assert fit(source) == pytest.approx(target)
+    assert fit(source[:1] + 1.0) == pytest.approx(2.5 * (source[:1] + 1.0) @ turn + np.array([3.0, -1.0]))
+    noisy = alignment.similarity_fit(source, target + 0.01 * rng.normal(size=target.shape))
+    assert noisy.scale == pytest.approx(2.5, rel=0.01)
+    assert alignment.similarity_fit(source[:1], target[:1])(source[:1]) == pytest.approx(target[:1])  # one point: a shift
+    with pytest.raises(ValueError, match="n × 2"):
+        alignment.similarity_fit(source, target[:10])
+
+
+def _two_model_map_inputs(n: int = 80, dim: int = 16):
+    """A base model whose two languages lie apart (every zh document shifted far along one
+    direction) and a tuned model where each zh document sits by its en one; the same documents."""
+    from xldiag.views.maps import MapInput
+
+    rng = np.random.default_rng(5)
+    topics = rng.normal(size=(n, dim))
+    shift = np.zeros(dim)
+    shift[0] = 6.0
+    docs = pd.DataFrame({"lang": np.repeat(["en", "zh"], n), "passage": np.tile(np.arange(n), 2),
+                         "id": [f"{lang}:p{i}" for lang in ("en", "zh") for i in range(n)], "text": ""})
+    queries = pd.DataFrame({"lang": ["zh"] * 3, "passage": [0, 1, 2], "id": ["a|zh", "b|zh", "c|zh"], "text": "",
+                            "max_r": [3.0, 2.0, 1.0]})
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    base = unit(np.concatenate([topics, topics + shift + 0.2 * rng.normal(size=(n, dim))]))
+    tuned = unit(np.concatenate([topics, topics + 0.2 * rng.normal(size=(n, dim))]))
+    return {"base": MapInput(docs, base, queries, base[n:n + 3], n_docs=2 * n),
+            "tuned": MapInput(docs, tuned, queries, tuned[n:n + 3], n_docs=2 * n)}
+
+
+def _parallel_gap(points: pd.DataFrame) -> float:
+    """Mean distance between a passage's en and zh documents over the map's spread (RMS distance
+    from the centre): how far apart a map draws parallel documents."""
+    docs = points[points["kind"] == "doc"].sort_values(["lang", "passage"])
+    en, zh = (docs[docs["lang"] == lang][["x", "y"]].to_numpy() for lang in ("en", "zh"))
+    xy = docs[["x", "y"]].to_numpy()
+    return float(np.linalg.norm(en - zh, axis=1).mean() / np.sqrt(((xy - xy.mean(0)) ** 2).sum(1).mean()))
+
+
+def test_a_umap_map_of_two_models_keeps_each_models_own_shape(tmp_path, monkeypatch):
+    """Each model's panel is its own UMAP (up to a turn, a scale and a shift), the second turned onto
+    the first; one UMAP of both stacked would join their neighbourhoods."""
+    from xldiag.views.maps import fit_map
+
+    monkeypatch.setenv("XLDIAG_CACHE_DIR", str(tmp_path))
+    inputs = _two_model_map_inputs()
+    joint = fit_map(inputs, "en+zh", "umap")
+    assert joint.attrs["method"] == "umap"
+    for model in inputs:
+        alone = fit_map({model: inputs[model]}, "en+zh", "umap")  # the cached single-model fit
+        mine = joint[joint["model"] == model]
+        fit = alignment.similarity_fit(alone[["x", "y"]].to_numpy(), mine[["x", "y"]].to_numpy())
+        assert fit(alone[["x", "y"]].to_numpy()) == pytest.approx(mine[["x", "y"]].to_numpy(), abs=1e-6)  # same shape
+        assert _parallel_gap(mine) == pytest.approx(_parallel_gap(alone))
+    base, tuned = (joint[joint["model"] == m] for m in inputs)
+    assert _parallel_gap(base) > 3 * _parallel_gap(tuned)  # the base model's languages still apart
+    # the second model is turned onto the first: its en documents land near the base's en documents
+    en = [m[(m["kind"] == "doc") & (m["lang"] == "en")][["x", "y"]].to_numpy() for m in (base, tuned)]
+    spread = np.sqrt(((en[0] - en[0].mean(0)) ** 2).sum(1).mean())
+    assert np.linalg.norm(en[0].mean(0) - en[1].mean(0)) < spread
+    # PCA of several models is one linear projection of them all
+    pca = fit_map(inputs, "en+zh", "pca")
+    stacked = np.concatenate([inputs[m].doc_vectors for m in inputs])
+    assert np.abs(np.corrcoef(pca[pca["kind"] == "doc"]["x"], stacked @ np.linalg.svd(
+        stacked - stacked.mean(0), full_matrices=False)[2][0])[0, 1]) == pytest.approx(1.0, abs=1e-6)

@@ -1,5 +1,5 @@
 """How two languages' embedding spaces line up: softmax-over-dimensions distributions, per-pair
-cosine and Jensen–Shannon divergence, and 2-D projections fitted jointly on several models.
+cosine and Jensen–Shannon divergence, and 2-D projections of one or several models.
 
 An embedding e ∈ R^d is read as a distribution over its d dimensions, p = softmax(e / T). Two
 parallel texts are aligned when their distributions match: JSD(p_en, p_tgt) → 0. The training
@@ -150,8 +150,10 @@ def project(matrices: dict[str, np.ndarray], method: str = "umap", seed: int = 0
             n_neighbors: int = 15, min_dist: float = 0.1) -> Projection:
     """Fit one 2-D projection (UMAP or PCA) on all matrices stacked; return each one's coordinates.
 
-    Fitting jointly puts base and tuned embeddings in the same map, so their layouts compare.
-    UMAP falls back to PCA when there are too few points for a neighbourhood graph."""
+    UMAP falls back to PCA when there are too few points for a neighbourhood graph. Stacking
+    several models is right for PCA (one linear map: each model's geometry seen along the same
+    axes) but not for UMAP, whose neighbourhood graph then joins the models' points: a map of
+    several models fits each alone and turns them onto one another (views.maps, `similarity_fit`)."""
     names = list(matrices)
     mats = [np.atleast_2d(np.asarray(matrices[k], dtype=np.float32)) for k in names]
     stacked = np.concatenate(mats, axis=0)
@@ -177,6 +179,41 @@ def project(matrices: dict[str, np.ndarray], method: str = "umap", seed: int = 0
         coords[name] = np.asarray(out[start:start + len(mat)], dtype=np.float64)
         start += len(mat)
     return Projection(method=method, model=model, coords=coords)
+
+
+@dataclass(frozen=True)
+class SimilarityFit:
+    """z ↦ scale · (z − source_mean) · rotation + target_mean: a rotation (or reflection), one
+    scale and a shift of the plane, which keep a map's shape (every distance × scale)."""
+
+    rotation: np.ndarray
+    scale: float
+    source_mean: np.ndarray
+    target_mean: np.ndarray
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64).reshape(-1, 2)
+        return self.scale * (z - self.source_mean) @ self.rotation + self.target_mean
+
+
+def similarity_fit(source: np.ndarray, target: np.ndarray) -> SimilarityFit:
+    """The similarity transform that brings the points `source` (n × 2) closest to their
+    counterparts `target` (n × 2) in squared distance (orthogonal Procrustes with scaling, Gower 1975):
+
+        X = source − mean, Y = target − mean, XᵀY = U S Vᵀ  →  rotation = U Vᵀ, scale = tr S / ‖X‖²_F
+
+    (reflections allowed: a map's handedness means nothing). With fewer than 2 distinct points,
+    the identity shift only."""
+    x, y = np.asarray(source, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"similarity_fit needs two n × 2 arrays of counterparts, got {x.shape} and {y.shape}.")
+    mx, my = x.mean(axis=0), y.mean(axis=0)
+    xc, yc = x - mx, y - my
+    norm = float((xc ** 2).sum())
+    if len(x) < 2 or norm == 0.0:
+        return SimilarityFit(np.eye(2), 1.0, mx, my)
+    u, s, vt = np.linalg.svd(xc.T @ yc)
+    return SimilarityFit(u @ vt, float(s.sum()) / norm, mx, my)
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,10 @@ from xldiag.vocab import (ALIGNMENT_VECTORS_FILE, ALIGNMENT_VIEW_FILE, JOINT_MAP
                           PREFERENCE_VIEW_FILE, STATUS_FILE, VIEWS_DIR, VIEWS_FILE, VIEWS_KIND)
 
 VIEWS_FORMAT = 1  # bump when a view file changes meaning; older views are recomputed, never misread
+# How a joint map is fitted, in its folder's key: 1 = one UMAP of both models' documents stacked; 2 =
+# each model's own UMAP turned onto the first's (views.maps.fitted_coordinates). A new way is a new
+# folder: a joint map fitted the old way is never shown as the new one.
+JOINT_FIT = 2
 
 
 class ViewsMissingError(FileNotFoundError):
@@ -48,7 +52,8 @@ def views_command(folder: str | Path, other: str | Path | None = None) -> str:
 def joint_map_dir(fingerprints: list[str], dataset: str, limit: int | None) -> Path:
     """<cache>/maps/<key>: the joint map of two models (their cache fingerprints, in any order)
     on one dataset and question limit — fitted once per pair, whichever evaluation asks."""
-    key = json.dumps([sorted(map(str, fingerprints)), str(dataset), int(limit) if limit else None])
+    key = json.dumps([sorted(map(str, fingerprints)), str(dataset), int(limit) if limit else None]
+                     + [JOINT_FIT])
     return config.cache_dir() / JOINT_MAPS_DIR / hashlib.sha1(key.encode()).hexdigest()[:20]
 
 
