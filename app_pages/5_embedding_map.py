@@ -89,8 +89,7 @@ if query_key != "—":
 sampling = info.get("maps", {}).get(fr.pair, {})
 n_docs, n_shown = int(sampling.get("n_docs", len(docs))), int(sampling.get("n_shown", len(docs)))
 names = list(dict.fromkeys(docs["model"]))
-fitted = {"umap": f"each model's own UMAP, {' and '.join(names[1:])} turned onto {names[0]}",
-          "pca": f"one PCA of {' + '.join(names)}"}.get(method, method)
+fitted = f"each model's own, {' and '.join(names[1:])} turned onto {names[0]}"
 st.vega_lite_chart(spec=vega.embedding_map(docs, highlight, title=f"{method.upper()} of the {fr.pair} pool: {fitted}"
                                            if len(names) > 1 else f"{method.upper()} of the {fr.pair} pool"),
                    key="map_fig")

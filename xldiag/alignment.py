@@ -150,10 +150,10 @@ def project(matrices: dict[str, np.ndarray], method: str = "umap", seed: int = 0
             n_neighbors: int = 15, min_dist: float = 0.1) -> Projection:
     """Fit one 2-D projection (UMAP or PCA) on all matrices stacked; return each one's coordinates.
 
-    UMAP falls back to PCA when there are too few points for a neighbourhood graph. Stacking
-    several models is right for PCA (one linear map: each model's geometry seen along the same
-    axes) but not for UMAP, whose neighbourhood graph then joins the models' points: a map of
-    several models fits each alone and turns them onto one another (views.maps, `similarity_fit`)."""
+    UMAP falls back to PCA when there are too few points for a neighbourhood graph. A map of
+    several models does not stack them (UMAP's neighbourhood graph would join their points, PCA's
+    axes follow the model that varies most): it fits each alone and turns them onto one another
+    (views.maps.fitted_coordinates, `similarity_fit`)."""
     names = list(matrices)
     mats = [np.atleast_2d(np.asarray(matrices[k], dtype=np.float32)) for k in names]
     stacked = np.concatenate(mats, axis=0)

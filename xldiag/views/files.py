@@ -23,8 +23,8 @@ from xldiag.vocab import (ALIGNMENT_VECTORS_FILE, ALIGNMENT_VIEW_FILE, JOINT_MAP
                           PREFERENCE_VIEW_FILE, STATUS_FILE, VIEWS_DIR, VIEWS_FILE, VIEWS_KIND)
 
 VIEWS_FORMAT = 1  # bump when a view file changes meaning; older views are recomputed, never misread
-# How a joint map is fitted, in its folder's key: 1 = one UMAP of both models' documents stacked; 2 =
-# each model's own UMAP turned onto the first's (views.maps.fitted_coordinates). A new way is a new
+# How a joint map is fitted, in its folder's key: 1 = one projection of both models' documents
+# stacked; 2 = each model's own projection turned onto the first's (views.maps.fitted_coordinates). A new way is a new
 # folder: a joint map fitted the old way is never shown as the new one.
 JOINT_FIT = 2
 

@@ -4,8 +4,8 @@ A pool's documents are the passages of each of its languages; parallel passages 
 Above MAP_POINTS documents the map draws a uniform sample of passage indices (seed MAP_SEED), each
 with all its language versions, so the lines joining parallel documents stay whole; the page says
 how many of how many it shows. The projection (alignment.project) is fitted on the drawn
-documents (PCA: of every model at once; UMAP: of each model alone, the others turned onto the
-first, `fitted_coordinates`), and the queries (at most MAP_QUERIES per pool, worst Max@R first,
+documents of each model alone (with several models, the others turned onto the first:
+`fitted_coordinates`), and the queries (at most MAP_QUERIES per pool, worst Max@R first,
 those whose passage is drawn) are placed with its `transform`.
 """
 
@@ -66,15 +66,15 @@ def fit_map(inputs: dict[str, MapInput], pair: str, method: str, seed: int = MAP
 
 
 def fitted_coordinates(inputs: dict[str, MapInput], method: str, seed: int = MAP_SEED) -> tuple[str, dict]:
-    """(the method really fitted, {model: (doc xy, query xy)}). One model, or PCA of several: one
-    projection fitted on all their documents (`_fit_once`). UMAP of several models: each model's
-    own UMAP (the map it has alone, from the cache when its evaluation drew it), every other model
-    turned, scaled and shifted onto the first one's over the documents both drew
-    (`alignment.similarity_fit`), so the panels read in one orientation and each keeps its own
-    shape. One UMAP of the models' documents stacked joins them in one neighbourhood graph and
-    pulls each model's points towards the other's: the base model's parallel documents came out
-    18 times closer, relative to the map's spread, than in its own map (docs/ARCHITECTURE.md)."""
-    if method.lower() != "umap" or len(inputs) < 2:
+    """(the method really fitted, {model: (doc xy, query xy)}). One model: its projection
+    (`_fit_once`). Several: each model's own projection (the map it has alone, from the cache when
+    its evaluation drew it), every other model turned, scaled and shifted onto the first one's over
+    the documents both drew (`alignment.similarity_fit`), so the panels read in one orientation and
+    each keeps its own shape. One projection of the models' documents stacked misdraws them: UMAP
+    joins them in one neighbourhood graph, and PCA's axes follow whichever model varies most (on full
+    XQuAD en+zh the base model's parallel documents came out 18 times closer than in its own UMAP,
+    and the tuned model's 4 times farther apart than in its own PCA: docs/ARCHITECTURE.md)."""
+    if len(inputs) < 2:
         return _fit_once(inputs, method, seed)
     alone = {model: _fit_once({model: part}, method, seed) for model, part in inputs.items()}
     first = next(iter(inputs))
@@ -89,12 +89,12 @@ def fitted_coordinates(inputs: dict[str, MapInput], method: str, seed: int = MAP
             docs, queries = turn(docs), turn(queries) if len(queries) else queries
         coords[model] = (docs, queries)
     methods = {fitted for fitted, _ in alone.values()}
-    return ("umap" if methods == {"umap"} else "pca"), coords
+    return (methods.pop() if len(methods) == 1 else "pca"), coords
 
 
 def _fit_once(inputs: dict[str, MapInput], method: str, seed: int) -> tuple[str, dict]:
-    """One projection fitted on the documents of every model in `inputs` stacked, the queries placed
-    with its transform; from <cache>/maps/fits/<key>.npz when these exact vectors were fitted
+    """One projection fitted on the documents of the models in `inputs` stacked (one model, as
+    `fitted_coordinates` calls it), the queries placed with its transform; from <cache>/maps/fits/<key>.npz when these exact vectors were fitted
     before. The key hashes the method, seed, projection library versions and every model's vectors
     byte for byte (identity, not closeness): a warm re-evaluation reuses the fit, any changed vector
     refits. UMAP takes seconds per pool."""
