@@ -286,8 +286,8 @@ def show_results(run: results.EvalRun, fr: shared.Frame) -> None:
     table1_note(run)
     with_bounds = {**summaries, results.model_label(run.model): run.summary_all}  # several rules: ranges
     show_table1(with_bounds if len(run.tie_rules) > 1 else summaries, scenario)
-    # Tabs that track their state: only the open one runs and is sent to the browser (Plotly draws
-    # one section's charts, not all of them, on a page's first visit)
+    # Tabs that track their state: only the open one runs and is sent to the browser (a page's first
+    # visit draws one section's charts, not all of them; the first tab's are Vega-Lite: xldiag.vega)
     by_language, fig2, diagnosis, beyond, files = st.tabs(OVERVIEW_TABS, key="ov_tab", on_change="rerun")
     if by_language.open:
         with by_language:
