@@ -227,6 +227,9 @@ def _check_page(page, heading: str, charts: int) -> None:
         '[data-testid="stException"]').first.inner_text()
     page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=10_000)
     assert page.locator(CHART).count() >= charts
+    # a page's first view draws no Plotly chart: a new tab would load Plotly's 4.7 MB for it (README,
+    # "Two chart libraries"); the charts a page opens on are Vega-Lite (xldiag.vega)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0, f"{heading} opens on a Plotly chart"
 
 
 def test_every_page_renders_on_a_fresh_server_within_the_limit(dashboard, browser_page):
