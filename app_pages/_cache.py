@@ -137,35 +137,28 @@ def map_points(root: str | Path, method: str) -> pd.DataFrame | None:
 # --- figures and tables of small frames ------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _figure(builder: str, args: tuple, kwargs: tuple):
-    return getattr(viz, builder)(*args, **dict(kwargs))
+BUILDERS = {"viz": viz, "vega": vega, "tables": tables}  # modules of pure builders over small frames
+
+
+@st.cache_resource(show_spinner=False, max_entries=192)
+def _built(module: str, builder: str, args: tuple, kwargs: tuple):
+    return getattr(BUILDERS[module], builder)(*args, **dict(kwargs))
 
 
 def figure(builder: str, *args, **kwargs):
     """`viz.<builder>(*args, **kwargs)`, built once per distinct input: the arguments (summaries,
     paired frames, metrics of a run) are hashed by Streamlit, so a changed file gives a new figure."""
-    return _figure(builder, args, tuple(sorted(kwargs.items())))
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _chart(builder: str, args: tuple, kwargs: tuple) -> dict:
-    return getattr(vega, builder)(*args, **dict(kwargs))
+    return _built("viz", builder, args, tuple(sorted(kwargs.items())))
 
 
 def chart(builder: str, *args, **kwargs) -> dict:
     """`vega.<builder>(*args, **kwargs)`: a Vega-Lite spec, built once per distinct input (as `figure`)."""
-    return _chart(builder, args, tuple(sorted(kwargs.items())))
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _table(builder: str, args: tuple, kwargs: tuple) -> pd.DataFrame:
-    return getattr(tables, builder)(*args, **dict(kwargs))
+    return _built("vega", builder, args, tuple(sorted(kwargs.items())))
 
 
 def table(builder: str, *args, **kwargs) -> pd.DataFrame:
     """`tables.<builder>(*args, **kwargs)` once per distinct input (a copy: pages relabel columns)."""
-    return _table(builder, args, tuple(sorted(kwargs.items()))).copy()
+    return _built("tables", builder, args, tuple(sorted(kwargs.items()))).copy()
 
 
 # --- data and models -----------------------------------------------------------------------------

@@ -74,20 +74,23 @@ def baseline():
 st.navigation([st.Page(baseline, title="Baseline", url_path="baseline", default=True)]).run()
 """
 
+# every chart on the page has drawn (Plotly's SVG; Vega-Lite's canvas or SVG of marks): a JS function
+# that PAGE_DONE and DETAIL_DONE define and call
+CHARTS_DRAWN = """const chartsDrawn = () =>
+        [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
+        && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(c => c.querySelector('.marks'));"""
 PAGE_DONE = """(title) => {
+    """ + CHARTS_DRAWN + """
     const app = document.querySelector('[data-testid="stApp"]');
     if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
     const h1 = document.querySelector('[data-testid="stMain"] h1');
     if (!h1 || h1.textContent.trim() !== title) return false;
     if (document.querySelector('[data-testid="stSkeleton"]')) return false;
-    for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
-        if (!c.querySelector('.main-svg')) return false;
-    for (const c of document.querySelectorAll('[data-testid="stVegaLiteChart"]'))
-        if (!c.querySelector('.marks')) return false;
-    return true;
+    return chartsDrawn();
 }"""
 
 DETAIL_DONE = """(previous) => {
+    """ + CHARTS_DRAWN + """
     const app = document.querySelector('[data-testid="stApp"]');
     if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
     const h3 = [...document.querySelectorAll('[data-testid="stMain"] h3')].map(e => e.textContent).find(t => t.includes('Max@R'));
@@ -95,11 +98,7 @@ DETAIL_DONE = """(previous) => {
     const metrics = [...document.querySelectorAll('[data-testid="stMetric"]')].map(e => e.textContent);
     if (metrics.filter(t => t.includes('reference rank')).length < 2) return false;
     if (!document.querySelector('[data-testid="stMain"]').textContent.includes('★ references')) return false;
-    for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
-        if (!c.querySelector('.main-svg')) return false;
-    for (const c of document.querySelectorAll('[data-testid="stVegaLiteChart"]'))
-        if (!c.querySelector('.marks')) return false;
-    return true;
+    return chartsDrawn();
 }"""
 
 

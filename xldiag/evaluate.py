@@ -441,7 +441,7 @@ def _evaluate_scenarios(inputs: SharedInputs, one: SetInputs, scenarios: tuple[s
     language, ranked and measured, then their consistency (the same questions, asked in each
     language). Multi-1 after Multi takes its ranks from Multi's where the pools allow it."""
     blocks = one.scores if one.scores.ready() else None
-    depth = max(TOP_K, spec.trec_depth)
+    depth = _top_depth(spec)
     multi: dict[str, tuple[Pool, object]] = {}  # query language -> Multi's pool and its longer-listed ranks
     found: list[list[RankedPool]] = []
     for scenario in scenarios:
@@ -475,7 +475,7 @@ def _derived_multi_minus_one(source: Pool, result, pool: Pool, spec: EvalSpec):
     if not np.array_equal(pool.gold, source.gold[:, keep]):
         return None
     return ranking.without_gold(result, source.gold, column, pool.excluded, pool.text_id,
-                                max(TOP_K, spec.trec_depth), ties=spec.ties[0])
+                                _top_depth(spec), ties=spec.ties[0])
 
 
 def _in_parallel(fn, items):
@@ -555,7 +555,7 @@ def _rank_pool(pool: Pool, embeddings: dict, spec: EvalSpec, blocks: measures.Pa
         queries, texts, pool.gold, excluded=pool.excluded, doc_text=pool.text_id,
         doc_lang_codes=pool.doc_lang_codes, n_langs=len(pool.langs), ties=spec.ties[0],
         related=pool.duplicates,  # a gold's own copies (per-question pools) are not distractors
-        top_k=max(TOP_K, spec.trec_depth) + extra_top,
+        top_k=_top_depth(spec) + extra_top,
         row_scores=None if blocks is None else pool_row_scores(pool, blocks),
     )
 
@@ -565,14 +565,12 @@ def pool_row_scores(pool: Pool, blocks: measures.PassageScores) -> np.ndarray:
     language set's (query language, document language) blocks. The four scenarios of a set share
     those few matmuls with each other and with consistency instead of scoring each pool again."""
     first = pool.text_first_doc
-    parts = [(lang, np.flatnonzero(pool.doc_lang[first] == lang)) for lang in pool.langs]
-    whole = [_whole_block(pool, blocks.block(pool.query_lang, lang), pool.doc_passage[first[columns]], columns)
-             for lang, columns in parts]
+    parts = [(blocks.block(pool.query_lang, lang), np.flatnonzero(pool.doc_lang[first] == lang)) for lang in pool.langs]
+    whole = [_whole_block(pool, block, pool.doc_passage[first[columns]], columns) for block, columns in parts]
     if len(parts) == 1 and whole[0]:
-        return blocks.block(pool.query_lang, parts[0][0])  # a Mono pool of every passage: the block itself
+        return parts[0][0]  # a Mono pool of every passage: the block itself
     out = np.empty((pool.n_queries, len(first)), dtype=np.float32)
-    for (lang, columns), as_is in zip(parts, whole):
-        block = blocks.block(pool.query_lang, lang)
+    for (block, columns), as_is in zip(parts, whole):
         if as_is:  # a language's passages in order, side by side: a copy, no gather
             out[:, columns[0]:columns[-1] + 1] = block
         else:
@@ -591,6 +589,11 @@ def _whole_block(pool: Pool, block: np.ndarray, passages: np.ndarray, columns: n
 
 
 TOP_K = 10  # the top list per_query.parquet keeps
+
+
+def _top_depth(spec: EvalSpec) -> int:
+    """How many docs a pool's top list holds: per_query's TOP_K, or run.trec's depth if deeper."""
+    return max(TOP_K, spec.trec_depth)
 
 
 def _summary_row(pool: Pool, ranks: np.ndarray, result, spec: EvalSpec, pair: str, ties: str) -> dict:

@@ -41,6 +41,13 @@ def empty(name: str, title: str, message: str) -> dict:
                  height=80, width="container")
 
 
+def _panel_field(field: str, order: list[str]) -> dict:
+    """The field a faceted chart makes one panel per value of, in `order`, each headed by its value
+    (in full: no label limit)."""
+    return {"field": field, "type": "nominal", "sort": order, "title": None,
+            "header": {"labelFontSize": 13, "labelLimit": 0}}
+
+
 def lang_scale(langs) -> dict:
     """A colour scale giving each language xldiag.viz's colour, English first."""
     ordered = sorted(dict.fromkeys(langs), key=lambda x: (x != PIVOT, x))
@@ -96,8 +103,7 @@ def _grouped_bars(name: str, title: str, bars: pd.DataFrame, panels: list[str], 
              {"mark": {"type": "text", "baseline": "bottom", "dy": -3, "fontSize": 10},
               "encoding": {"y": {"field": "top", **y}, "text": {"field": "value", "format": ".1f"}}}]
     return _spec(name, title, {"bars": bars}, data={"name": "bars"},
-                 facet={"field": "panel", "type": "nominal", "sort": panels, "title": None,
-                        "header": {"labelFontSize": 13}},
+                 facet=_panel_field("panel", panels),
                  columns=len(panels) if side_by_side else 1,
                  spec={"width": PANEL_WIDTH if side_by_side else STACKED_WIDTH, "height": PANEL_HEIGHT,
                        "encoding": {"x": {"field": "target", "type": "nominal", "sort": targets, "title": None,
@@ -256,8 +262,7 @@ def _panel_width(n_panels: int) -> int:
 
 def _columns(field: str, order: list[str]) -> dict:
     """A facet into one column per value of `field`, in `order`, headed by the value."""
-    return {"column": {"field": field, "type": "nominal", "sort": order, "title": None,
-                       "header": {"labelFontSize": 13, "labelLimit": 0}}}
+    return {"column": _panel_field(field, order)}
 
 
 def softmax_curves(title: str, panel: dict, sort_by_english: bool) -> pd.DataFrame:

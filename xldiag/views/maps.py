@@ -66,22 +66,18 @@ def fit_map(inputs: dict[str, MapInput], pair: str, method: str, seed: int = MAP
 
 
 def fitted_coordinates(inputs: dict[str, MapInput], method: str, seed: int = MAP_SEED) -> tuple[str, dict]:
-    """(the method really fitted, {model: (doc xy, query xy)}). One model: its projection
-    (`_fit_once`). Several: each model's own projection (the map it has alone, from the cache when
-    its evaluation drew it), every other model turned, scaled and shifted onto the first one's over
+    """(the method really fitted, {model: (doc xy, query xy)}): each model's own projection
+    (`_fit_one`: the map it has alone, from the cache when its evaluation drew it), every other model turned, scaled and shifted onto the first one's over
     the documents both drew (`alignment.similarity_fit`), so the panels read in one orientation and
     each keeps its own shape. One projection of the models' documents stacked misdraws them: UMAP
     joins them in one neighbourhood graph, and PCA's axes follow whichever model varies most (on full
     XQuAD en+zh the base model's parallel documents came out 18 times closer than in its own UMAP,
     and the tuned model's 4 times farther apart than in its own PCA: docs/ARCHITECTURE.md)."""
-    if len(inputs) < 2:
-        return _fit_once(inputs, method, seed)
-    alone = {model: _fit_once({model: part}, method, seed) for model, part in inputs.items()}
+    alone = {model: _fit_one(part, method, seed) for model, part in inputs.items()}
     first = next(iter(inputs))
-    reference = dict(zip(inputs[first].docs["id"], alone[first][1][first][0]))
+    reference = dict(zip(inputs[first].docs["id"], alone[first][1][0]))
     coords = {}
-    for model, (_, fitted) in alone.items():
-        docs, queries = fitted[model]
+    for model, (_, (docs, queries)) in alone.items():
         ids = inputs[model].docs["id"].tolist()
         shared = [i for i, doc in enumerate(ids) if doc in reference]  # matched by id (identity), not position
         if model != first and len(shared) >= 2:
@@ -92,36 +88,34 @@ def fitted_coordinates(inputs: dict[str, MapInput], method: str, seed: int = MAP
     return (methods.pop() if len(methods) == 1 else "pca"), coords
 
 
-def _fit_once(inputs: dict[str, MapInput], method: str, seed: int) -> tuple[str, dict]:
-    """One projection fitted on the documents of the models in `inputs` stacked (one model, as
-    `fitted_coordinates` calls it), the queries placed with its transform; from <cache>/maps/fits/<key>.npz when these exact vectors were fitted
-    before. The key hashes the method, seed, projection library versions and every model's vectors
-    byte for byte (identity, not closeness): a warm re-evaluation reuses the fit, any changed vector
-    refits. UMAP takes seconds per pool."""
-    path = _fit_path(inputs, method, seed)
+def _fit_one(part: MapInput, method: str, seed: int) -> tuple[str, tuple[np.ndarray, np.ndarray]]:
+    """(the method really fitted, (doc xy, query xy)): one model's projection fitted on its
+    documents, its queries placed with the projection's transform; from
+    <cache>/map-fits/<key>.npz when these exact vectors were fitted before. The key hashes the
+    method, seed, projection library versions and the vectors byte for byte (identity, not
+    closeness): a warm re-evaluation reuses the fit, any changed vector refits. UMAP takes seconds
+    per pool."""
+    path = _fit_path(part, method, seed)
     if path.exists():
         with np.load(path) as stored:
-            if len(stored.files) == 2 * len(inputs) + 1:
-                return str(stored["method"]), {m: (stored[f"docs{i}"], stored[f"queries{i}"])
-                                              for i, m in enumerate(inputs)}
-    proj = alignment.project({model: part.doc_vectors for model, part in inputs.items()}, method=method, seed=seed)
-    coords = {model: (proj.coords[model], proj.transform(part.query_vectors) if len(part.query_vectors)
-                      else np.zeros((0, 2))) for model, part in inputs.items()}
-    arrays = {f"{kind}{i}": xy for i, m in enumerate(inputs) for kind, xy in zip(("docs", "queries"), coords[m])}
+            if len(stored.files) == 3:
+                return str(stored["method"]), (stored["docs0"], stored["queries0"])
+    proj = alignment.project({"docs": part.doc_vectors}, method=method, seed=seed)
+    xy = (proj.coords["docs"], proj.transform(part.query_vectors) if len(part.query_vectors) else np.zeros((0, 2)))
+    # docs0/queries0: the names fits had when a file could hold several models, so cached fits stay readable
     with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(tmp, method=np.array(proj.method), **arrays)
-    return proj.method, coords
+        np.savez(tmp, method=np.array(proj.method), docs0=xy[0], queries0=xy[1])
+    return proj.method, xy
 
 
-def _fit_path(inputs: dict[str, MapInput], method: str, seed: int) -> Path:
+def _fit_path(part: MapInput, method: str, seed: int) -> Path:
     from importlib.metadata import version
 
     digest = hashlib.sha1(json.dumps([method, seed, version("umap-learn"), version("scikit-learn")]).encode())
-    for part in inputs.values():
-        for vectors in (part.doc_vectors, part.query_vectors):
-            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-            digest.update(repr(vectors.shape).encode())
-            digest.update(vectors.tobytes())
+    for vectors in (part.doc_vectors, part.query_vectors):
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        digest.update(repr(vectors.shape).encode())
+        digest.update(vectors.tobytes())
     return config.cache_dir() / MAP_FITS_DIR / f"{digest.hexdigest()[:24]}.npz"
 
 
